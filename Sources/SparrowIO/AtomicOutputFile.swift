@@ -1,0 +1,83 @@
+import CZlib
+import Foundation
+
+/// An output file that appears under its final name only when complete: bytes go to a
+/// temporary file beside it, which `commit()` renames into place. If the writer is dropped
+/// or fails before `commit()`, the temporary file is removed and nothing is left behind.
+/// A path ending in `.gz` is gzip-compressed.
+public final class AtomicOutputFile {
+    public let path: String
+    private let temporaryPath: String
+    private var plain: UnsafeMutablePointer<FILE>?
+    private var compressed: gzFile?
+    private var committed = false
+
+    public init(path: String) throws {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        temporaryPath = ((directory.isEmpty ? "." : directory) as NSString)
+            .appendingPathComponent(".\(name).partial-\(getpid())")
+        if path.hasSuffix(".gz") {
+            guard let file = gzopen(temporaryPath, "wb6") else {
+                throw IOError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+            }
+            gzbuffer(file, 1 << 17)
+            compressed = file
+        } else {
+            guard let file = fopen(temporaryPath, "wb") else {
+                throw IOError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+            }
+            plain = file
+        }
+    }
+
+    deinit {
+        if !committed {
+            close()
+            unlink(temporaryPath)
+        }
+    }
+
+    /// Appends `text` as UTF-8.
+    public func write(_ text: String) throws {
+        var text = text
+        try text.withUTF8 { bytes in
+            guard !bytes.isEmpty else { return }
+            if let compressed {
+                guard gzwrite(compressed, bytes.baseAddress!, UInt32(bytes.count)) == Int32(bytes.count) else {
+                    var code: Int32 = 0
+                    throw IOError.writeFailed(path: path, reason: String(cString: gzerror(compressed, &code)))
+                }
+            } else if let plain {
+                guard fwrite(bytes.baseAddress!, 1, bytes.count, plain) == bytes.count else {
+                    throw IOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+                }
+            }
+        }
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    public func commit() throws {
+        if let plain {
+            guard fflush(plain) == 0, fsync(fileno(plain)) == 0 else {
+                throw IOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+            }
+        }
+        guard close() else { throw IOError.writeFailed(path: path, reason: "close failed") }
+        guard rename(temporaryPath, path) == 0 else {
+            throw IOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+        }
+        committed = true
+    }
+
+    @discardableResult
+    private func close() -> Bool {
+        var ok = true
+        if let compressed { ok = gzclose(compressed) == Z_OK }
+        if let plain { ok = fclose(plain) == 0 && ok }
+        compressed = nil
+        plain = nil
+        return ok
+    }
+}

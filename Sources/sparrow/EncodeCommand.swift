@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import SparrowBuilder
+import SparrowCore
+import SparrowEncoder
+
+struct EncodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encode",
+        abstract: "Encode a JSONL corpus into sparse document vectors with a Hugging Face MLM."
+    )
+
+    @Option(help: "Hugging Face model folder (config.json, model.safetensors, tokenizer.json or vocab.txt).")
+    var model: String
+
+    @Option(help: "Corpus: JSONL lines {\"_id\"|\"id\", \"title\"?, \"text\"}, optionally .gz.")
+    var input: String
+
+    @Option(help: "Vectors file to write: {\"id\", \"vector\": {token: weight}} lines; .gz compresses.")
+    var output: String
+
+    @Option(help: "Pruning: none, max_ratio=R, top_k=N or abs_value=X.")
+    var prune: String = "none"
+
+    @Option(help: "Activation: log1p_relu or log1p_log1p_relu (default: from the model folder, else log1p_relu).")
+    var activation: String?
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Documents per batch.")
+    var batchSize: Int = 8
+
+    @Option(help: "Encode only the first N documents.")
+    var limit: Int?
+
+    @Flag(help: "Print a JSON line with throughput and peak memory to stdout when done.")
+    var statsJSON = false
+
+    func run() throws {
+        try reportingErrors {
+            let activation = try self.activation.map { name in
+                guard let value = Activation(rawValue: name) else {
+                    throw EncoderError.invalidOption(option: "--activation", value: name, expected: "log1p_relu or log1p_log1p_relu")
+                }
+                return value
+            }
+            let encoder = try SparseEncoder(modelDirectory: model, activation: activation, pruning: try Pruning(parsing: prune))
+            FileHandle.standardError.write(Data("encoder: \(encoder.summary)\n".utf8))
+            let job = EncodeJob(encoder: encoder, options: .init(threads: threads, batchSize: batchSize, limit: limit))
+            let report = try job.run(input: input, output: output)
+            if statsJSON {
+                let line = String(
+                    format: "{\"system\": \"sparrow\", \"docs\": %d, \"postings\": %d, \"seconds_encode\": %.3f, \"docs_per_s\": %.2f, \"threads\": %d, \"batch_size\": %d, \"peak_rss_mb\": %.1f}",
+                    report.documents, report.postings, report.seconds, report.documentsPerSecond, threads, batchSize, peakResidentMegabytes())
+                print(line)
+            }
+        }
+    }
+}
+
+struct EncodeQueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encode-query",
+        abstract: "Encode a query inference-free (distinct tokens weighted by IDF) and print it as JSON."
+    )
+
+    @Option(help: "idf.json: {token: weight}; tokens it lacks weigh 1.0.")
+    var idf: String
+
+    @Option(help: "Model or tokenizer folder (tokenizer.json or vocab.txt); default: the idf file's folder.")
+    var model: String?
+
+    @Argument(help: "The query text.")
+    var text: String
+
+    func run() throws {
+        try reportingErrors {
+            let folder = model ?? (idf as NSString).deletingLastPathComponent
+            let tokenizer = try WordPieceTokenizer.load(modelDirectory: folder.isEmpty ? "." : folder)
+            let encoder = QueryEncoder(tokenizer: tokenizer, idf: try IDFTable.load(path: idf, vocabulary: tokenizer.vocabulary))
+            let vector = encoder.encode(text)
+            let fields = vector.entries.map { term, weight in
+                "\(JSONText.quoted(tokenizer.vocabulary.tokens[Int(term)])): \(weight)"
+            }
+            print("{" + fields.joined(separator: ", ") + "}")
+        }
+    }
+}
