@@ -22,7 +22,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let corpus = (0..<7).map { #"{"_id": "d\#($0)", "title": "Title \#($0)", "text": "cerebral white matter \#($0)"}"# }
             + [#"{"id": 42, "text": "numeric id"}"#, ""]
-        try corpus.joined(separator: "\n").write(toFile: dir + "/c.jsonl", atomically: true, encoding: .utf8)
+        try corpus.joined(separator: "\n").write(toFile: dir + "/c.jsonl", atomically: false, encoding: .utf8)
         let encoder = try SparseEncoder(modelDirectory: Self.model)
         let job = EncodeJob(encoder: encoder, options: .init(threads: 2, batchSize: 3, showProgress: false))
         let report = try job.run(input: dir + "/c.jsonl", output: dir + "/v.jsonl.gz")
@@ -45,7 +45,7 @@ import Testing
         let dir = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let corpus = [#"{"_id": "a", "text": "fine"}"#, #"{"_id": "b", "text": "fine"}"#, #"{"_id": "c", "txt": "oops"}"#]
-        try corpus.joined(separator: "\n").write(toFile: dir + "/c.jsonl", atomically: true, encoding: .utf8)
+        try corpus.joined(separator: "\n").write(toFile: dir + "/c.jsonl", atomically: false, encoding: .utf8)
         let job = EncodeJob(encoder: try SparseEncoder(modelDirectory: Self.model), options: .init(threads: 1, showProgress: false))
         #expect(throws: IOError.malformedLine(path: dir + "/c.jsonl", line: 3, reason: "field 'text' is missing")) {
             try job.run(input: dir + "/c.jsonl", output: dir + "/v.jsonl")
@@ -57,15 +57,15 @@ import Testing
         let dir = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let job = EncodeJob(encoder: try SparseEncoder(modelDirectory: Self.model), options: .init(threads: 1, showProgress: false))
-        try "{\"_id\": \"a\", \"text\": \"x\"}\n{not json\n".write(toFile: dir + "/bad.jsonl", atomically: true, encoding: .utf8)
+        try "{\"_id\": \"a\", \"text\": \"x\"}\n{not json\n".write(toFile: dir + "/bad.jsonl", atomically: false, encoding: .utf8)
         #expect(throws: IOError.malformedLine(path: dir + "/bad.jsonl", line: 2, reason: "not valid JSON")) {
             try job.run(input: dir + "/bad.jsonl", output: dir + "/v.jsonl")
         }
-        try "{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": \"a\", \"text\": \"y\"}\n".write(toFile: dir + "/dup.jsonl", atomically: true, encoding: .utf8)
+        try "{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": \"a\", \"text\": \"y\"}\n".write(toFile: dir + "/dup.jsonl", atomically: false, encoding: .utf8)
         #expect(throws: BuilderError.duplicateID(path: dir + "/dup.jsonl", id: "a")) {
             try job.run(input: dir + "/dup.jsonl", output: dir + "/v.jsonl")
         }
-        try "\n".write(toFile: dir + "/empty.jsonl", atomically: true, encoding: .utf8)
+        try "\n".write(toFile: dir + "/empty.jsonl", atomically: false, encoding: .utf8)
         #expect(throws: BuilderError.emptyCorpus(path: dir + "/empty.jsonl")) {
             try job.run(input: dir + "/empty.jsonl", output: dir + "/v.jsonl")
         }

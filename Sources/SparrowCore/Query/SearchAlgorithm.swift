@@ -1,0 +1,36 @@
+/// A top-k retrieval algorithm over an `InvertedIndex`. Every implementation returns exactly
+/// the same documents in the same order as `ExhaustiveSearch`: integer scores, larger first,
+/// equal scores by smaller internal id.
+public protocol SearchAlgorithm: Sendable {
+    func search(_ query: QuantizedQuery, in index: InvertedIndex, k: Int, filter: DocumentFilter?) -> [ScoredDoc]
+}
+
+extension SearchAlgorithm {
+    /// Cursors of the query terms that have postings.
+    func cursors(_ query: QuantizedQuery, in index: InvertedIndex) -> [PostingCursor] {
+        zip(query.terms, query.weights).compactMap { term, weight in
+            index.lists[term].map { PostingCursor(list: $0, queryWeight: weight) }
+        }
+    }
+}
+
+/// The oracle: scores every posting of every query term (term at a time) into a dense
+/// accumulator, then keeps the best `k`.
+public struct ExhaustiveSearch: SearchAlgorithm {
+    public init() {}
+
+    public func search(_ query: QuantizedQuery, in index: InvertedIndex, k: Int, filter: DocumentFilter?) -> [ScoredDoc] {
+        var scores = [UInt64](repeating: 0, count: index.documentCount)
+        for cursor in cursors(query, in: index) {
+            for (doc, code) in zip(cursor.list.docs, cursor.list.weights) {
+                scores[Int(doc)] += cursor.queryWeight * UInt64(code)
+            }
+        }
+        var top = TopKQueue(k: k)
+        for (doc, score) in scores.enumerated() where score > 0 {
+            if let filter, !filter.contains(UInt32(doc)) { continue }
+            top.insert(ScoredDoc(doc: UInt32(doc), score: score))
+        }
+        return top.sorted()
+    }
+}

@@ -1,0 +1,118 @@
+import SparrowCore
+import Testing
+
+/// SplitMix64: a tiny seeded generator so generated corpora are the same on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A generated corpus shape.
+struct CorpusShape: CustomTestStringConvertible, Sendable {
+    var documents: Int
+    var vocabulary: Int
+    var termsPerDocument: Int
+    /// Zipf-like term popularity when true, uniform when false.
+    var skewed: Bool
+    /// Weights drawn from a handful of values, to force score ties.
+    var coarseWeights: Bool
+    var seed: UInt64
+
+    var testDescription: String {
+        "\(documents) docs, vocab \(vocabulary), \(skewed ? "skewed" : "flat"), \(coarseWeights ? "coarse" : "fine") weights, seed \(seed)"
+    }
+
+    func term(_ rng: inout SeededGenerator) -> UInt32 {
+        guard skewed else { return UInt32.random(in: 0..<UInt32(vocabulary), using: &rng) }
+        // Inverse-CDF of a power law: small ids are common, large ids rare.
+        let u = Double.random(in: 0..<1, using: &rng)
+        return UInt32(min(Double(vocabulary - 1), Double(vocabulary) * u * u * u))
+    }
+
+    func weight(_ rng: inout SeededGenerator) -> Float {
+        coarseWeights ? Float(Int.random(in: 1...4, using: &rng)) : Float.random(in: 0.01...3, using: &rng)
+    }
+
+    func corpus() -> [SparseVector] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<documents).map { _ in
+            let n = Int.random(in: 1...termsPerDocument, using: &rng)
+            return SparseVector(pairs: (0..<n).map { _ in (term(&rng), weight(&rng)) })
+        }
+    }
+
+    func queries(_ count: Int) -> [SparseVector] {
+        var rng = SeededGenerator(seed: seed ^ 0xABCDEF)
+        return (0..<count).map { _ in
+            let n = Int.random(in: 1...24, using: &rng)
+            // Some ids beyond the vocabulary: terms absent from the index.
+            return SparseVector(pairs: (0..<n).map { _ in
+                (Bool.random(using: &rng) ? term(&rng) : UInt32(vocabulary + Int.random(in: 0..<5, using: &rng)), weight(&rng))
+            })
+        }
+    }
+}
+
+@Suite struct SearchAlgorithmTests {
+    static let shapes: [CorpusShape] = [
+        CorpusShape(documents: 0, vocabulary: 50, termsPerDocument: 5, skewed: false, coarseWeights: false, seed: 1),
+        CorpusShape(documents: 1, vocabulary: 50, termsPerDocument: 5, skewed: false, coarseWeights: false, seed: 2),
+        CorpusShape(documents: 37, vocabulary: 20, termsPerDocument: 8, skewed: false, coarseWeights: true, seed: 3),
+        CorpusShape(documents: 1000, vocabulary: 300, termsPerDocument: 30, skewed: true, coarseWeights: false, seed: 4),
+        CorpusShape(documents: 3000, vocabulary: 2000, termsPerDocument: 60, skewed: true, coarseWeights: true, seed: 5),
+        CorpusShape(documents: 5000, vocabulary: 500, termsPerDocument: 20, skewed: false, coarseWeights: false, seed: 6),
+        CorpusShape(documents: 50000, vocabulary: 5000, termsPerDocument: 40, skewed: true, coarseWeights: false, seed: 7),
+    ]
+
+    @Test(arguments: shapes)
+    func blockMaxMaxScoreEqualsTheOracle(shape: CorpusShape) {
+        let index = InvertedIndex(vectors: shape.corpus())
+        let oracle = ExhaustiveSearch()
+        let pruned = BlockMaxMaxScore()
+        for (n, query) in shape.queries(shape.documents >= 50000 ? 30 : 60).enumerated() {
+            let quantized = QuantizedQuery(query, documents: index.quantizer)
+            for k in [1, 10, 100, shape.documents + 5] {
+                let expected = oracle.search(quantized, in: index, k: k, filter: nil)
+                let actual = pruned.search(quantized, in: index, k: k, filter: nil)
+                #expect(actual == expected, "query \(n), k \(k)")
+            }
+        }
+    }
+
+    @Test(arguments: shapes.filter { $0.documents > 0 && $0.documents <= 5000 })
+    func filteredSearchEqualsTheFilteredOracle(shape: CorpusShape) {
+        let index = InvertedIndex(vectors: shape.corpus())
+        var filter = DocumentFilter(count: index.documentCount, allowed: false)
+        for doc in stride(from: 0, to: index.documentCount, by: 3) { filter.insert(UInt32(doc)) }
+        for query in shape.queries(20) {
+            let quantized = QuantizedQuery(query, documents: index.quantizer)
+            let expected = ExhaustiveSearch().search(quantized, in: index, k: 10, filter: filter)
+            #expect(expected.allSatisfy { $0.doc % 3 == 0 })
+            #expect(BlockMaxMaxScore().search(quantized, in: index, k: 10, filter: filter) == expected)
+        }
+    }
+
+    @Test func tiesRankTheSmallerDocumentFirst() {
+        let docs = (0..<300).map { _ in SparseVector(pairs: [(7, 1.0)]) }
+        let index = InvertedIndex(vectors: docs)
+        let query = QuantizedQuery(SparseVector(pairs: [(7, 2.0)]), documents: index.quantizer)
+        let top = BlockMaxMaxScore().search(query, in: index, k: 5, filter: nil)
+        #expect(top.map(\.doc) == [0, 1, 2, 3, 4])
+    }
+
+    @Test func topKQueueKeepsTheBestInRankOrder() {
+        var queue = TopKQueue(k: 3)
+        for (doc, score) in [(5, 10), (1, 10), (2, 30), (9, 5), (3, 10), (4, 0)] {
+            queue.insert(ScoredDoc(doc: UInt32(doc), score: UInt64(score)))
+        }
+        #expect(queue.sorted() == [ScoredDoc(doc: 2, score: 30), ScoredDoc(doc: 1, score: 10), ScoredDoc(doc: 3, score: 10)])
+        #expect(queue.threshold == 10)
+    }
+}
