@@ -22,20 +22,27 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CRocksDB",
+            pkgConfig: "rocksdb",
+            providers: [.apt(["librocksdb-dev"])]
+        ),
         .target(name: "SparrowCore"),
+        .target(name: "SparrowStorage", dependencies: ["SparrowCore", "SparrowIO", "CRocksDB"]),
         .target(name: "SparrowIO", dependencies: ["CZlib"]),
         .target(name: "SparrowEncoder", dependencies: ["SparrowCore", "CBLAS"]),
         .target(name: "SparrowBuilder", dependencies: ["SparrowCore", "SparrowEncoder", "SparrowIO"]),
         .executableTarget(
             name: "sparrow",
             dependencies: [
-                "SparrowEncoder", "SparrowBuilder", "SparrowIO",
+                "SparrowEncoder", "SparrowBuilder", "SparrowIO", "SparrowStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "SparrowCoreTests", dependencies: ["SparrowCore"]),
         .testTarget(name: "SparrowEncoderTests", dependencies: ["SparrowEncoder", "SparrowIO"]),
         .testTarget(name: "SparrowIOTests", dependencies: ["SparrowIO"]),
+        .testTarget(name: "SparrowStorageTests", dependencies: ["SparrowStorage", "SparrowCore"]),
         .testTarget(name: "SparrowBuilderTests", dependencies: ["SparrowBuilder", "SparrowIO"]),
     ]
 )

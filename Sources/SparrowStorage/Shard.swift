@@ -1,0 +1,149 @@
+import Foundation
+import SparrowCore
+
+/// A search hit: the document's external id and internal id, its score, and optionally
+/// each matched token's contribution.
+public struct Hit: Sendable, Equatable {
+    public var id: String
+    public var doc: UInt32
+    public var score: Float
+    public var explanation: [TermContribution]?
+}
+
+/// One matched token of an explained hit.
+public struct TermContribution: Sendable, Equatable {
+    public var token: String
+    public var queryWeight: Float
+    public var documentWeight: Float
+    public var product: Float { queryWeight * documentWeight }
+}
+
+/// Counts and bytes of an open shard.
+public struct ShardStats: Sendable, Equatable {
+    public var liveDocuments: Int
+    public var postings: Int
+    public var terms: Int
+    public var bytesOnDisk: Int
+    public var residentBytes: Int
+    public var blockCacheBytes: Int
+}
+
+/// An open shard: its RocksDB database plus the decoded postings that queries run on.
+/// Searches run concurrently; writes are serialised and durable before they return.
+public final class Shard: @unchecked Sendable {
+    /// What queries read; replaced wholesale by writes (copy on write).
+    struct State {
+        var manifest: ShardManifest
+        var quantizer: WeightQuantizer
+        var termOf: [String: UInt32]
+        var tokens: [UInt32: String]
+        /// Bulk-loaded postings (blocks on disk).
+        var main: InvertedIndex
+        /// Postings of documents written online since the last compaction.
+        var delta: InvertedIndex
+        var deltaPostings: [UInt32: [(doc: UInt32, code: UInt8)]]
+        var externalIDs: [UInt32: String]
+        var live: DocumentFilter
+    }
+
+    public let directory: String
+    let database: RocksDatabase
+    private let lock = NSLock()
+    private var _state: State
+    var state: State {
+        get { lock.withLock { _state } }
+        set { lock.withLock { _state = newValue } }
+    }
+    let writeLock = NSLock()
+    let algorithm: any SearchAlgorithm
+
+    /// Opens the shard in `directory`, checking its manifest and every stored block.
+    public init(directory: String, cacheMegabytes: Int = 64, algorithm: any SearchAlgorithm = BlockMaxMaxScore()) throws {
+        self.directory = directory
+        self.algorithm = algorithm
+        let layout = try ShardDirectory(path: directory, create: false)
+        guard let generation = try layout.current() else {
+            throw StorageError.manifest(path: directory, reason: "no CURRENT file: the shard was never built (or its first bulk load did not finish)")
+        }
+        database = try RocksDatabase(path: generation.path, createIfMissing: false, cacheBytes: cacheMegabytes << 20)
+        _state = try ShardLoader(database: database).load()
+    }
+
+    /// The manifest as of the last write.
+    public var manifest: ShardManifest { state.manifest }
+
+    public var stats: ShardStats {
+        let s = state
+        return ShardStats(
+            liveDocuments: s.manifest.liveDocuments, postings: s.main.postingCount + s.delta.postingCount,
+            terms: s.termOf.count, bytesOnDisk: database.sstBytes,
+            residentBytes: s.main.residentBytes + s.delta.residentBytes, blockCacheBytes: database.blockCacheBytes)
+    }
+
+    /// The best `k` live documents for `query` (token → weight), optionally restricted to
+    /// documents whose stored field equals a value, with per-token explanations.
+    /// `algorithm` overrides the shard's own (tests compare against `ExhaustiveSearch`).
+    public func search(
+        _ query: [String: Float], k: Int, filter: [String: String] = [:], explain: Bool = false,
+        algorithm override: (any SearchAlgorithm)? = nil
+    ) throws -> [Hit] {
+        let algorithm = override ?? self.algorithm
+        let s = state
+        let vector = SparseVector(pairs: query.compactMap { token, weight in s.termOf[token].map { ($0, weight) } })
+        let quantized = QuantizedQuery(vector, documents: s.quantizer)
+        var allowed = s.live
+        for (field, value) in filter {
+            var matching = DocumentFilter(count: Int(s.manifest.nextDocument), allowed: false)
+            try database.scan(prefix: ShardKeys.fieldKey(field: field, value: value, doc: nil)) { key, _ in
+                matching.insert(ShardKeys.number(key, at: key.count - 4))
+                return true
+            }
+            allowed = allowed.intersection(matching)
+        }
+        var merged = algorithm.search(quantized, in: s.main, k: k, filter: allowed)
+        if s.delta.postingCount > 0 {
+            merged += algorithm.search(quantized, in: s.delta, k: k, filter: allowed)
+            merged.sort { $0.ranksBefore($1) }
+            merged = Array(merged.prefix(k))
+        }
+        return try merged.map { scored in
+            var hit = Hit(id: s.externalIDs[scored.doc] ?? "", doc: scored.doc, score: Float(scored.score) * quantized.scale)
+            if explain { hit.explanation = try self.explain(doc: scored.doc, query: query, state: s) }
+            return hit
+        }
+    }
+
+    /// Searches several queries; results in the same order.
+    public func batchSearch(_ queries: [[String: Float]], k: Int, filter: [String: String] = [:]) throws -> [[Hit]] {
+        try queries.map { try search($0, k: k, filter: filter) }
+    }
+
+    /// Each token the document shares with the query: query weight × dequantized document weight.
+    func explain(doc: UInt32, query: [String: Float], state s: State) throws -> [TermContribution] {
+        let key = ShardKeys.key("F", doc)
+        guard let record = try database.get(key) else { return [] }
+        let forward: (terms: [UInt32], codes: [UInt8])
+        do {
+            forward = try ForwardVectorCodec.decode(record)
+        } catch let error as CorruptData {
+            throw StorageError.corrupt(path: database.path, key: ShardKeys.describe(key), reason: error.reason)
+        }
+        return zip(forward.terms, forward.codes).compactMap { term, code in
+            guard let token = s.tokens[term], let weight = query[token] else { return nil }
+            return TermContribution(token: token, queryWeight: weight, documentWeight: s.quantizer.dequantize(code))
+        }.sorted { $0.product > $1.product }
+    }
+
+    /// The stored document (external id, fields, dequantized vector) for an external id.
+    public func document(id: String) throws -> TokenVectorRecord? {
+        let s = state
+        guard let value = try database.get(ShardKeys.key("E", id)), value.count == 4 else { return nil }
+        let doc = ShardKeys.number([0] + value, at: 1)
+        guard s.live.contains(doc), let record = try database.get(ShardKeys.key("F", doc)) else { return nil }
+        let forward = try ForwardVectorCodec.decode(record)
+        var vector: [String: Float] = [:]
+        for (term, code) in zip(forward.terms, forward.codes) { vector[s.tokens[term] ?? "?"] = s.quantizer.dequantize(code) }
+        let info = try database.get(ShardKeys.key("I", doc)).flatMap { try? JSONDecoder().decode(DocumentRecord.self, from: Data($0)) }
+        return TokenVectorRecord(id: id, vector: vector, fields: info?.fields)
+    }
+}

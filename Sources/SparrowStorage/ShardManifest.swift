@@ -1,0 +1,50 @@
+import Foundation
+
+/// What a shard is, stored under key `M` as JSON. Written in the same SST as the data it
+/// describes, so a shard has a manifest exactly when its whole bulk load is present.
+public struct ShardManifest: Codable, Equatable, Sendable {
+    public static let currentFormat = 1
+
+    public var formatVersion: Int
+    public var shardID: String
+    /// Bumped by every bulk load, online write and compaction.
+    public var epoch: Int
+    /// Internal ids handed out so far (live, deleted and compacted away).
+    public var nextDocument: UInt32
+    public var liveDocuments: Int
+    public var postings: Int
+    public var terms: Int
+    /// Weight of one 8-bit code.
+    public var quantizationScale: Float
+    public var encoderFingerprint: String?
+    public var idfVersion: String?
+    /// CRC-32C over the bulk-loaded posting blocks, in key order.
+    public var postingsChecksum: UInt32
+    public var createdAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion = "format_version", shardID = "shard_id", epoch
+        case nextDocument = "next_document", liveDocuments = "live_documents", postings, terms
+        case quantizationScale = "quantization_scale", encoderFingerprint = "encoder_fingerprint"
+        case idfVersion = "idf_version", postingsChecksum = "postings_checksum", createdAt = "created_at"
+    }
+
+    func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(self))
+    }
+
+    static func decode(_ bytes: [UInt8], path: String) throws -> ShardManifest {
+        let manifest: ShardManifest
+        do {
+            manifest = try JSONDecoder().decode(ShardManifest.self, from: Data(bytes))
+        } catch {
+            throw StorageError.manifest(path: path, reason: "unreadable (\(error))")
+        }
+        guard manifest.formatVersion == currentFormat else {
+            throw StorageError.manifest(path: path, reason: "format version \(manifest.formatVersion); this Sparrow reads version \(currentFormat)")
+        }
+        return manifest
+    }
+}

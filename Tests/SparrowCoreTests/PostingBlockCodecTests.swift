@@ -1,0 +1,46 @@
+import SparrowCore
+import Testing
+
+@Test func postingBlocksRoundTripAndChainAcrossBlocks() throws {
+    var rng = SeededGenerator(seed: 11)
+    var ids: [UInt32] = []
+    var doc: UInt32 = 0
+    for _ in 0..<300 {
+        doc += UInt32.random(in: 1...100_000, using: &rng)
+        ids.append(doc)
+    }
+    let codes = ids.map { _ in UInt8.random(in: 1...255, using: &rng) }
+    var docs: [UInt32] = []
+    var weights: [UInt8] = []
+    for start in stride(from: 0, to: ids.count, by: PostingList.blockSize) {
+        let end = min(start + PostingList.blockSize, ids.count)
+        try PostingBlockCodec.decode(PostingBlockCodec.encode(docs: ids[start..<end], weights: codes[start..<end]), docs: &docs, weights: &weights)
+    }
+    #expect(docs == ids)
+    #expect(weights == codes)
+}
+
+@Test func everyFlippedBitInABlockIsDetected() {
+    let block = PostingBlockCodec.encode(docs: [3, 9, 4000, 70000], weights: [5, 200, 1, 9])
+    for index in block.indices {
+        for bit in 0..<8 {
+            var damaged = block
+            damaged[index] ^= 1 << UInt8(bit)
+            var docs: [UInt32] = []
+            var weights: [UInt8] = []
+            #expect(throws: CorruptData.self) { try PostingBlockCodec.decode(damaged, docs: &docs, weights: &weights) }
+        }
+    }
+    var docs: [UInt32] = []
+    var weights: [UInt8] = []
+    #expect(throws: CorruptData.self) { try PostingBlockCodec.decode(Array(block.dropLast(3)), docs: &docs, weights: &weights) }
+}
+
+@Test func forwardVectorsAndTermHeadersRoundTrip() throws {
+    let encoded = ForwardVectorCodec.encode(terms: [0, 5, 30521], codes: [1, 255, 17])
+    let decoded = try ForwardVectorCodec.decode(encoded)
+    #expect(decoded.terms == [0, 5, 30521])
+    #expect(decoded.codes == [1, 255, 17])
+    let header = TermHeader(documentFrequency: 1_000_000, maxWeight: 200, blocks: 7813)
+    #expect(try TermHeader.decode(header.encoded()) == header)
+}
