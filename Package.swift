@@ -43,6 +43,7 @@ let package = Package(
         .testTarget(name: "SparrowEncoderTests", dependencies: ["SparrowEncoder", "SparrowIO"]),
         .testTarget(name: "SparrowIOTests", dependencies: ["SparrowIO"]),
         .testTarget(name: "SparrowStorageTests", dependencies: ["SparrowStorage", "SparrowCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SparrowStorage", "sparrow"]),
         .testTarget(name: "SparrowBuilderTests", dependencies: ["SparrowBuilder", "SparrowIO"]),
     ]
 )
