@@ -75,13 +75,16 @@ struct CorpusShape: CustomTestStringConvertible, Sendable {
     func blockMaxMaxScoreEqualsTheOracle(shape: CorpusShape) {
         let index = InvertedIndex(vectors: shape.corpus())
         let oracle = ExhaustiveSearch()
-        let pruned = BlockMaxMaxScore()
+        // The default window, and a tiny one so that every corpus spans many windows.
+        let variants = [BlockMaxMaxScore(), BlockMaxMaxScore(windowSize: 64)]
         for (n, query) in shape.queries(shape.documents >= 50000 ? 30 : 60).enumerated() {
             let quantized = QuantizedQuery(query, documents: index.quantizer)
             for k in [1, 10, 100, shape.documents + 5] {
                 let expected = oracle.search(quantized, in: index, k: k, filter: nil)
-                let actual = pruned.search(quantized, in: index, k: k, filter: nil)
-                #expect(actual == expected, "query \(n), k \(k)")
+                for pruned in variants {
+                    let actual = pruned.search(quantized, in: index, k: k, filter: nil)
+                    #expect(actual == expected, "query \(n), k \(k), window \(pruned.windowSize)")
+                }
             }
         }
     }
@@ -96,6 +99,7 @@ struct CorpusShape: CustomTestStringConvertible, Sendable {
             let expected = ExhaustiveSearch().search(quantized, in: index, k: 10, filter: filter)
             #expect(expected.allSatisfy { $0.doc % 3 == 0 })
             #expect(BlockMaxMaxScore().search(quantized, in: index, k: 10, filter: filter) == expected)
+            #expect(BlockMaxMaxScore(windowSize: 64).search(quantized, in: index, k: 10, filter: filter) == expected)
         }
     }
 

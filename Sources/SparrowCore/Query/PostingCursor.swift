@@ -8,7 +8,7 @@ public struct PostingCursor {
     public let queryWeight: UInt64
     /// Largest contribution any posting of the list can make.
     public let maxScore: UInt64
-    private(set) var position = 0
+    var position = 0
 
     public init(list: PostingList, queryWeight: UInt64) {
         self.list = list

@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import SparrowCore
+import SparrowStorage
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks that print the JSON shape of shared/bench/anchors.py.",
+        subcommands: [BenchShardCommand.self]
+    )
+}
+
+struct BenchShardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shard",
+        abstract: "Build one shard from a vectors file and time single-threaded exact top-k queries."
+    )
+
+    @Option(help: "Document vectors (JSONL, optionally .gz).")
+    var docs: String
+
+    @Option(help: "Query vectors (JSONL, optionally .gz).")
+    var queries: String
+
+    @Option(help: "Hits per query.")
+    var k: Int = 10
+
+    @Option(help: "Shard directory (default: a temporary one, removed afterwards).")
+    var dir: String?
+
+    @Option(help: "Timed passes over the queries (latencies are per query over all passes).")
+    var passes: Int = 3
+
+    @Option(help: "Algorithm: maxscore (block-max MaxScore) or exhaustive (the oracle).")
+    var algorithm: String = "maxscore"
+
+    func run() throws {
+        try reportingErrors {
+            let documents = try TokenVectorRecord.readAll(path: docs)
+            let queryRecords = try TokenVectorRecord.readAll(path: queries)
+            let directory = dir ?? NSTemporaryDirectory() + "sparrow-bench-\(UUID().uuidString)"
+            defer { if dir == nil { try? FileManager.default.removeItem(atPath: directory) } }
+            var start = Date()
+            try ShardBuilder.build(records: documents, directory: directory, shardID: "bench")
+            let buildSeconds = Date().timeIntervalSince(start)
+            start = Date()
+            let shard = try Shard(directory: directory)
+            let openSeconds = Date().timeIntervalSince(start)
+            let exact = FloatBruteForce(documents: documents)
+            let chosen: any SearchAlgorithm
+            switch algorithm {
+            case "maxscore": chosen = BlockMaxMaxScore()
+            case "exhaustive": chosen = ExhaustiveSearch()
+            default: throw ValidationError("--algorithm takes maxscore or exhaustive")
+            }
+
+            var times: [Double] = []
+            var results: [[String]] = []
+            for pass in 0..<max(1, passes) {
+                for query in queryRecords {
+                    let t = DispatchTime.now().uptimeNanoseconds
+                    let hits = try shard.search(query.vector, k: k, algorithm: chosen)
+                    times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                    if pass == 0 { results.append(hits.map(\.id)) }
+                }
+            }
+            let oracle = try queryRecords.map { try shard.search($0.vector, k: k, algorithm: ExhaustiveSearch()).map(\.id) }
+            let floatExact = queryRecords.map { exact.topK($0.vector, k: k) }
+            let stats = shard.stats
+            let postings = documents.reduce(0) { $0 + $1.vector.count }
+            let termsMean = Double(queryRecords.reduce(0) { $0 + $1.vector.count }) / Double(max(1, queryRecords.count))
+            let latency = LatencySummary(times)
+            print("""
+                {"docs": \(documents.count), "queries": \(queryRecords.count), "postings": \(postings), "k": \(k), \
+                "query_terms_mean": \(String(format: "%.2f", termsMean)), "systems": [{"system": "sparrow-exact", \
+                "algorithm": \(JSONText.quoted(algorithm)), "recall": \(recall(results, floatExact)), \
+                "recall_vs_quantized_oracle": \(recall(results, oracle)), "mean_ms": \(latency.mean), \
+                "p50_ms": \(latency.p50), "p99_ms": \(latency.p99), "build_s": \(String(format: "%.2f", buildSeconds)), \
+                "open_s": \(String(format: "%.2f", openSeconds)), "index_bytes": \(stats.bytesOnDisk), \
+                "resident_bytes": \(stats.residentBytes), "threads": 1}]}
+                """)
+        }
+    }
+
+    /// Mean overlap of each result with the reference top-k (the anchors' definition).
+    func recall(_ found: [[String]], _ reference: [[String]]) -> String {
+        let values = zip(found, reference).map { f, e in
+            Double(Set(f.prefix(k)).intersection(e.prefix(k)).count) / Double(max(1, min(k, e.count)))
+        }
+        return String(format: "%.4f", values.reduce(0, +) / Double(max(1, values.count)))
+    }
+}
+
+/// Mean, median and 99th percentile of latencies in ms, rounded as anchors.py does.
+struct LatencySummary {
+    let mean: String
+    let p50: String
+    let p99: String
+
+    init(_ milliseconds: [Double]) {
+        let sorted = milliseconds.sorted()
+        func format(_ value: Double) -> String { String(format: "%.4f", value) }
+        mean = format(sorted.reduce(0, +) / Double(max(1, sorted.count)))
+        p50 = format(sorted.isEmpty ? 0 : sorted[sorted.count / 2])
+        p99 = format(sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))])
+    }
+}
+
+/// Exact float scores over the unquantized vectors: the reference for recall.
+struct FloatBruteForce {
+    let ids: [String]
+    let postings: [String: [(doc: Int, weight: Float)]]
+
+    init(documents: [TokenVectorRecord]) {
+        ids = documents.map(\.id)
+        var postings: [String: [(doc: Int, weight: Float)]] = [:]
+        for (doc, record) in documents.enumerated() {
+            for (token, weight) in record.vector { postings[token, default: []].append((doc, weight)) }
+        }
+        self.postings = postings
+    }
+
+    func topK(_ query: [String: Float], k: Int) -> [String] {
+        var scores = [Float](repeating: 0, count: ids.count)
+        for (token, weight) in query {
+            for posting in postings[token] ?? [] { scores[posting.doc] += weight * posting.weight }
+        }
+        let ranked = scores.indices.filter { scores[$0] > 0 }.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
+        return ranked.prefix(k).map { ids[$0] }
+    }
+}
