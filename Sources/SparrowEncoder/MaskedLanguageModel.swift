@@ -9,8 +9,9 @@ import Foundation
 public final class MaskedLanguageModel: Sendable {
     public let config: ModelConfig
     let weights: ModelWeights
-    /// Vocabulary rows of the decoder processed per matrix product while max-pooling.
-    private let vocabChunk = 2048
+    /// Vocabulary rows and tokens per decoder tile while max-pooling.
+    private let vocabChunk = 512
+    private let rowBlock = 256
 
     /// Loads `config.json` and `model.safetensors` from a Hugging Face model folder.
     public convenience init(modelDirectory: String) throws {
@@ -134,27 +135,32 @@ public final class MaskedLanguageModel: Sendable {
         }
     }
 
-    /// Decoder logits in vocabulary chunks, max-pooled per sequence; the bias is added after
+    /// Decoder logits in tiles of `rowBlock` tokens × `vocabChunk` vocabulary rows, small enough
+    /// to stay in cache between the matrix product and the max-pool; the bias is added after
     /// the max (it is the same for every token of a column).
     private func decodeMaxPooled(hidden: [Float], lengths: [Int]) -> [[Float]] {
         let h = config.hiddenSize
         let vocab = config.vocabSize
-        let rows = lengths.reduce(0, +)
         var pooled = [[Float]](repeating: [Float](repeating: -.infinity, count: vocab), count: lengths.count)
-        var logits = [Float](repeating: 0, count: rows * vocabChunk)
+        var logits = [Float](repeating: 0, count: rowBlock * vocabChunk)
         hidden.withUnsafeBufferPointer { x in
             weights.decoderWeight.withUnsafeBufferPointer { w in
                 logits.withUnsafeMutableBufferPointer { out in
                     var start = 0
                     while start < vocab {
                         let width = min(vocabChunk, vocab - start)
-                        Kernels.gemmTransposedB(m: rows, n: width, k: h, a: x.baseAddress!, lda: h,
-                                                b: w.baseAddress! + start * h, ldb: h, c: out.baseAddress!, ldc: width)
                         var offset = 0
                         for (index, length) in lengths.enumerated() {
                             pooled[index].withUnsafeMutableBufferPointer { target in
-                                Kernels.columnMax(out.baseAddress! + offset * width, rowCount: length, width: width,
-                                                  stride: width, into: target.baseAddress! + start)
+                                var row = 0
+                                while row < length {
+                                    let rows = min(rowBlock, length - row)
+                                    Kernels.gemmTransposedB(m: rows, n: width, k: h, a: x.baseAddress! + (offset + row) * h, lda: h,
+                                                            b: w.baseAddress! + start * h, ldb: h, c: out.baseAddress!, ldc: width)
+                                    Kernels.columnMax(out.baseAddress!, rowCount: rows, width: width, stride: width,
+                                                      into: target.baseAddress! + start)
+                                    row += rows
+                                }
                             }
                             offset += length
                         }

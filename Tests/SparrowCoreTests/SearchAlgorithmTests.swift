@@ -76,14 +76,14 @@ struct CorpusShape: CustomTestStringConvertible, Sendable {
         let index = InvertedIndex(vectors: shape.corpus())
         let oracle = ExhaustiveSearch()
         // The default window, and a tiny one so that every corpus spans many windows.
-        let variants = [BlockMaxMaxScore(), BlockMaxMaxScore(windowSize: 64)]
+        let variants: [any SearchAlgorithm] = [BlockMaxMaxScore(), BlockMaxMaxScore(windowSize: 64)]
         for (n, query) in shape.queries(shape.documents >= 50000 ? 30 : 60).enumerated() {
             let quantized = QuantizedQuery(query, documents: index.quantizer)
             for k in [1, 10, 100, shape.documents + 5] {
                 let expected = oracle.search(quantized, in: index, k: k, filter: nil)
                 for pruned in variants {
                     let actual = pruned.search(quantized, in: index, k: k, filter: nil)
-                    #expect(actual == expected, "query \(n), k \(k), window \(pruned.windowSize)")
+                    #expect(actual == expected, "query \(n), k \(k), \(pruned)")
                 }
             }
         }
@@ -107,8 +107,7 @@ struct CorpusShape: CustomTestStringConvertible, Sendable {
         let docs = (0..<300).map { _ in SparseVector(pairs: [(7, 1.0)]) }
         let index = InvertedIndex(vectors: docs)
         let query = QuantizedQuery(SparseVector(pairs: [(7, 2.0)]), documents: index.quantizer)
-        let top = BlockMaxMaxScore().search(query, in: index, k: 5, filter: nil)
-        #expect(top.map(\.doc) == [0, 1, 2, 3, 4])
+        #expect(BlockMaxMaxScore().search(query, in: index, k: 5, filter: nil).map(\.doc) == [0, 1, 2, 3, 4])
     }
 
     @Test func topKQueueKeepsTheBestInRankOrder() {

@@ -6,7 +6,9 @@
 /// cannot enter the top k. For each window of `windowSize` ids the essential lists are scored
 /// term at a time into a small accumulator; then each scored document whose score plus the
 /// non-essential bound can beat the threshold probes the non-essential lists, strongest first,
-/// stopping as soon as its score plus the remaining block-max bounds cannot. The partition is
+/// stopping as soon as its score plus the remaining block-max bounds cannot. A window whose
+/// block-max bounds summed over all lists cannot beat a full queue's threshold is skipped
+/// without scoring. The partition is
 /// fixed within a window (so no list is counted twice) and recomputed between windows.
 /// Documents are offered in ascending id order, so an equal score never displaces a smaller
 /// id, which keeps ties exactly as the oracle breaks them.
@@ -35,6 +37,18 @@ public struct BlockMaxMaxScore: SearchAlgorithm {
             let windowStart = cursors[firstEssential...].lazy.map(\.doc).min()!
             if windowStart == PostingCursor.end { break }
             let windowEnd = windowStart &+ UInt32(windowSize) < windowStart ? UInt32.max : windowStart + UInt32(windowSize)
+            let nonEssentialBound = firstEssential > 0 ? upperBound[firstEssential - 1] : 0
+            if top.isFull {
+                // Block-max bound of the whole window: skip it when nothing in it can enter.
+                var windowBound = nonEssentialBound
+                for i in firstEssential..<cursors.count {
+                    windowBound += cursors[i].blockMaxScore(from: windowStart, to: windowEnd)
+                }
+                if windowBound <= top.threshold {
+                    for i in firstEssential..<cursors.count { cursors[i].advance(to: windowEnd) }
+                    continue
+                }
+            }
             var touched = 0
             accumulator.withUnsafeMutableBufferPointer { acc in
                 for i in firstEssential..<cursors.count {
@@ -42,7 +56,6 @@ public struct BlockMaxMaxScore: SearchAlgorithm {
                 }
             }
             guard touched > 0 else { continue }
-            let nonEssentialBound = firstEssential > 0 ? upperBound[firstEssential - 1] : 0
             for offset in 0..<windowSize where accumulator[offset] != 0 {
                 var score = accumulator[offset]
                 accumulator[offset] = 0

@@ -43,6 +43,21 @@ public struct PostingCursor {
         position = index
     }
 
+    /// Upper bound of any contribution in `[start, end)`: the largest block maximum among the
+    /// remaining blocks that can hold such ids (0 when none can).
+    public func blockMaxScore(from start: UInt32, to end: UInt32) -> UInt64 {
+        let lastDocs = list.blockLastDoc
+        var block = position / PostingList.blockSize
+        while block < lastDocs.count && lastDocs[block] < start { block += 1 }
+        var best: UInt8 = 0
+        while block < lastDocs.count {
+            best = max(best, list.blockMaxWeight[block])
+            if lastDocs[block] >= end { break }
+            block += 1
+        }
+        return queryWeight * UInt64(best)
+    }
+
     /// Upper bound of the contribution at `target` from the block that would hold it,
     /// without moving the cursor (0 when no remaining block can hold it).
     public func blockMaxScore(at target: UInt32) -> UInt64 {
