@@ -87,3 +87,25 @@ struct EncodeQueryCommand: ParsableCommand {
         }
     }
 }
+
+struct IDFCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "idf",
+        abstract: "Compute corpus IDF, ln(1 + (N - df + 0.5) / (df + 0.5)) over distinct non-special tokens, as idf.json."
+    )
+
+    @Option(help: "Model or tokenizer folder (tokenizer.json or vocab.txt).")
+    var model: String
+
+    @Option(help: "Corpus: JSONL lines {\"_id\"|\"id\", \"title\"?, \"text\"}, optionally .gz.")
+    var input: String
+
+    @Option(help: "idf.json to write.")
+    var output: String
+
+    func run() throws {
+        try reportingErrors {
+            try IDFJob.run(tokenizer: try WordPieceTokenizer.load(modelDirectory: model), input: input, output: output)
+        }
+    }
+}

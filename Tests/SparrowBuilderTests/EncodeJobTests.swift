@@ -72,3 +72,18 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/v.jsonl"))
     }
 }
+
+@Test func corpusIDFJobWritesTheFormulaForEveryToken() throws {
+    let dir = try EncodeJobTests.scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try "{\"_id\": \"a\", \"text\": \"cats and dogs\"}\n{\"_id\": \"b\", \"text\": \"cats cats\"}\n"
+        .write(toFile: dir + "/c.jsonl", atomically: false, encoding: .utf8)
+    let tokenizer = try WordPieceTokenizer.load(modelDirectory: EncodeJobTests.model)
+    #expect(try IDFJob.run(tokenizer: tokenizer, input: dir + "/c.jsonl", output: dir + "/idf.json", showProgress: false) == 2)
+    let table = try IDFTable.load(path: dir + "/idf.json", vocabulary: tokenizer.vocabulary)
+    let cats = try #require(tokenizer.vocabulary.id("cats"))
+    let dogs = try #require(tokenizer.vocabulary.id("dogs"))
+    #expect(abs(table[cats] - Float(log(1 + 0.5 / 2.5))) < 1e-6)
+    #expect(abs(table[dogs] - Float(log(1 + 1.5 / 1.5))) < 1e-6)
+    #expect(table[tokenizer.special.cls] == Float(log(1 + 2.5 / 0.5)), "special tokens have df 0")
+}
