@@ -32,8 +32,8 @@ struct BenchShardCommand: ParsableCommand {
     @Option(help: "Timed passes over the queries (latencies are per query over all passes).")
     var passes: Int = 3
 
-    @Option(help: "Algorithm: maxscore (windowed block-max MaxScore) or exhaustive (the oracle).")
-    var algorithm: String = "maxscore"
+    @Option(help: "Algorithm: dense (term at a time, the default), maxscore (windowed block-max MaxScore) or exhaustive (the oracle).")
+    var algorithm: String = "dense"
 
     @Option(help: "Window of document ids scored at a time by maxscore.")
     var window: Int = 4096
@@ -56,7 +56,8 @@ struct BenchShardCommand: ParsableCommand {
             switch algorithm {
             case "maxscore": chosen = BlockMaxMaxScore(windowSize: window)
             case "exhaustive": chosen = ExhaustiveSearch()
-            default: throw ValidationError("--algorithm takes maxscore or exhaustive")
+            case "dense": chosen = DenseTermAtATime()
+            default: throw ValidationError("--algorithm takes maxscore, dense or exhaustive")
             }
 
             var times: [Double] = []

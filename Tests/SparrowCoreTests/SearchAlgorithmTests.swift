@@ -72,11 +72,11 @@ struct CorpusShape: CustomTestStringConvertible, Sendable {
     ]
 
     @Test(arguments: shapes)
-    func blockMaxMaxScoreEqualsTheOracle(shape: CorpusShape) {
+    func fastAlgorithmsEqualTheOracle(shape: CorpusShape) {
         let index = InvertedIndex(vectors: shape.corpus())
         let oracle = ExhaustiveSearch()
         // The default window, and a tiny one so that every corpus spans many windows.
-        let variants: [any SearchAlgorithm] = [BlockMaxMaxScore(), BlockMaxMaxScore(windowSize: 64)]
+        let variants: [any SearchAlgorithm] = [BlockMaxMaxScore(), BlockMaxMaxScore(windowSize: 64), DenseTermAtATime()]
         for (n, query) in shape.queries(shape.documents >= 50000 ? 30 : 60).enumerated() {
             let quantized = QuantizedQuery(query, documents: index.quantizer)
             for k in [1, 10, 100, shape.documents + 5] {
@@ -100,6 +100,7 @@ struct CorpusShape: CustomTestStringConvertible, Sendable {
             #expect(expected.allSatisfy { $0.doc % 3 == 0 })
             #expect(BlockMaxMaxScore().search(quantized, in: index, k: 10, filter: filter) == expected)
             #expect(BlockMaxMaxScore(windowSize: 64).search(quantized, in: index, k: 10, filter: filter) == expected)
+            #expect(DenseTermAtATime().search(quantized, in: index, k: 10, filter: filter) == expected)
         }
     }
 
@@ -108,6 +109,20 @@ struct CorpusShape: CustomTestStringConvertible, Sendable {
         let index = InvertedIndex(vectors: docs)
         let query = QuantizedQuery(SparseVector(pairs: [(7, 2.0)]), documents: index.quantizer)
         #expect(BlockMaxMaxScore().search(query, in: index, k: 5, filter: nil).map(\.doc) == [0, 1, 2, 3, 4])
+        #expect(DenseTermAtATime().search(query, in: index, k: 5, filter: nil).map(\.doc) == [0, 1, 2, 3, 4])
+    }
+
+    /// 300 terms at full weight can sum past 2^32: the dense scorer must widen its slots.
+    @Test func denseScoresBeyondThirtyTwoBitsMatchTheOracle() {
+        let docs = (0..<50).map { doc in
+            let weights: [Float] = (0..<300).map { term in doc % 10 == 0 ? 7 : Float(1 + (doc + term) % 7) }
+            return SparseVector(pairs: weights.enumerated().map { (UInt32($0.offset), $0.element) })
+        }
+        let index = InvertedIndex(vectors: docs)
+        let query = QuantizedQuery(SparseVector(pairs: (0..<300).map { (UInt32($0), 1.0) }), documents: index.quantizer)
+        let expected = ExhaustiveSearch().search(query, in: index, k: 10, filter: nil)
+        #expect(expected[0].score > UInt64(UInt32.max))
+        #expect(DenseTermAtATime().search(query, in: index, k: 10, filter: nil) == expected)
     }
 
     @Test func topKQueueKeepsTheBestInRankOrder() {
