@@ -10,6 +10,14 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -32,18 +40,54 @@ let package = Package(
         .target(name: "SparrowIO", dependencies: ["CZlib"]),
         .target(name: "SparrowEncoder", dependencies: ["SparrowCore", "CBLAS"]),
         .target(name: "SparrowBuilder", dependencies: ["SparrowCore", "SparrowEncoder", "SparrowIO"]),
+        .target(
+            name: "SparrowWire",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "SparrowShard",
+            dependencies: [
+                "SparrowWire", "SparrowStorage", "SparrowCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "SparrowCoordinator",
+            dependencies: [
+                "SparrowWire", "SparrowEncoder", "SparrowCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "sparrow",
             dependencies: [
-                "SparrowEncoder", "SparrowBuilder", "SparrowIO", "SparrowStorage",
+                "SparrowEncoder", "SparrowBuilder", "SparrowIO", "SparrowStorage", "SparrowWire", "SparrowShard",
+                "SparrowCoordinator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(name: "SparrowCoreTests", dependencies: ["SparrowCore"]),
         .testTarget(name: "SparrowEncoderTests", dependencies: ["SparrowEncoder", "SparrowIO"]),
         .testTarget(name: "SparrowIOTests", dependencies: ["SparrowIO"]),
         .testTarget(name: "SparrowStorageTests", dependencies: ["SparrowStorage", "SparrowCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SparrowStorage", "sparrow"]),
+        .testTarget(name: "SparrowWireTests", dependencies: [
+            "SparrowWire", .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "SparrowCoordinatorTests", dependencies: ["SparrowCoordinator", "SparrowWire"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SparrowStorage", "SparrowWire", "SparrowCore", "sparrow"]),
         .testTarget(name: "SparrowBuilderTests", dependencies: ["SparrowBuilder", "SparrowIO"]),
     ]
 )

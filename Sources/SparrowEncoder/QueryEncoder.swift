@@ -1,3 +1,4 @@
+import Foundation
 import SparrowCore
 
 /// Inference-free query encoding (OpenSearch doc-only models): the distinct non-special
@@ -9,6 +10,19 @@ public struct QueryEncoder: Sendable {
     public init(tokenizer: WordPieceTokenizer, idf: IDFTable) {
         self.tokenizer = tokenizer
         self.idf = idf
+    }
+
+    /// Loads the tokenizer of `modelDirectory` and the IDF table at `idfPath` (default:
+    /// `modelDirectory/idf.json`).
+    public static func load(modelDirectory: String, idfPath: String? = nil) throws -> QueryEncoder {
+        let tokenizer = try WordPieceTokenizer.load(modelDirectory: modelDirectory)
+        let idf = idfPath ?? (modelDirectory as NSString).appendingPathComponent("idf.json")
+        return QueryEncoder(tokenizer: tokenizer, idf: try IDFTable.load(path: idf, vocabulary: tokenizer.vocabulary))
+    }
+
+    /// The query's tokens and their weights.
+    public func tokenWeights(_ text: String) -> [String: Float] {
+        Dictionary(uniqueKeysWithValues: encode(text).entries.map { (tokenizer.vocabulary.tokens[Int($0.0)], $0.1) })
     }
 
     /// The query's sparse vector.

@@ -7,6 +7,9 @@ public struct Hit: Sendable, Equatable {
     public var id: String
     public var doc: UInt32
     public var score: Float
+    /// The integer score (`score` = `rawScore` × the query's scale): exact, comparable across
+    /// shards that share a quantization scale.
+    public var rawScore: UInt64
     public var explanation: [TermContribution]?
 }
 
@@ -58,7 +61,7 @@ public final class Shard: @unchecked Sendable {
     let algorithm: any SearchAlgorithm
 
     /// Opens the shard in `directory`, checking its manifest and every stored block.
-    public init(directory: String, cacheMegabytes: Int = 64, algorithm: any SearchAlgorithm = BlockMaxMaxScore()) throws {
+    public init(directory: String, cacheMegabytes: Int = 64, algorithm: any SearchAlgorithm = DenseTermAtATime()) throws {
         self.directory = directory
         self.algorithm = algorithm
         let layout = try ShardDirectory(path: directory, create: false)
@@ -89,8 +92,7 @@ public final class Shard: @unchecked Sendable {
     ) throws -> [Hit] {
         let algorithm = override ?? self.algorithm
         let s = state
-        let vector = SparseVector(pairs: query.compactMap { token, weight in s.termOf[token].map { ($0, weight) } })
-        let quantized = QuantizedQuery(vector, documents: s.quantizer)
+        let quantized = Self.quantize(query, state: s)
         var allowed = s.live
         for (field, value) in filter {
             var matching = DocumentFilter(count: Int(s.manifest.nextDocument), allowed: false)
@@ -107,10 +109,23 @@ public final class Shard: @unchecked Sendable {
             merged = Array(merged.prefix(k))
         }
         return try merged.map { scored in
-            var hit = Hit(id: s.externalIDs[scored.doc] ?? "", doc: scored.doc, score: Float(scored.score) * quantized.scale)
+            var hit = Hit(id: s.externalIDs[scored.doc] ?? "", doc: scored.doc, score: Float(scored.score) * quantized.scale, rawScore: scored.score)
             if explain { hit.explanation = try self.explain(doc: scored.doc, query: query, state: s) }
             return hit
         }
+    }
+
+    /// What one integer score of `query` is worth as a float score on this shard.
+    public func scoreScale(for query: [String: Float]) -> Float {
+        Self.quantize(query, state: state).scale
+    }
+
+    /// The query's tokens this shard knows, quantized with the step of the whole query (see
+    /// `QuantizedQuery`), so that every shard scores a query on the same integer scale.
+    static func quantize(_ query: [String: Float], state s: State) -> QuantizedQuery {
+        let vector = SparseVector(pairs: query.compactMap { token, weight in s.termOf[token].map { ($0, weight) } })
+        let largest = query.values.filter { $0 > 0 && $0.isFinite }.max()
+        return QuantizedQuery(vector, documents: s.quantizer, maxWeight: largest)
     }
 
     /// Searches several queries; results in the same order.
@@ -134,12 +149,24 @@ public final class Shard: @unchecked Sendable {
         }.sorted { $0.product > $1.product }
     }
 
+    /// The score of the document with external id `id` for `query` and each matched token's
+    /// contribution, best first; nil when no live document has that id.
+    public func explain(id: String, query: [String: Float]) throws -> (score: Float, contributions: [TermContribution])? {
+        let s = state
+        guard let doc = try lookup(id), s.live.contains(doc) else { return nil }
+        let contributions = try explain(doc: doc, query: query, state: s)
+        let quantized = Self.quantize(query, state: s)
+        let weightOf = Dictionary(uniqueKeysWithValues: zip(quantized.terms, quantized.weights))
+        let raw = contributions.reduce(UInt64(0)) { total, c in
+            total + (weightOf[s.termOf[c.token]!] ?? 0) * UInt64(s.quantizer.quantize(c.documentWeight))
+        }
+        return (Float(raw) * quantized.scale, contributions)
+    }
+
     /// The stored document (external id, fields, dequantized vector) for an external id.
     public func document(id: String) throws -> TokenVectorRecord? {
         let s = state
-        guard let value = try database.get(ShardKeys.key("E", id)), value.count == 4 else { return nil }
-        let doc = ShardKeys.number([0] + value, at: 1)
-        guard s.live.contains(doc), let record = try database.get(ShardKeys.key("F", doc)) else { return nil }
+        guard let doc = try lookup(id), s.live.contains(doc), let record = try database.get(ShardKeys.key("F", doc)) else { return nil }
         let forward = try ForwardVectorCodec.decode(record)
         var vector: [String: Float] = [:]
         for (term, code) in zip(forward.terms, forward.codes) { vector[s.tokens[term] ?? "?"] = s.quantizer.dequantize(code) }

@@ -7,10 +7,16 @@ import SparrowCore
 /// its old generation (or empty) or at the new one, never between.
 public enum ShardBuilder {
     /// Builds `records` into the shard directory `directory` (created if needed).
+    /// `quantizationScale` is the weight of one 8-bit step; shards of one index share it so
+    /// that their integer scores compare exactly (nil: the largest weight here / 255).
     @discardableResult
     public static func build(
-        records: [TokenVectorRecord], directory: String, shardID: String, encoderFingerprint: String? = nil
+        records: [TokenVectorRecord], directory: String, shardID: String, encoderFingerprint: String? = nil,
+        quantizationScale: Float? = nil
     ) throws -> ShardManifest {
+        if let quantizationScale, !(quantizationScale > 0 && quantizationScale.isFinite) {
+            throw StorageError.invalidRequest("quantization scale must be a positive number, not \(quantizationScale)")
+        }
         var seen = Set<String>()
         for record in records where !seen.insert(record.id).inserted {
             throw StorageError.invalidRequest("document id '\(record.id)' appears more than once")
@@ -18,7 +24,7 @@ public enum ShardBuilder {
         let tokens = Set(records.flatMap { $0.vector.keys }).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         let termOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($0.element, UInt32($0.offset)) })
         let vectors = records.map { record in SparseVector(pairs: record.vector.map { (termOf[$0.key]!, $0.value) }) }
-        let index = InvertedIndex(vectors: vectors)
+        let index = InvertedIndex(vectors: vectors, quantizer: quantizationScale.map(WeightQuantizer.init(scale:)))
 
         let layout = try ShardDirectory(path: directory, create: true)
         let generation = layout.nextGeneration()

@@ -77,11 +77,9 @@ struct EncodeQueryCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let folder = model ?? (idf as NSString).deletingLastPathComponent
-            let tokenizer = try WordPieceTokenizer.load(modelDirectory: folder.isEmpty ? "." : folder)
-            let encoder = QueryEncoder(tokenizer: tokenizer, idf: try IDFTable.load(path: idf, vocabulary: tokenizer.vocabulary))
-            let vector = encoder.encode(text)
-            let fields = vector.entries.map { term, weight in
-                "\(JSONText.quoted(tokenizer.vocabulary.tokens[Int(term)])): \(weight)"
+            let encoder = try QueryEncoder.load(modelDirectory: folder.isEmpty ? "." : folder, idfPath: idf)
+            let fields = encoder.tokenWeights(text).sorted { $0.key < $1.key }.map { token, weight in
+                "\(JSONText.quoted(token)): \(weight)"
             }
             print("{" + fields.joined(separator: ", ") + "}")
         }

@@ -7,7 +7,7 @@ struct ShardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shard",
         abstract: "Build, inspect and query one shard stored in RocksDB.",
-        subcommands: [ShardBuildCommand.self, ShardSearchCommand.self, ShardStatsCommand.self]
+        subcommands: [ShardBuildCommand.self, ShardSearchCommand.self, ShardStatsCommand.self, ShardServeCommand.self]
     )
 }
 

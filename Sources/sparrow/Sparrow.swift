@@ -1,10 +1,13 @@
 import ArgumentParser
 
 @main
-struct Sparrow: ParsableCommand {
+struct Sparrow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sparrow",
         abstract: "Sparrow: a sharded index cluster for inference-free learned sparse retrieval.",
-        subcommands: [EncodeCommand.self, EncodeQueryCommand.self, IDFCommand.self, ShardCommand.self, BenchCommand.self]
+        subcommands: [
+            EncodeCommand.self, EncodeQueryCommand.self, IDFCommand.self, ShardCommand.self, CoordinatorCommand.self,
+            QueryCommand.self, LocalCommand.self, BenchCommand.self,
+        ]
     )
 }

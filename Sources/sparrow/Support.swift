@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import SparrowCore
 
-typealias JSONTextBridge = JSONText
-
 /// Runs `body`, turning Sparrow's errors into one clear line on stderr and exit code 1.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {

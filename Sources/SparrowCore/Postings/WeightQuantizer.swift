@@ -37,9 +37,12 @@ public struct QuantizedQuery: Sendable, Equatable {
     public let scale: Float
 
     /// Quantizes `query` (non-positive weights dropped) for an index quantized by `documents`.
-    public init(_ query: SparseVector, documents: WeightQuantizer) {
+    /// The step is `maxWeight / 65535`, by default the query's own largest weight; an index that
+    /// lacks some query tokens passes the whole query's largest weight, so that every shard
+    /// quantizes the query alike and their integer scores compare exactly.
+    public init(_ query: SparseVector, documents: WeightQuantizer, maxWeight: Float? = nil) {
         let positive = query.filter { _, w in w > 0 && w.isFinite }
-        let maxWeight = positive.weights.max() ?? 1
+        let maxWeight = maxWeight ?? positive.weights.max() ?? 1
         let step = maxWeight / 65535
         terms = positive.terms
         weights = positive.weights.map { UInt64(max(1, min(65535, ($0 / step).rounded()))) }

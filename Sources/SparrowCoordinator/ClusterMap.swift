@@ -1,0 +1,143 @@
+import Foundation
+import SparrowWire
+import Yams
+
+/// The cluster file: which nodes exist, which node(s) serve each shard, and an epoch that
+/// rises on every change. YAML:
+///
+///     epoch: 3
+///     nodes:
+///       - id: node-1
+///         address: 10.0.0.1:7100
+///     shards:
+///       - id: shard-0
+///         replicas: [node-1, node-2]     # tried in this order, rotating per query
+///     encoder:                           # optional: for text queries
+///       model: /var/lib/sparrow/model    # tokenizer.json or vocab.txt (+ idf.json)
+///       idf: /var/lib/sparrow/idf.json   # optional, default model/idf.json
+public struct ClusterMap: Codable, Sendable, Equatable {
+    public struct Node: Codable, Sendable, Equatable {
+        public var id: String
+        public var address: String
+
+        public init(id: String, address: String) {
+            self.id = id
+            self.address = address
+        }
+    }
+
+    public struct ShardEntry: Codable, Sendable, Equatable {
+        public var id: String
+        public var replicas: [String]
+
+        public init(id: String, replicas: [String]) {
+            self.id = id
+            self.replicas = replicas
+        }
+    }
+
+    public struct Encoder: Codable, Sendable, Equatable {
+        public var model: String
+        public var idf: String?
+
+        public init(model: String, idf: String? = nil) {
+            self.model = model
+            self.idf = idf
+        }
+    }
+
+    public var epoch: UInt64
+    public var nodes: [Node]
+    public var shards: [ShardEntry]
+    public var encoder: Encoder?
+
+    public init(epoch: UInt64, nodes: [Node], shards: [ShardEntry], encoder: Encoder? = nil) {
+        self.epoch = epoch
+        self.nodes = nodes
+        self.shards = shards
+        self.encoder = encoder
+    }
+
+    /// Reads and validates a cluster file; errors name the file and what is wrong.
+    public static func load(path: String) throws -> ClusterMap {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ClusterError.file(path: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        return try parse(text, path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws -> ClusterMap {
+        let map: ClusterMap
+        do {
+            map = try YAMLDecoder().decode(ClusterMap.self, from: text)
+        } catch let error as DecodingError {
+            throw ClusterError.file(path: path, reason: Self.describe(error))
+        } catch {
+            throw ClusterError.file(path: path, reason: "not valid YAML: \(error)")
+        }
+        try map.validate(path: path)
+        return map
+    }
+
+    /// Every node id unique with a host:port address, every shard id unique with at least one
+    /// replica, every replica a known node.
+    public func validate(path: String) throws {
+        var nodeIDs = Set<String>()
+        for node in nodes {
+            guard nodeIDs.insert(node.id).inserted else { throw ClusterError.file(path: path, reason: "node '\(node.id)' is listed twice") }
+            do {
+                _ = try Endpoint(parsing: node.address)
+            } catch {
+                throw ClusterError.file(path: path, reason: "node '\(node.id)': address '\(node.address)' is not host:port")
+            }
+        }
+        guard !shards.isEmpty else { throw ClusterError.file(path: path, reason: "no shards listed") }
+        var shardIDs = Set<String>()
+        for shard in shards {
+            guard shardIDs.insert(shard.id).inserted else { throw ClusterError.file(path: path, reason: "shard '\(shard.id)' is listed twice") }
+            guard !shard.replicas.isEmpty else { throw ClusterError.file(path: path, reason: "shard '\(shard.id)' has no replicas") }
+            for replica in shard.replicas where !nodeIDs.contains(replica) {
+                throw ClusterError.file(path: path, reason: "shard '\(shard.id)': replica '\(replica)' is not a listed node")
+            }
+        }
+    }
+
+    /// The file's YAML text.
+    public func yaml() throws -> String {
+        try YAMLEncoder().encode(self)
+    }
+
+    public func address(of node: String) -> String? {
+        nodes.first { $0.id == node }?.address
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.reduce("") { path, key in
+                key.intValue.map { "\(path)[\($0)]" } ?? (path.isEmpty ? key.stringValue : "\(path).\(key.stringValue)")
+            }
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let parent = path(context)
+            return "missing field '\(parent.isEmpty ? key.stringValue : "\(parent).\(key.stringValue)")'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "field '\(path(context))': \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+/// Errors of the coordinator's configuration.
+public enum ClusterError: Error, CustomStringConvertible {
+    case file(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .file(path, reason): "\(path): \(reason)"
+        }
+    }
+}

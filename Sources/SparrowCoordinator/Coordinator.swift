@@ -1,0 +1,173 @@
+import Foundation
+import Logging
+import Metrics
+import SparrowEncoder
+import SparrowWire
+import Synchronization
+
+/// The query path: encode, fan out to one replica of every shard under a deadline, retry
+/// another replica when one fails, merge the top k, and say which shards did not answer.
+public final class Coordinator: Sendable {
+    public let cluster: ClusterMap
+    let encoder: QueryEncoder?
+    let defaultTimeout: Duration
+    let logger: Logger
+    private let clients: [String: RPCClient]
+    private let rotation = Atomic<Int>(0)
+
+    /// Calls the shard service: the method name, the request and the time left.
+    public init(cluster: ClusterMap, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2), connectionsPerNode: Int = 4, logger: Logger) throws {
+        self.cluster = cluster
+        self.encoder = encoder
+        self.defaultTimeout = defaultTimeout
+        self.logger = logger
+        var clients: [String: RPCClient] = [:]
+        for node in cluster.nodes {
+            clients[node.id] = RPCClient(try Endpoint(parsing: node.address), connections: connectionsPerNode)
+        }
+        self.clients = clients
+    }
+
+    /// The query vector for a request: its own vector, or its text encoded inference-free.
+    public func queryVector(_ request: Sparrow_V1_QueryRequest) throws -> [String: Float] {
+        if !request.vector.isEmpty {
+            let vector = request.vector.weights
+            if let bad = vector.first(where: { !$0.value.isFinite || $0.value < 0 }) {
+                throw RPCError.invalidArgument("vector: token '\(bad.key)' has weight \(bad.value); weights must be finite and non-negative")
+            }
+            return vector
+        }
+        guard !request.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw RPCError.invalidArgument("the query needs a non-empty text or vector")
+        }
+        guard let encoder else {
+            throw RPCError.invalidArgument("this coordinator has no query encoder (cluster file: encoder.model); send a vector instead of text")
+        }
+        return encoder.tokenWeights(request.text)
+    }
+
+    /// Searches every shard; partial results are returned and labelled in `coverage`.
+    public func search(_ request: Sparrow_V1_QueryRequest) async throws -> Sparrow_V1_QueryResponse {
+        let started = ContinuousClock.now
+        let k = request.k == 0 ? 10 : Int(request.k)
+        guard k <= 10_000 else { throw RPCError.invalidArgument("k must be at most 10000, not \(k)") }
+        let query = try queryVector(request)
+        let timeout = request.timeoutMs > 0 ? Duration.milliseconds(Int64(request.timeoutMs)) : defaultTimeout
+        let deadline = started + timeout
+        var shardRequest = Sparrow_V1_SearchRequest()
+        shardRequest.k = UInt32(k)
+        shardRequest.query = .init(query)
+        shardRequest.filter = request.filter
+        shardRequest.explain = request.explain
+
+        let first = rotation.add(1, ordering: .relaxed).oldValue
+        let fanout = shardRequest
+        let outcomes = await withTaskGroup(of: ShardOutcome.self) { group in
+            for (index, shard) in cluster.shards.enumerated() {
+                group.addTask {
+                    await self.searchShard(shard, request: fanout, deadline: deadline, rotation: first + index)
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        var response = Sparrow_V1_QueryResponse()
+        response.hits = ResultMerger.merge(outcomes.compactMap(\.result), k: k)
+        response.coverage.shardsTotal = UInt32(cluster.shards.count)
+        response.coverage.shardsOk = UInt32(outcomes.count { $0.result != nil })
+        response.coverage.failed = outcomes.compactMap(\.failure).sorted { $0.shard < $1.shard }
+        response.coverage.timedOut = outcomes.contains { $0.timedOut }
+        response.query = .init(query)
+        response.tookMs = (ContinuousClock.now - started).milliseconds
+        if !response.coverage.failed.isEmpty {
+            logger.warning("partial results", metadata: [
+                "query.shards_ok": "\(response.coverage.shardsOk)", "query.shards_total": "\(response.coverage.shardsTotal)",
+                "query.failed": "\(response.coverage.failed.map { "\($0.shard)@\($0.node): \($0.reason)" })",
+            ])
+        }
+        return response
+    }
+
+    struct ShardOutcome: Sendable {
+        var result: ResultMerger.ShardResult?
+        var failure: Sparrow_V1_ShardFailure?
+        var timedOut = false
+    }
+
+    /// Tries the shard's replicas in turn (starting from a rotating one) until one answers or
+    /// the deadline passes.
+    func searchShard(_ shard: ClusterMap.ShardEntry, request: Sparrow_V1_SearchRequest, deadline: ContinuousClock.Instant, rotation: Int) async -> ShardOutcome {
+        var request = request
+        request.shard = shard.id
+        var failure = Sparrow_V1_ShardFailure()
+        failure.shard = shard.id
+        var timedOut = false
+        let replicas = shard.replicas.indices.map { shard.replicas[($0 + rotation) % shard.replicas.count] }
+        for node in replicas {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else {
+                timedOut = true
+                failure.reason = "deadline passed before an answer"
+                break
+            }
+            failure.node = node
+            guard let client = clients[node] else {
+                failure.reason = "node '\(node)' has no address in the cluster file"
+                continue
+            }
+            let started = ContinuousClock.now
+            do {
+                let response = try await client.call(ShardMethod.search, request, timeout: left, as: Sparrow_V1_SearchResponse.self)
+                Timer(label: "sparrow_coordinator_shard_duration_seconds", dimensions: [("shard", shard.id)])
+                    .recordNanoseconds((ContinuousClock.now - started).microseconds * 1000)
+                return ShardOutcome(result: .init(shard: shard.id, response: response))
+            } catch let error as RPCError {
+                failure.reason = error.description
+                timedOut = error.code == .deadlineExceeded
+            } catch {
+                failure.reason = "\(error)"
+            }
+            Counter(label: "sparrow_coordinator_shard_failures_total", dimensions: [("shard", shard.id), ("node", node)]).increment()
+            logger.debug("shard call failed", metadata: ["shard.id": "\(shard.id)", "node.id": "\(node)", "error": "\(failure.reason)"])
+        }
+        return ShardOutcome(failure: failure, timedOut: timedOut)
+    }
+
+    /// The cluster map as served by `GET /v1/cluster`.
+    public var clusterResponse: Sparrow_V1_ClusterResponse {
+        var response = Sparrow_V1_ClusterResponse()
+        response.epoch = cluster.epoch
+        response.shards = cluster.shards.map { shard in
+            var entry = Sparrow_V1_ShardAssignment()
+            entry.shard = shard.id
+            entry.replicas = shard.replicas.map { node in
+                var replica = Sparrow_V1_Replica()
+                replica.node = node
+                replica.address = cluster.address(of: node) ?? ""
+                return replica
+            }
+            return entry
+        }
+        return response
+    }
+
+    /// Asks every node for its health; node id → nil when healthy, else the reason.
+    public func nodeHealth(timeout: Duration = .milliseconds(500)) async -> [String: String?] {
+        await withTaskGroup(of: (String, String?).self) { group in
+            for (node, client) in clients {
+                group.addTask {
+                    do {
+                        _ = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: timeout, as: Sparrow_V1_HealthResponse.self)
+                        return (node, nil)
+                    } catch {
+                        return (node, "\(error)")
+                    }
+                }
+            }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+    }
+
+    public func close() async {
+        for client in clients.values { await client.close() }
+    }
+}

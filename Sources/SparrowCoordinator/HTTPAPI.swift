@@ -1,0 +1,156 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SparrowWire
+
+/// The coordinator's HTTP/JSON API:
+///
+///     POST /v1/search  {"query": "text"} or {"vector": {"token": w}}, "k"?, "explain"?,
+///                      "filter"? {"field": "value"}, "timeout_ms"?
+///                      → {"hits": [{"rank", "id", "shard", "score", "explanation"?}],
+///                         "coverage": {"shards_total", "shards_ok", "failed": [{"shard", "node", "reason"}],
+///                                      "timed_out"}, "query": {"token": w}, "took_ms"}
+///     GET  /v1/cluster → {"epoch", "shards": [{"shard", "replicas": [{"node", "address"}]}]}
+///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}}
+///     GET  /metrics    → Prometheus text
+/// Errors: HTTP 400/404/500 with {"error": {"code", "message"}}.
+public enum HTTPAPI {
+    struct SearchBody: Decodable {
+        var query: String?
+        var vector: [String: Float]?
+        var k: UInt32?
+        var explain: Bool?
+        var filter: [String: String]?
+        var timeout_ms: UInt32?
+    }
+
+    struct SearchReply: Encodable {
+        struct HitJSON: Encodable {
+            var rank: Int
+            var id: String
+            var shard: String
+            var score: Float
+            var explanation: [ContributionJSON]?
+        }
+
+        struct ContributionJSON: Encodable {
+            var token: String
+            var query_weight: Float
+            var document_weight: Float
+        }
+
+        struct CoverageJSON: Encodable {
+            var shards_total: UInt32
+            var shards_ok: UInt32
+            var failed: [FailureJSON]
+            var timed_out: Bool
+        }
+
+        struct FailureJSON: Encodable {
+            var shard: String
+            var node: String
+            var reason: String
+        }
+
+        var hits: [HitJSON]
+        var coverage: CoverageJSON
+        var query: [String: Float]
+        var took_ms: Double
+    }
+
+    /// The router; `metricsText` renders the process's metrics in Prometheus text format.
+    public static func router(coordinator: Coordinator, metricsText: @escaping @Sendable () -> String) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.middlewares.add(MetricsMiddleware())
+        router.post("/v1/search") { request, context -> Response in
+            do {
+                let buffer = try await request.body.collect(upTo: 4 << 20)
+                let body: SearchBody
+                do {
+                    body = try JSONDecoder().decode(SearchBody.self, from: Data(buffer: buffer))
+                } catch {
+                    throw RPCError.invalidArgument("request body is not a valid search: \(ClusterMap.describeJSON(error))")
+                }
+                let reply = try await coordinator.search(queryRequest(body))
+                return try json(searchReply(reply, explain: body.explain ?? false))
+            } catch let error as RPCError {
+                return errorResponse(error)
+            }
+        }
+        router.get("/v1/cluster") { _, _ -> Response in
+            let cluster = coordinator.clusterResponse
+            struct ReplicaJSON: Encodable { var node: String; var address: String }
+            struct ShardJSON: Encodable { var shard: String; var replicas: [ReplicaJSON] }
+            struct ClusterJSON: Encodable { var epoch: UInt64; var shards: [ShardJSON] }
+            return try json(ClusterJSON(epoch: cluster.epoch, shards: cluster.shards.map { entry in
+                ShardJSON(shard: entry.shard, replicas: entry.replicas.map { ReplicaJSON(node: $0.node, address: $0.address) })
+            }))
+        }
+        router.get("/healthz") { _, _ -> Response in
+            let nodes = await coordinator.nodeHealth()
+            struct HealthJSON: Encodable { var status: String; var nodes: [String: String] }
+            let healthy = nodes.values.allSatisfy { $0 == nil }
+            return try json(HealthJSON(status: healthy ? "ok" : "degraded", nodes: nodes.mapValues { $0 ?? "ok" }))
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metricsText())))
+        }
+        return router
+    }
+
+    static func queryRequest(_ body: SearchBody) -> Sparrow_V1_QueryRequest {
+        var request = Sparrow_V1_QueryRequest()
+        request.text = body.query ?? ""
+        request.vector = .init(body.vector ?? [:])
+        request.k = body.k ?? 10
+        request.explain = body.explain ?? false
+        request.filter = .init(body.filter ?? [:])
+        request.timeoutMs = body.timeout_ms ?? 0
+        return request
+    }
+
+    static func searchReply(_ response: Sparrow_V1_QueryResponse, explain: Bool) -> SearchReply {
+        SearchReply(
+            hits: response.hits.enumerated().map { rank, hit in
+                SearchReply.HitJSON(
+                    rank: rank + 1, id: hit.id, shard: hit.shard, score: hit.score,
+                    explanation: explain ? hit.explanation.map { .init(token: $0.token, query_weight: $0.queryWeight, document_weight: $0.documentWeight) } : nil)
+            },
+            coverage: .init(
+                shards_total: response.coverage.shardsTotal, shards_ok: response.coverage.shardsOk,
+                failed: response.coverage.failed.map { .init(shard: $0.shard, node: $0.node, reason: $0.reason) },
+                timed_out: response.coverage.timedOut),
+            query: response.query.weights, took_ms: response.tookMs)
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func errorResponse(_ error: RPCError) -> Response {
+        struct ErrorJSON: Encodable {
+            struct Detail: Encodable { var code: String; var message: String }
+            var error: Detail
+        }
+        let status: HTTPResponse.Status = switch error.code {
+        case .invalidArgument, .unknownMethod: .badRequest
+        case .notFound: .notFound
+        case .deadlineExceeded: .gatewayTimeout
+        case .unavailable: .serviceUnavailable
+        default: .internalServerError
+        }
+        return (try? json(ErrorJSON(error: .init(code: error.code.name, message: error.message)), status: status))
+            ?? Response(status: .internalServerError)
+    }
+}
+
+extension ClusterMap {
+    /// A JSON decoding error as "field 'x.y': what was wrong".
+    static func describeJSON(_ error: any Error) -> String {
+        (error as? DecodingError).map(describe) ?? "\(error)"
+    }
+}

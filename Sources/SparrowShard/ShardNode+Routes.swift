@@ -1,0 +1,200 @@
+import Foundation
+import SparrowStorage
+import SparrowWire
+
+extension ShardNode {
+    /// The node's RPC methods.
+    public var routes: RPCRoutes {
+        var routes = RPCRoutes()
+        routes.on(ShardMethod.search) { (request: Sparrow_V1_SearchRequest, _) in try self.search(request) }
+        routes.on(ShardMethod.batchSearch) { (request: Sparrow_V1_BatchSearchRequest, _) in try self.batchSearch(request) }
+        routes.on(ShardMethod.explain) { (request: Sparrow_V1_ExplainRequest, _) in try self.explain(request) }
+        routes.on(ShardMethod.getDocument) { (request: Sparrow_V1_GetDocumentRequest, _) in try self.getDocument(request) }
+        routes.on(ShardMethod.stats) { (request: Sparrow_V1_StatsRequest, _) in try self.stats(request) }
+        routes.on(ShardMethod.health) { (_: Sparrow_V1_HealthRequest, _) in self.health() }
+        routes.on(ShardMethod.upsert) { (request: Sparrow_V1_UpsertRequest, _) in try self.upsert(request) }
+        routes.on(ShardMethod.delete) { (request: Sparrow_V1_DeleteRequest, _) in try self.delete(request) }
+        routes.on(ShardMethod.bulkLoad) { (request: Sparrow_V1_BulkLoadRequest, _) in try self.bulkLoad(request) }
+        routes.on(ShardMethod.compact) { (request: Sparrow_V1_CompactRequest, _) in try self.compact(request) }
+        return routes
+    }
+
+    func search(_ request: Sparrow_V1_SearchRequest) throws -> Sparrow_V1_SearchResponse {
+        let shard = try shard(request.shard)
+        let k = try Self.validK(request.k)
+        let hits = try storage { try shard.search(request.query.weights, k: k, filter: request.filter.values, explain: request.explain) }
+        return response(hits, shard: request.shard, scale: scale(of: shard, query: request.query.weights))
+    }
+
+    func batchSearch(_ request: Sparrow_V1_BatchSearchRequest) throws -> Sparrow_V1_BatchSearchResponse {
+        let shard = try shard(request.shard)
+        let k = try Self.validK(request.k)
+        let queries = request.queries.map(\.terms.weights)
+        let results = try storage { try shard.batchSearch(queries, k: k, filter: request.filter.values) }
+        var response = Sparrow_V1_BatchSearchResponse()
+        response.results = zip(results, queries).map { self.response($0, shard: request.shard, scale: scale(of: shard, query: $1)) }
+        return response
+    }
+
+    func explain(_ request: Sparrow_V1_ExplainRequest) throws -> Sparrow_V1_ExplainResponse {
+        let shard = try shard(request.shard)
+        var response = Sparrow_V1_ExplainResponse()
+        if let (score, contributions) = try storage({ try shard.explain(id: request.id, query: request.query.weights) }) {
+            response.found = true
+            response.score = score
+            response.contributions = contributions.map(Self.contribution)
+        }
+        return response
+    }
+
+    func getDocument(_ request: Sparrow_V1_GetDocumentRequest) throws -> Sparrow_V1_GetDocumentResponse {
+        let shard = try shard(request.shard)
+        var response = Sparrow_V1_GetDocumentResponse()
+        if let record = try storage({ try shard.document(id: request.id) }) {
+            response.found = true
+            response.document.id = record.id
+            response.document.vector = .init(record.vector)
+            response.document.fields = .init(record.fields ?? [:])
+        }
+        return response
+    }
+
+    func stats(_ request: Sparrow_V1_StatsRequest) throws -> Sparrow_V1_StatsResponse {
+        let ids = request.shard.isEmpty ? shardIDs : [request.shard]
+        var response = Sparrow_V1_StatsResponse()
+        response.shards = try ids.map { Self.stats(of: try shard($0), id: $0) }
+        return response
+    }
+
+    func health() -> Sparrow_V1_HealthResponse {
+        var response = Sparrow_V1_HealthResponse()
+        response.node = nodeID
+        response.shards = shardIDs
+        response.serving = true
+        return response
+    }
+
+    func upsert(_ request: Sparrow_V1_UpsertRequest) throws -> Sparrow_V1_UpsertResponse {
+        let shard = try shard(request.shard)
+        let records = try request.documents.map(Self.record)
+        try storage { for record in records { try shard.upsert(record) } }
+        var response = Sparrow_V1_UpsertResponse()
+        response.written = UInt32(records.count)
+        return response
+    }
+
+    func delete(_ request: Sparrow_V1_DeleteRequest) throws -> Sparrow_V1_DeleteResponse {
+        let shard = try shard(request.shard)
+        var response = Sparrow_V1_DeleteResponse()
+        response.deleted = try storage { UInt32(try request.ids.filter { try shard.delete(id: $0) }.count) }
+        return response
+    }
+
+    func compact(_ request: Sparrow_V1_CompactRequest) throws -> Sparrow_V1_CompactResponse {
+        let shard = try shard(request.shard)
+        try storage { try shard.compact() }
+        var response = Sparrow_V1_CompactResponse()
+        response.stats = Self.stats(of: shard, id: request.shard)
+        return response
+    }
+
+    func bulkLoad(_ request: Sparrow_V1_BulkLoadRequest) throws -> Sparrow_V1_BulkLoadResponse {
+        _ = try directory(of: request.shard)
+        guard !request.uploadID.isEmpty else { throw RPCError.invalidArgument("bulk load needs an upload_id") }
+        let records = try request.documents.map(Self.record)
+        let key = request.shard + "/" + request.uploadID
+        let upload = try uploads.withLock { uploads -> Upload? in
+            var upload = uploads[key] ?? Upload(shard: request.shard, records: [], started: .now)
+            guard upload.shard == request.shard else { throw RPCError.invalidArgument("upload \(request.uploadID) belongs to shard \(upload.shard)") }
+            upload.records += records
+            if request.commit {
+                uploads[key] = nil
+                return upload
+            }
+            uploads[key] = upload
+            return nil
+        }
+        var response = Sparrow_V1_BulkLoadResponse()
+        response.received = UInt32(records.count)
+        if let upload {
+            let scale = request.quantizationScale > 0 ? request.quantizationScale : nil
+            let shard = try storage { try replace(request.shard, with: upload.records, quantizationScale: scale) }
+            response.stats = Self.stats(of: shard, id: request.shard)
+        }
+        return response
+    }
+
+    // MARK: - Helpers
+
+    static func validK(_ k: UInt32) throws -> Int {
+        guard k > 0 && k <= 10_000 else { throw RPCError.invalidArgument("k must be between 1 and 10000, not \(k)") }
+        return Int(k)
+    }
+
+    /// Runs a storage call, turning its errors into wire statuses that name the cause.
+    func storage<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as StorageError {
+            switch error {
+            case .invalidRequest: throw RPCError.invalidArgument(error.description)
+            default:
+                logger.error("storage failure", metadata: ["storage.code": "\(error.code)", "storage.error": "\(error)"])
+                throw RPCError(.internal, "\(error.code): \(error)")
+            }
+        }
+    }
+
+    func scale(of shard: Shard, query: [String: Float]) -> Float {
+        shard.scoreScale(for: query)
+    }
+
+    func response(_ hits: [Hit], shard: String, scale: Float) -> Sparrow_V1_SearchResponse {
+        var response = Sparrow_V1_SearchResponse()
+        response.scale = scale
+        response.hits = hits.map { hit in
+            var wire = Sparrow_V1_Hit()
+            wire.id = hit.id
+            wire.shard = shard
+            wire.doc = hit.doc
+            wire.score = hit.score
+            wire.rawScore = hit.rawScore
+            wire.explanation = (hit.explanation ?? []).map(Self.contribution)
+            return wire
+        }
+        return response
+    }
+
+    static func contribution(_ term: TermContribution) -> Sparrow_V1_Contribution {
+        var wire = Sparrow_V1_Contribution()
+        wire.token = term.token
+        wire.queryWeight = term.queryWeight
+        wire.documentWeight = term.documentWeight
+        return wire
+    }
+
+    static func record(_ document: Sparrow_V1_Document) throws -> TokenVectorRecord {
+        guard !document.id.isEmpty else { throw RPCError.invalidArgument("a document has an empty id") }
+        for term in document.vector where !(term.weight.isFinite && term.weight >= 0) {
+            throw RPCError.invalidArgument("document '\(document.id)': token '\(term.token)' has weight \(term.weight); weights must be finite and non-negative")
+        }
+        return TokenVectorRecord(id: document.id, vector: document.vector.weights, fields: document.fields.isEmpty ? nil : document.fields.values)
+    }
+
+    static func stats(of shard: Shard, id: String) -> Sparrow_V1_ShardStats {
+        let stats = shard.stats
+        let manifest = shard.manifest
+        var wire = Sparrow_V1_ShardStats()
+        wire.shard = id
+        wire.documents = UInt64(stats.liveDocuments)
+        wire.postings = UInt64(stats.postings)
+        wire.terms = UInt64(stats.terms)
+        wire.bytesOnDisk = UInt64(stats.bytesOnDisk)
+        wire.residentBytes = UInt64(stats.residentBytes)
+        wire.blockCacheBytes = UInt64(stats.blockCacheBytes)
+        wire.epoch = UInt64(manifest.epoch)
+        wire.quantizationScale = manifest.quantizationScale
+        wire.encoderFingerprint = manifest.encoderFingerprint ?? ""
+        return wire
+    }
+}

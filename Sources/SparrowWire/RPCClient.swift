@@ -1,0 +1,185 @@
+import NIOCore
+import NIOPosix
+import SwiftProtobuf
+import Synchronization
+
+/// Calls one server over a small pool of connections, many calls in flight on each.
+/// Connections open on first use and reopen after they close. A call that outlives its
+/// timeout fails with `deadlineExceeded` and tells the server to cancel it.
+public final class RPCClient: Sendable {
+    public let endpoint: Endpoint
+    let group: any EventLoopGroup
+    let frameLimit: Int
+    let connectTimeout: Duration
+    private let slots: Mutex<[EventLoopFuture<any Channel>?]>
+    private let nextID = Atomic<UInt64>(1)
+    private let nextSlot = Atomic<Int>(0)
+
+    public init(
+        _ endpoint: Endpoint, connections: Int = 2, frameLimit: Int = Frame.defaultLimit,
+        connectTimeout: Duration = .seconds(2), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        precondition(connections > 0, "a client needs at least one connection")
+        self.endpoint = endpoint
+        self.group = group
+        self.frameLimit = frameLimit
+        self.connectTimeout = connectTimeout
+        slots = Mutex([EventLoopFuture<any Channel>?](repeating: nil, count: connections))
+    }
+
+    /// Calls `method`; throws `RPCError` (the server's status, `unavailable` when the server
+    /// cannot be reached or the connection drops, `deadlineExceeded` after `timeout`).
+    public func call<Request: Message, Response: Message>(
+        _ method: String, _ request: Request, timeout: Duration, as: Response.Type = Response.self
+    ) async throws -> Response {
+        let channel = try await connection()
+        var envelope = Sparrow_V1_Envelope()
+        envelope.requestID = nextID.add(1, ordering: .relaxed).oldValue
+        envelope.kind = .request
+        envelope.method = method
+        envelope.timeoutMicros = UInt64(max(1, timeout.microseconds))
+        envelope.payload = try request.serializedData()
+        let id = envelope.requestID
+        let promise = channel.eventLoop.makePromise(of: Sparrow_V1_Envelope.self)
+        let timer = channel.eventLoop.scheduleTask(in: .microseconds(timeout.microseconds)) {
+            channel.writeAndFlush(ClientOutbound.cancel(id, RPCError.deadlineExceeded("no answer from \(self.endpoint) within \(timeout)")), promise: nil)
+        }
+        channel.writeAndFlush(ClientOutbound.call(envelope, promise), promise: nil)
+        let response = try await withTaskCancellationHandler {
+            defer { timer.cancel() }
+            return try await promise.futureResult.get()
+        } onCancel: {
+            channel.writeAndFlush(ClientOutbound.cancel(id, RPCError(.cancelled, "the caller cancelled the call")), promise: nil)
+        }
+        guard response.status.code == .ok else { throw RPCError(response.status.code, response.status.message) }
+        do {
+            return try Response(serializedBytes: Array(response.payload))
+        } catch {
+            throw RPCError(.internal, "\(endpoint) answered \(method) with an invalid \(Response.protoMessageName): \(error)")
+        }
+    }
+
+    /// Closes every connection; calls in flight fail with `unavailable`.
+    public func close() async {
+        let futures = slots.withLock { slots in
+            defer { slots = slots.map { _ in nil } }
+            return slots.compactMap { $0 }
+        }
+        for future in futures { try? await future.get().close() }
+    }
+
+    private func connection() async throws -> any Channel {
+        let index = nextSlot.add(1, ordering: .relaxed).oldValue % slots.withLock { $0.count }
+        let future = slots.withLock { slots in
+            if let existing = slots[index] { return existing }
+            let connecting = connect()
+            slots[index] = connecting
+            return connecting
+        }
+        // Forget a failed or closed connection so that the next call reconnects.
+        let forget: @Sendable () -> Void = { [weak self] in
+            self?.slots.withLock { if $0[index] === future { $0[index] = nil } }
+        }
+        future.whenComplete { result in
+            switch result {
+            case .success(let channel): channel.closeFuture.whenComplete { _ in forget() }
+            case .failure: forget()
+            }
+        }
+        do {
+            return try await future.get()
+        } catch {
+            throw RPCError.unavailable("cannot connect to \(endpoint): \(error)")
+        }
+    }
+
+    private func connect() -> EventLoopFuture<any Channel> {
+        let limit = frameLimit
+        let endpoint = endpoint
+        return ClientBootstrap(group: group)
+            .connectTimeout(.microseconds(connectTimeout.microseconds))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(EnvelopeDecoder(limit: limit)),
+                        MessageToByteHandler(EnvelopeEncoder(limit: limit)),
+                        ClientConnectionHandler(endpoint: endpoint),
+                    ])
+                }
+            }
+            .connect(host: endpoint.host, port: endpoint.port)
+    }
+}
+
+/// What the client writes into its pipeline.
+enum ClientOutbound: Sendable {
+    /// A request whose response completes the promise.
+    case call(Sparrow_V1_Envelope, EventLoopPromise<Sparrow_V1_Envelope>)
+    /// Gives up on a call: fails its promise with the error and tells the server.
+    case cancel(UInt64, RPCError)
+}
+
+/// Matches responses to waiting calls by request id.
+final class ClientConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = Sparrow_V1_Envelope
+    typealias OutboundIn = ClientOutbound
+    typealias OutboundOut = Sparrow_V1_Envelope
+
+    let endpoint: Endpoint
+    private var pending: [UInt64: EventLoopPromise<Sparrow_V1_Envelope>] = [:]
+
+    init(endpoint: Endpoint) {
+        self.endpoint = endpoint
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .call(let envelope, let response):
+            guard context.channel.isActive else {
+                response.fail(RPCError.unavailable("connection to \(endpoint) is closed"))
+                promise?.succeed()
+                return
+            }
+            pending[envelope.requestID] = response
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let endpoint = endpoint
+            context.write(wrapOutboundOut(envelope)).whenFailure { error in
+                handler.value.pending.removeValue(forKey: envelope.requestID)?.fail(RPCError(.internal, "cannot send to \(endpoint): \(error)"))
+            }
+            promise?.succeed()
+        case .cancel(let id, let error):
+            guard let waiting = pending.removeValue(forKey: id) else {
+                promise?.succeed()
+                return
+            }
+            waiting.fail(error)
+            var envelope = Sparrow_V1_Envelope()
+            envelope.requestID = id
+            envelope.kind = .cancel
+            context.write(wrapOutboundOut(envelope), promise: promise)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard envelope.kind == .response else { return }
+        pending.removeValue(forKey: envelope.requestID)?.succeed(envelope)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(RPCError.unavailable("connection to \(endpoint) failed: \(error)"))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(RPCError.unavailable("connection to \(endpoint) closed"))
+        context.fireChannelInactive()
+    }
+
+    private func failAll(_ error: RPCError) {
+        let waiting = pending
+        pending = [:]
+        for promise in waiting.values { promise.fail(error) }
+    }
+}

@@ -1,0 +1,188 @@
+import ArgumentParser
+import Foundation
+import SparrowCoordinator
+import SparrowCore
+import SparrowStorage
+
+struct LocalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local",
+        abstract: "A whole cluster on this machine (127.0.0.1, free ports): shard processes and a coordinator.",
+        subcommands: [LocalUpCommand.self, LocalDownCommand.self]
+    )
+}
+
+/// What `local up` started, kept in DATA/local.json for `local down`.
+struct LocalCluster: Codable {
+    struct Process: Codable {
+        var name: String
+        var pid: Int32
+        var log: String
+    }
+
+    var processes: [Process]
+    var coordinatorRPC: String
+    var coordinatorHTTP: String
+    var clusterFile: String
+
+    static func path(_ data: String) -> String { (data as NSString).appendingPathComponent("local.json") }
+}
+
+struct LocalUpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start N shard processes and a coordinator on 127.0.0.1; write DATA/cluster.yaml; print the endpoints.",
+        discussion: """
+        With --vectors, the documents are first split over the shards by a stable hash of their id and \
+        built with one quantization scale (so that scores compare exactly across shards); replica r of \
+        shard s lives on node (s + r) mod N. Without it, the nodes serve whatever DATA/node-*/shards holds.
+        """
+    )
+
+    @Option(help: "Number of shards (and of shard processes).")
+    var shards: Int
+
+    @Option(help: "Copies of each shard, on distinct nodes (at most --shards).")
+    var replicas: Int = 1
+
+    @Option(help: "Data directory for the nodes, logs, the cluster file and local.json.")
+    var data: String
+
+    @Option(help: "Vectors file ({\"id\", \"vector\"} JSONL, optionally .gz) to split over the shards and load.")
+    var vectors: String?
+
+    @Option(help: "Model folder (tokenizer + idf.json) for text queries.")
+    var model: String?
+
+    @Option(help: "IDF table for text queries (default: MODEL/idf.json).")
+    var idf: String?
+
+    func validate() throws {
+        guard shards > 0 else { throw ValidationError("--shards must be at least 1") }
+        guard (1...shards).contains(replicas) else { throw ValidationError("--replicas must be between 1 and --shards (\(shards))") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            if FileManager.default.fileExists(atPath: LocalCluster.path(data)) {
+                throw ValidationError("\(LocalCluster.path(data)) exists: a local cluster is up there (sparrow local down --data \(data))")
+            }
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            let nodes = (0..<shards).map { "node-\($0)" }
+            let placement = (0..<shards).map { shard in (0..<replicas).map { nodes[(shard + $0) % shards] } }
+            if let vectors { try load(vectors, nodes: nodes, placement: placement) }
+            let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            var started: [LocalCluster.Process] = []
+            var addresses: [String: String] = [:]
+            do {
+                for node in nodes {
+                    let directory = (data as NSString).appendingPathComponent(node)
+                    let ports = (directory as NSString).appendingPathComponent("ports.json")
+                    let bound = try start(binary, ["shard", "serve", "--data", directory, "--port", "0", "--node-id", node, "--port-file", ports], name: node, in: directory)
+                    started.append(bound.process)
+                    addresses[node] = "127.0.0.1:\(bound.ports["rpc"]!)"
+                }
+                let map = ClusterMap(
+                    epoch: 1, nodes: nodes.map { .init(id: $0, address: addresses[$0]!) },
+                    shards: placement.enumerated().map { .init(id: ShardPartitioner.shardID($0.offset), replicas: $0.element) },
+                    encoder: model.map { .init(model: ($0 as NSString).standardizingPath, idf: idf.map { ($0 as NSString).standardizingPath }) })
+                let clusterFile = (data as NSString).appendingPathComponent("cluster.yaml")
+                try map.yaml().write(toFile: clusterFile, atomically: false, encoding: .utf8)
+                let directory = (data as NSString).appendingPathComponent("coordinator")
+                let ports = (directory as NSString).appendingPathComponent("ports.json")
+                let bound = try start(binary, ["coordinator", "serve", "--cluster", clusterFile, "--port", "0", "--http-port", "0", "--port-file", ports], name: "coordinator", in: directory)
+                started.append(bound.process)
+                let cluster = LocalCluster(
+                    processes: started, coordinatorRPC: "127.0.0.1:\(bound.ports["rpc"]!)", coordinatorHTTP: "http://127.0.0.1:\(bound.ports["http"]!)", clusterFile: clusterFile)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(cluster).write(to: URL(fileURLWithPath: LocalCluster.path(data)))
+                print("""
+                cluster up: \(shards) shard(s) × \(replicas) replica(s) on \(nodes.count) node(s)
+                  coordinator (protobuf/TCP): \(cluster.coordinatorRPC)
+                  coordinator (HTTP):         \(cluster.coordinatorHTTP)   (POST /v1/search, GET /v1/cluster, /healthz, /metrics)
+                  cluster file:               \(clusterFile)
+                  logs:                       \(data)/*/log
+                query:  sparrow query --coordinator \(cluster.coordinatorRPC) "your question"
+                stop:   sparrow local down --data \(data)
+                """)
+            } catch {
+                for process in started { kill(process.pid, SIGKILL) }
+                throw error
+            }
+        }
+    }
+
+    /// Splits the vectors over the shards and bulk-loads every replica.
+    func load(_ vectors: String, nodes: [String], placement: [[String]]) throws {
+        let records = try TokenVectorRecord.readAll(path: vectors)
+        let largest = records.lazy.flatMap(\.vector.values).max() ?? 1
+        let scale = WeightQuantizer(maxWeight: largest).scale
+        var parts = [[TokenVectorRecord]](repeating: [], count: shards)
+        for record in records { parts[ShardPartitioner.shard(of: record.id, count: shards)].append(record) }
+        for (shard, replicas) in placement.enumerated() {
+            for node in replicas {
+                let directory = ((data as NSString).appendingPathComponent(node) as NSString)
+                    .appendingPathComponent("shards/\(ShardPartitioner.shardID(shard))")
+                try ShardBuilder.build(records: parts[shard], directory: directory, shardID: ShardPartitioner.shardID(shard), quantizationScale: scale)
+            }
+            FileHandle.standardError.write(Data("loaded \(ShardPartitioner.shardID(shard)): \(parts[shard].count) documents on \(replicas.joined(separator: ", "))\n".utf8))
+        }
+    }
+
+    /// Starts a detached server process (its own session, so that a terminal's Ctrl-C does not
+    /// reach it; `setsid` may fork, so the server reports its own pid) logging to DIR/log, and
+    /// waits (up to 60 s) for the ports and pid it writes to `portFile`.
+    func start(_ binary: String, _ arguments: [String], name: String, in directory: String) throws -> (process: LocalCluster.Process, ports: [String: Int]) {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let log = (directory as NSString).appendingPathComponent("log")
+        let portFile = arguments[arguments.firstIndex(of: "--port-file")! + 1]
+        try? FileManager.default.removeItem(atPath: portFile)
+        let quoted = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let launcher = Process()
+        launcher.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        launcher.arguments = ["/bin/sh", "-c", "exec \(quoted) >>'\(log)' 2>&1 </dev/null"]
+        try launcher.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let data = FileManager.default.contents(atPath: portFile),
+               let ports = try? JSONSerialization.jsonObject(with: data) as? [String: Int], let pid = ports["pid"] {
+                return (.init(name: name, pid: Int32(pid), log: log), ports)
+            }
+            if !launcher.isRunning && launcher.terminationStatus != 0 { break }
+            usleep(20_000)
+        }
+        let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
+        throw ValidationError("\(name) did not start (no ports in \(portFile) within 60 s); its log (\(log)) ends:\n\(tail)")
+    }
+}
+
+struct LocalDownCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "down",
+        abstract: "Stop the local cluster started in DATA (SIGTERM, then SIGKILL after 15 s)."
+    )
+
+    @Option(help: "The data directory given to `local up`.")
+    var data: String
+
+    func run() throws {
+        try reportingErrors {
+            let path = LocalCluster.path(data)
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("no local cluster in \(data) (\(path) is missing)")
+            }
+            let cluster = try JSONDecoder().decode(LocalCluster.self, from: contents)
+            // The coordinator first, so that no query is sent to a node that is going away.
+            for process in cluster.processes.reversed() { kill(process.pid, SIGTERM) }
+            let deadline = Date().addingTimeInterval(15)
+            while Date() < deadline && cluster.processes.contains(where: { kill($0.pid, 0) == 0 }) { usleep(50_000) }
+            for process in cluster.processes where kill(process.pid, 0) == 0 {
+                FileHandle.standardError.write(Data("\(process.name) (pid \(process.pid)) ignored SIGTERM; killing it\n".utf8))
+                kill(process.pid, SIGKILL)
+            }
+            try FileManager.default.removeItem(atPath: path)
+            print("cluster in \(data) stopped (\(cluster.processes.count) processes)")
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SparrowCoordinator
+import SparrowEncoder
+import SparrowShard
+import SparrowWire
+
+struct ShardServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the shards under DATA/shards over protobuf/TCP until SIGTERM or SIGINT."
+    )
+
+    @Option(help: "Data directory: shards live in DATA/shards/<shard id>/.")
+    var data: String
+
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "TCP port (0: any free port; see --port-file).")
+    var port: Int = 7100
+
+    @Option(help: "Node id in logs and health answers (default: host:port).")
+    var nodeID: String?
+
+    @Option(help: "HTTP port for /metrics and /healthz (none by default).")
+    var metricsPort: Int?
+
+    @Option(help: "RocksDB block cache per shard, MiB.")
+    var cacheMb: Int = 64
+
+    @Option(help: "Largest frame accepted or sent, MiB.")
+    var maxFrameMb: Int = 16
+
+    @Option(help: "Write the bound port and process id here as JSON {\"rpc\": port, \"pid\": pid}.")
+    var portFile: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let logger = try ServerRuntime.logger("sparrow.shard", level: logLevel)
+        let metricsText = ServerRuntime.metrics()
+        let node = try ShardNode(nodeID: nodeID ?? "\(host):\(port)", dataDirectory: data, cacheMegabytes: cacheMb, logger: logger)
+        let server = try await RPCServer.bind(
+            Endpoint(host: host, port: port), service: InstrumentedService(node.routes), frameLimit: maxFrameMb << 20, logger: logger)
+        try ServerRuntime.writePorts(["rpc": server.address.port], to: portFile)
+        logger.info("shard node serving", metadata: ["node.id": "\(node.nodeID)", "rpc.address": "\(server.address)", "node.shards": "\(node.shardIDs)"])
+        var services: [any Service] = [server]
+        if let metricsPort {
+            services.append(ServerRuntime.metricsApplication(host: host, port: metricsPort, text: metricsText, logger: logger))
+        }
+        try await ServerRuntime.run(services, logger: logger)
+        node.close()
+    }
+}
+
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "The query API: fan out to the shards, merge, report coverage.",
+        subcommands: [CoordinatorServeCommand.self]
+    )
+}
+
+struct CoordinatorServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve HTTP/JSON and protobuf/TCP search over the cluster file's shards."
+    )
+
+    @Option(help: "Cluster file (YAML): nodes, shards and their replicas, epoch, encoder.")
+    var cluster: String
+
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Protobuf/TCP port (0: any free port).")
+    var port: Int = 7000
+
+    @Option(help: "HTTP port (0: any free port).")
+    var httpPort: Int = 8080
+
+    @Option(help: "Default per-query deadline, milliseconds.")
+    var timeoutMs: Int = 2000
+
+    @Option(help: "Write the bound ports and process id here as JSON {\"rpc\": port, \"http\": port, \"pid\": pid}.")
+    var portFile: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let logger = try ServerRuntime.logger("sparrow.coordinator", level: logLevel)
+        let metricsText = ServerRuntime.metrics()
+        let map = try ClusterMap.load(path: cluster)
+        let encoder = try map.encoder.map { try QueryEncoder.load(modelDirectory: $0.model, idfPath: $0.idf) }
+        let coordinator = try Coordinator(cluster: map, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs), logger: logger)
+        let server = try await RPCServer.bind(Endpoint(host: host, port: port), service: InstrumentedService(coordinator.routes), logger: logger)
+        let rpcPort = server.address.port
+        let portFile = portFile
+        let http = Application(
+            router: HTTPAPI.router(coordinator: coordinator, metricsText: metricsText),
+            configuration: .init(address: .hostname(host, port: httpPort), serverName: "sparrow"),
+            onServerRunning: { channel in
+                let httpPort = channel.localAddress?.port ?? 0
+                do {
+                    try ServerRuntime.writePorts(["rpc": rpcPort, "http": httpPort], to: portFile)
+                } catch {
+                    logger.error("cannot write the port file", metadata: ["path": "\(portFile ?? "")", "error": "\(error)"])
+                }
+                logger.info("coordinator serving", metadata: [
+                    "rpc.address": "\(server.address)", "http.port": "\(httpPort)", "cluster.shards": "\(map.shards.count)", "cluster.epoch": "\(map.epoch)",
+                ])
+            },
+            logger: logger)
+        try await ServerRuntime.run([server, http], logger: logger)
+        await coordinator.close()
+    }
+}
+
+struct QueryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Search through a coordinator (protobuf/TCP) and print the ranked hits."
+    )
+
+    @Option(help: "Coordinator protobuf/TCP address, host:port.")
+    var coordinator: String
+
+    @Option(help: "Hits to return.")
+    var k: Int = 10
+
+    @Option(help: "A ready query vector as JSON {\"token\": weight} instead of text.")
+    var vector: String?
+
+    @Flag(help: "Show each hit's matched tokens.")
+    var explain = false
+
+    @Option(help: "Deadline, milliseconds.")
+    var timeoutMs: Int = 5000
+
+    @Argument(help: "The query text.")
+    var text: String = ""
+
+    func run() async throws {
+        var request = Sparrow_V1_QueryRequest()
+        request.text = text
+        request.k = UInt32(max(1, k))
+        request.explain = explain
+        request.timeoutMs = UInt32(timeoutMs)
+        if let vector {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(vector.utf8)) as? [String: NSNumber] else {
+                throw ValidationError("--vector must be a JSON object of token: number")
+            }
+            request.vector = .init(object.mapValues(\.floatValue))
+        }
+        let client = RPCClient(try Endpoint(parsing: coordinator), connections: 1)
+        defer { Task { await client.close() } }
+        let response: Sparrow_V1_QueryResponse
+        do {
+            response = try await client.call(CoordinatorMethod.search, request, timeout: .milliseconds(timeoutMs + 500))
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        print(QueryTable.render(response, explain: explain))
+    }
+}
+
+/// The readable table `sparrow query` prints.
+enum QueryTable {
+    static func render(_ response: Sparrow_V1_QueryResponse, explain: Bool) -> String {
+        let coverage = response.coverage
+        var lines = ["coverage \(coverage.shardsOk)/\(coverage.shardsTotal) shards\(coverage.timedOut ? " (timed out)" : ""), " + String(format: "%.2f ms", response.tookMs)]
+        for failure in coverage.failed { lines.append("  missing \(failure.shard) (node \(failure.node)): \(failure.reason)") }
+        let idWidth = max(2, response.hits.map(\.id.count).max() ?? 2)
+        lines.append(["rank", "score".padding(toLength: 10, withPad: " ", startingAt: 0), "shard".padding(toLength: 10, withPad: " ", startingAt: 0), "id"].joined(separator: "  "))
+        for (rank, hit) in response.hits.enumerated() {
+            lines.append([
+                String(rank + 1).padding(toLength: 4, withPad: " ", startingAt: 0),
+                String(format: "%-10.4f", hit.score),
+                hit.shard.padding(toLength: 10, withPad: " ", startingAt: 0),
+                hit.id.padding(toLength: idWidth, withPad: " ", startingAt: 0),
+            ].joined(separator: "  "))
+            if explain {
+                for term in hit.explanation {
+                    lines.append("        \(term.token)  " + String(format: "%.3f × %.3f = %.4f", term.queryWeight, term.documentWeight, term.queryWeight * term.documentWeight))
+                }
+            }
+        }
+        if response.hits.isEmpty { lines.append("(no hits)") }
+        return lines.joined(separator: "\n")
+    }
+}

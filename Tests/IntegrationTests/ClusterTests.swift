@@ -1,0 +1,213 @@
+import Foundation
+import SparrowCore
+import SparrowCoordinator
+import SparrowStorage
+import SparrowWire
+import Testing
+
+/// Real `sparrow shard serve` and `sparrow coordinator serve` processes on 127.0.0.1.
+@Suite(.serialized) struct ClusterTests {
+    static let vocabulary = 400
+
+    func search(_ client: RPCClient, _ query: [String: Float], k: Int = 10, timeoutMs: UInt32 = 3000) async throws -> Sparrow_V1_QueryResponse {
+        var request = Sparrow_V1_QueryRequest()
+        request.vector = .init(query)
+        request.k = UInt32(k)
+        request.timeoutMs = timeoutMs
+        return try await client.call(CoordinatorMethod.search, request, timeout: .seconds(10))
+    }
+
+    /// The single-process oracle: every document in one index with the cluster's quantization
+    /// scale, exhaustive scores, ranked as the coordinator ranks (score, shard id, shard-local id).
+    struct Oracle {
+        let index: InvertedIndex
+        let termOf: [String: UInt32]
+        let rank: [(shard: String, local: Int)]
+        let ids: [String]
+
+        init(_ records: [TokenVectorRecord], shards: Int) {
+            let tokens = Set(records.flatMap(\.vector.keys)).sorted()
+            let termOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, UInt32($0)) })
+            let largest = records.flatMap(\.vector.values).max()!
+            let vectors = records.map { record in SparseVector(pairs: record.vector.map { (termOf[$0.key]!, $0.value) }) }
+            var counts = [Int](repeating: 0, count: shards)
+            var rank: [(shard: String, local: Int)] = []
+            for record in records {
+                let shard = ShardPartitioner.shard(of: record.id, count: shards)
+                rank.append((ShardPartitioner.shardID(shard), counts[shard]))
+                counts[shard] += 1
+            }
+            self.termOf = termOf
+            self.rank = rank
+            index = InvertedIndex(vectors: vectors, quantizer: WeightQuantizer(maxWeight: largest))
+            ids = records.map(\.id)
+        }
+
+        func top(_ query: [String: Float], k: Int) -> [(id: String, raw: UInt64, score: Float)] {
+            let vector = SparseVector(pairs: query.compactMap { token, weight in termOf[token].map { ($0, weight) } })
+            let quantized = QuantizedQuery(vector, documents: index.quantizer, maxWeight: query.values.max())
+            let all = ExhaustiveSearch().search(quantized, in: index, k: index.documentCount, filter: nil)
+            let ranked = all.sorted { a, b in
+                if a.score != b.score { return a.score > b.score }
+                let (x, y) = (rank[Int(a.doc)], rank[Int(b.doc)])
+                return x.shard != y.shard ? x.shard < y.shard : x.local < y.local
+            }
+            return ranked.prefix(k).map { (ids[Int($0.doc)], $0.score, Float($0.score) * quantized.scale) }
+        }
+    }
+
+    @Test func fourShardsAnswerExactlyAsOneExhaustiveScorer() async throws {
+        let records = GeneratedCorpus.documents(3000, vocabulary: Self.vocabulary, seed: 11)
+        let cluster = try LocalTestCluster(records: records, shards: 4)
+        defer { cluster.down() }
+        let client = RPCClient(cluster.coordinator)
+        defer { Task { await client.close() } }
+        let oracle = Oracle(records, shards: 4)
+        for (n, query) in GeneratedCorpus.queries(300, vocabulary: Self.vocabulary, seed: 12).enumerated() {
+            let k = [1, 10, 50][n % 3]
+            let response = try await search(client, query, k: k)
+            #expect(response.coverage.shardsOk == 4 && response.coverage.failed.isEmpty)
+            let expected = oracle.top(query, k: k)
+            #expect(response.hits.map(\.id) == expected.map(\.id), "query \(n): \(query)")
+            #expect(response.hits.map(\.rawScore) == expected.map(\.raw), "query \(n)")
+            for (hit, want) in zip(response.hits, expected) { #expect(abs(hit.score - want.score) <= 1e-4 * max(1, want.score)) }
+        }
+    }
+
+    @Test func aKilledShardIsNamedInCoverageAndReplicasKeepFullCoverage() async throws {
+        let records = GeneratedCorpus.documents(800, vocabulary: Self.vocabulary, seed: 21)
+        let query: [String: Float] = ["t1": 1, "t2": 0.5, "t7": 2]
+
+        let single = try LocalTestCluster(records: records, shards: 4)
+        defer { single.down() }
+        let client = RPCClient(single.coordinator)
+        defer { Task { await client.close() } }
+        #expect(try await search(client, query).coverage.shardsOk == 4)
+        kill(single.pids["node-2"]!, SIGKILL)
+        let started = ContinuousClock.now
+        let partial = try await search(client, query, timeoutMs: 1000)
+        #expect(ContinuousClock.now - started < .milliseconds(1500))
+        #expect(partial.coverage.shardsTotal == 4 && partial.coverage.shardsOk == 3)
+        #expect(partial.coverage.failed.map(\.shard) == ["shard-2"])
+        #expect(partial.coverage.failed.first?.node == "node-2")
+        #expect(!partial.hits.isEmpty)
+
+        let replicated = try LocalTestCluster(records: records, shards: 4, replicas: 2)
+        defer { replicated.down() }
+        let replicatedClient = RPCClient(replicated.coordinator)
+        defer { Task { await replicatedClient.close() } }
+        let before = try await search(replicatedClient, query)
+        kill(replicated.pids["node-1"]!, SIGKILL)
+        for _ in 0..<8 {
+            let after = try await search(replicatedClient, query, timeoutMs: 1000)
+            #expect(after.coverage.shardsOk == 4, "\(after.coverage)")
+            #expect(after.hits.map(\.id) == before.hits.map(\.id))
+        }
+    }
+
+    @Test func malformedFramesCloseOnlyTheirConnection() async throws {
+        let records = GeneratedCorpus.documents(300, vocabulary: Self.vocabulary, seed: 31)
+        let cluster = try LocalTestCluster(records: records, shards: 1)
+        defer { cluster.down() }
+        let node = try cluster.node("node-0")
+        let healthy = RPCClient(node, connections: 1)
+        defer { Task { await healthy.close() } }
+        let health: Sparrow_V1_HealthResponse = try await healthy.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5))
+        #expect(health.shards == ["shard-0"])
+        let rssBefore = LocalTestCluster.residentKiB(cluster.pids["node-0"]!)!
+
+        let header = Array("SPRW".utf8) + [1, 0]
+        let attacks: [(String, [UInt8])] = [
+            ("garbage", Array("GET / HTTP/1.1\r\n\r\n".utf8)),
+            ("length 2^31-1", header + [0x7f, 0xff, 0xff, 0xff]),
+            ("length 2^32-1", header + [0xff, 0xff, 0xff, 0xff]),
+            ("bad version", Array("SPRW".utf8) + [9, 0, 0, 0, 0, 1, 0]),
+            ("not protobuf", header + [0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]),
+        ]
+        for (name, bytes) in attacks {
+            let socket = try RawSocket(node)
+            try socket.send(bytes)
+            #expect(socket.waitForClose(seconds: 5), "\(name): the node kept the connection open")
+        }
+        // A truncated frame: the peer goes away mid-frame.
+        let truncated = try RawSocket(node)
+        try truncated.send(header + [0, 0, 1, 0, 1, 2, 3])
+        truncated.close()
+
+        let again: Sparrow_V1_HealthResponse = try await healthy.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5))
+        #expect(again.serving)
+        let rssAfter = LocalTestCluster.residentKiB(cluster.pids["node-0"]!)!
+        #expect(rssAfter - rssBefore < 16 * 1024, "resident memory grew from \(rssBefore) to \(rssAfter) KiB")
+        let log = try String(contentsOfFile: cluster.data + "/cluster/node-0/log", encoding: .utf8)
+        #expect(log.contains("exceeds the limit"), "the node logs why it closed the connection")
+    }
+
+    @Test func sigtermLetsInFlightCallsFinish() async throws {
+        let records = GeneratedCorpus.documents(4000, vocabulary: Self.vocabulary, seed: 41)
+        let cluster = try LocalTestCluster(records: records, shards: 1)
+        defer { cluster.down() }
+        let client = RPCClient(try cluster.node("node-0"), connections: 1)
+        defer { Task { await client.close() } }
+        var batch = Sparrow_V1_BatchSearchRequest()
+        batch.shard = "shard-0"
+        batch.k = 100
+        batch.queries = GeneratedCorpus.queries(3000, vocabulary: Self.vocabulary, seed: 42).map { query in
+            var vector = Sparrow_V1_SparseVector()
+            vector.terms = .init(query)
+            return vector
+        }
+        let call = Task { () throws -> Sparrow_V1_BatchSearchResponse in
+            try await client.call(ShardMethod.batchSearch, batch, timeout: .seconds(60))
+        }
+        try await Task.sleep(for: .milliseconds(150))
+        kill(cluster.pids["node-0"]!, SIGTERM)
+        let response = try await call.value
+        #expect(response.results.count == 3000)
+        let pid = cluster.pids["node-0"]!
+        let deadline = ContinuousClock.now + .seconds(20)
+        while kill(pid, 0) == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(kill(pid, 0) != 0, "the node exits after draining")
+    }
+}
+
+/// A plain blocking TCP socket for sending raw bytes.
+final class RawSocket {
+    let fd: Int32
+    private var isOpen = true
+
+    init(_ endpoint: Endpoint) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
+        inet_pton(AF_INET, endpoint.host, &address.sin_addr)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw TestFailure("connect to \(endpoint) failed: errno \(errno)") }
+    }
+
+    func send(_ bytes: [UInt8]) throws {
+        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.count else { throw TestFailure("send failed: errno \(errno)") }
+    }
+
+    /// True when the peer closes the connection within `seconds`.
+    func waitForClose(seconds: Int) -> Bool {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n == 0 || (n < 0 && errno == ECONNRESET) { return true }
+            if n < 0 { return false }
+        }
+    }
+
+    func close() {
+        if isOpen { Glibc.close(fd) }
+        isOpen = false
+    }
+
+    deinit { close() }
+}

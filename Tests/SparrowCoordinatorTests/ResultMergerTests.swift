@@ -1,0 +1,52 @@
+import SparrowCoordinator
+import SparrowWire
+import Testing
+
+@Suite struct ResultMergerTests {
+    func hit(_ id: String, doc: UInt32, raw: UInt64, scale: Float = 0.5) -> Sparrow_V1_Hit {
+        var hit = Sparrow_V1_Hit()
+        hit.id = id
+        hit.doc = doc
+        hit.rawScore = raw
+        hit.score = Float(raw) * scale
+        return hit
+    }
+
+    func result(_ shard: String, _ hits: [Sparrow_V1_Hit], scale: Float = 0.5) -> ResultMerger.ShardResult {
+        var response = Sparrow_V1_SearchResponse()
+        response.hits = hits
+        response.scale = scale
+        return .init(shard: shard, response: response)
+    }
+
+    @Test func ranksByScoreThenShardThenInternalID() {
+        let merged = ResultMerger.merge([
+            result("shard-1", [hit("x", doc: 0, raw: 90), hit("y", doc: 3, raw: 50)]),
+            result("shard-0", [hit("z", doc: 9, raw: 50), hit("w", doc: 2, raw: 50), hit("v", doc: 1, raw: 10)]),
+        ], k: 4)
+        #expect(merged.map(\.id) == ["x", "w", "z", "y"])
+        #expect(merged.map(\.shard) == ["shard-1", "shard-0", "shard-0", "shard-1"])
+    }
+
+    @Test func exactIntegerScoresDecideBeyondFloatPrecision() {
+        // 2^24 + 1 and 2^24 are the same Float: the integer scores still order them.
+        let merged = ResultMerger.merge([
+            result("shard-0", [hit("low", doc: 0, raw: 1 << 24, scale: 1)], scale: 1),
+            result("shard-1", [hit("high", doc: 0, raw: (1 << 24) + 1, scale: 1)], scale: 1),
+        ], k: 2)
+        #expect(merged.map(\.id) == ["high", "low"])
+    }
+
+    @Test func differentScalesFallBackToFloatScores() {
+        let merged = ResultMerger.merge([
+            result("shard-0", [hit("a", doc: 0, raw: 100, scale: 0.1)], scale: 0.1),
+            result("shard-1", [hit("b", doc: 0, raw: 20, scale: 1)], scale: 1),
+        ], k: 2)
+        #expect(merged.map(\.id) == ["b", "a"])
+    }
+
+    @Test func emptyAndShortInputs() {
+        #expect(ResultMerger.merge([], k: 10).isEmpty)
+        #expect(ResultMerger.merge([result("s", [hit("a", doc: 0, raw: 1)])], k: 10).map(\.id) == ["a"])
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SparrowWire
+import Testing
+
+/// Server and client over real sockets on 127.0.0.1.
+@Suite struct RPCTests {
+    /// Echo: answers a HealthRequest with the node name "echo:<delay ms>", after that delay.
+    static func service() -> RPCRoutes {
+        var routes = RPCRoutes()
+        routes.on("test/Sleep") { (request: Sparrow_V1_StatsRequest, _) in
+            let millis = Int(request.shard) ?? 0
+            try await Task.sleep(for: .milliseconds(millis))
+            var response = Sparrow_V1_HealthResponse()
+            response.node = "slept \(millis)"
+            return response
+        }
+        routes.on("test/Fail") { (_: Sparrow_V1_HealthRequest, _) -> Sparrow_V1_HealthResponse in
+            throw RPCError.notFound("nothing here")
+        }
+        return routes
+    }
+
+    func withServer(_ body: (RPCServer, RPCClient) async throws -> Void) async throws {
+        let server = try await RPCServer.bind(Endpoint(host: "127.0.0.1", port: 0), service: Self.service(), logger: Logger(label: "test"))
+        let client = RPCClient(server.address, connections: 1)
+        do {
+            try await body(server, client)
+        } catch {
+            await client.close()
+            await server.shutdown()
+            throw error
+        }
+        await client.close()
+        await server.shutdown()
+    }
+
+    func sleep(_ millis: Int) -> Sparrow_V1_StatsRequest {
+        var request = Sparrow_V1_StatsRequest()
+        request.shard = "\(millis)"
+        return request
+    }
+
+    @Test func callsOnOneConnectionAreAnsweredOutOfOrder() async throws {
+        try await withServer { _, client in
+            let order = OrderLog()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for millis in [300, 10] {
+                    group.addTask {
+                        let response: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(millis), timeout: .seconds(5))
+                        await order.append(response.node)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(await order.entries == ["slept 10", "slept 300"])
+        }
+    }
+
+    @Test func errorsTravelAsStatus() async throws {
+        try await withServer { _, client in
+            await #expect(throws: RPCError.notFound("nothing here")) {
+                let _: Sparrow_V1_HealthResponse = try await client.call("test/Fail", Sparrow_V1_HealthRequest(), timeout: .seconds(5))
+            }
+            await #expect(throws: RPCError.self) {
+                let _: Sparrow_V1_HealthResponse = try await client.call("test/Nope", Sparrow_V1_HealthRequest(), timeout: .seconds(5))
+            }
+        }
+    }
+
+    @Test func aCallPastItsDeadlineFailsAndTheConnectionStaysUsable() async throws {
+        try await withServer { _, client in
+            let started = ContinuousClock.now
+            await #expect(throws: RPCError.self) {
+                let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(2000), timeout: .milliseconds(100))
+            }
+            #expect(ContinuousClock.now - started < .seconds(1))
+            let response: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(0), timeout: .seconds(5))
+            #expect(response.node == "slept 0")
+        }
+    }
+
+    @Test func anUnreachableServerIsUnavailable() async throws {
+        let client = RPCClient(Endpoint(host: "127.0.0.1", port: 1), connections: 1)
+        do {
+            let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(0), timeout: .seconds(2))
+            Issue.record("expected a failure")
+        } catch let error as RPCError {
+            #expect(error.code == .unavailable)
+        }
+    }
+}
+
+actor OrderLog {
+    var entries: [String] = []
+    func append(_ entry: String) { entries.append(entry) }
+}
