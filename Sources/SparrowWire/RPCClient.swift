@@ -74,17 +74,17 @@ public final class RPCClient: Sendable {
             if let existing = slots[index] { return existing }
             let connecting = connect()
             slots[index] = connecting
-            return connecting
-        }
-        // Forget a failed or closed connection so that the next call reconnects.
-        let forget: @Sendable () -> Void = { [weak self] in
-            self?.slots.withLock { if $0[index] === future { $0[index] = nil } }
-        }
-        future.whenComplete { result in
-            switch result {
-            case .success(let channel): channel.closeFuture.whenComplete { _ in forget() }
-            case .failure: forget()
+            // Forget a failed or closed connection so that the next call reconnects.
+            let forget: @Sendable () -> Void = { [weak self] in
+                self?.slots.withLock { if $0[index] === connecting { $0[index] = nil } }
             }
+            connecting.whenComplete { result in
+                switch result {
+                case .success(let channel): channel.closeFuture.whenComplete { _ in forget() }
+                case .failure: forget()
+                }
+            }
+            return connecting
         }
         do {
             return try await future.get()

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print the JSON shape of shared/bench/anchors.py.",
-        subcommands: [BenchShardCommand.self]
+        subcommands: [BenchShardCommand.self, BenchClusterCommand.self]
     )
 }
 

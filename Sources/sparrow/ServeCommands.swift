@@ -43,6 +43,7 @@ struct ShardServeCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
+        ServerRuntime.runTasksOnEventLoops()
         let logger = try ServerRuntime.logger("sparrow.shard", level: logLevel)
         let metricsText = ServerRuntime.metrics()
         let node = try ShardNode(nodeID: nodeID ?? "\(host):\(port)", dataDirectory: data, cacheMegabytes: cacheMb, logger: logger)
@@ -88,6 +89,9 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Default per-query deadline, milliseconds.")
     var timeoutMs: Int = 2000
 
+    @Option(help: "Largest frame accepted or sent on the protobuf/TCP port, MiB.")
+    var maxFrameMb: Int = 16
+
     @Option(help: "Write the bound ports and process id here as JSON {\"rpc\": port, \"http\": port, \"pid\": pid}.")
     var portFile: String?
 
@@ -95,12 +99,14 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
+        ServerRuntime.runTasksOnEventLoops()
         let logger = try ServerRuntime.logger("sparrow.coordinator", level: logLevel)
         let metricsText = ServerRuntime.metrics()
         let map = try ClusterMap.load(path: cluster)
         let encoder = try map.encoder.map { try QueryEncoder.load(modelDirectory: $0.model, idfPath: $0.idf) }
         let coordinator = try Coordinator(cluster: map, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs), logger: logger)
-        let server = try await RPCServer.bind(Endpoint(host: host, port: port), service: InstrumentedService(coordinator.routes), logger: logger)
+        let server = try await RPCServer.bind(
+            Endpoint(host: host, port: port), service: InstrumentedService(coordinator.routes), frameLimit: maxFrameMb << 20, logger: logger)
         let rpcPort = server.address.port
         let portFile = portFile
         let http = Application(

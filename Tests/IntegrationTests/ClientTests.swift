@@ -19,21 +19,8 @@ import Testing
         }
     }
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, text: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
-    }
-
     @Test func cClientHTTPAndCLIAgreeOnATextQuery() throws {
-        let make = try Self.run("/usr/bin/make", ["-s", "-C", Self.root + "/clients/c"])
+        let make = try LocalTestCluster.run(executable: "/usr/bin/make", ["-s", "-C", Self.root + "/clients/c"])
         #expect(make.status == 0, "make clients/c: \(make.text)")
         let data = NSTemporaryDirectory() + "sparrow-clients-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
@@ -51,13 +38,13 @@ import Testing
         let rpc = local["coordinatorRPC"] as! String
         let http = local["coordinatorHTTP"] as! String
 
-        let c = try Self.run(Self.root + "/clients/c/build/sparrow-query", ["--k", "5", rpc, "Protein and gene expression"])
+        let c = try LocalTestCluster.run(executable: Self.root + "/clients/c/build/sparrow-query", ["--k", "5", rpc, "Protein and gene expression"])
         #expect(c.status == 0, "\(c.text)")
         #expect(c.text.contains("coverage 3/3"), "\(c.text)")
         let cHits = c.text.split(separator: "\n").filter { $0.first?.isNumber == true }.map { $0.split(separator: "\t")[3] }.map(String.init)
         #expect(cHits.count == 5)
 
-        let curl = try Self.run("/usr/bin/curl", ["-sS", "-X", "POST", "\(http)/v1/search", "-H", "content-type: application/json",
+        let curl = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-X", "POST", "\(http)/v1/search", "-H", "content-type: application/json",
                                                   "-d", #"{"query": "Protein and gene expression", "k": 5}"#])
         let reply = try JSONSerialization.jsonObject(with: Data(curl.text.utf8)) as! [String: Any]
         let httpHits = (reply["hits"] as! [[String: Any]]).map { $0["id"] as! String }
@@ -72,9 +59,9 @@ import Testing
         let cliHits = cli.text.split(separator: "\n").dropFirst(2).map { $0.split(separator: " ", omittingEmptySubsequences: true)[3] }.map(String.init)
         #expect(cliHits == cHits, "\(cli.text)")
 
-        let bad = try Self.run("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "\(http)/v1/search", "-d", "{\"k\": 3}"])
+        let bad = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "\(http)/v1/search", "-d", "{\"k\": 3}"])
         #expect(bad.text == "400")
-        let metrics = try Self.run("/usr/bin/curl", ["-sS", "\(http)/metrics"])
+        let metrics = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "\(http)/metrics"])
         #expect(metrics.text.contains("sparrow_rpc_requests_total"), "\(metrics.text.prefix(500))")
     }
 }

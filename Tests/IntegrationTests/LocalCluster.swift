@@ -35,9 +35,10 @@ final class LocalTestCluster {
         try? FileManager.default.removeItem(atPath: data)
     }
 
-    static func run(_ arguments: [String]) throws -> (status: Int32, text: String) {
+    /// Runs a program (default: sparrow) to completion; its exit status and merged output.
+    static func run(executable: String = binary, _ arguments: [String]) throws -> (status: Int32, text: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe

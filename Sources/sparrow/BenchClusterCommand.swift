@@ -1,0 +1,177 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Synchronization
+import SparrowStorage
+import SparrowWire
+
+struct BenchClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Latency and throughput of a local cluster (1, 2, 4 shards) next to the in-process engine, at 1, 8, 32 clients.",
+        discussion: """
+        The in-process engine is one shard holding every document, searched by N threads at once; the \
+        cluster is `sparrow local up` (separate processes on 127.0.0.1) searched through the coordinator's \
+        protobuf/TCP API by N concurrent callers. Same query vectors, same k, same run.
+        """
+    )
+
+    @Option(help: "Document vectors (JSONL, optionally .gz).")
+    var docs: String
+
+    @Option(help: "Query vectors (JSONL, optionally .gz).")
+    var queries: String
+
+    @Option(help: "Hits per query.")
+    var k: Int = 10
+
+    @Option(help: "Shard counts, comma-separated.")
+    var shards: String = "1,2,4"
+
+    @Option(help: "Concurrent callers, comma-separated.")
+    var clients: String = "1,8,32"
+
+    @Option(help: "Timed passes over the queries per configuration.")
+    var passes: Int = 2
+
+    func run() async throws {
+        ServerRuntime.runTasksOnEventLoops()
+        let shardCounts = try Self.integers(shards, "--shards")
+        let concurrency = try Self.integers(clients, "--clients")
+        let queryVectors = try TokenVectorRecord.readAll(path: queries).map(\.vector)
+        let documents = try TokenVectorRecord.readAll(path: docs)
+        let scratch = NSTemporaryDirectory() + "sparrow-bench-cluster-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var rows: [Row] = []
+
+        try ShardBuilder.build(records: documents, directory: scratch + "/in-process", shardID: "bench")
+        let shard = try Shard(directory: scratch + "/in-process")
+        for callers in concurrency {
+            let work = Self.schedule(queryVectors.count, callers: callers, passes: passes)
+            _ = inProcess(shard, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
+            let (times, seconds) = inProcess(shard, queryVectors, work: work)
+            rows.append(Row(system: "in-process", shards: 1, clients: callers, times: times, seconds: seconds))
+            progress(rows.last!)
+        }
+
+        let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        for count in shardCounts {
+            let data = scratch + "/cluster-\(count)"
+            let up = try Self.run(binary, ["local", "up", "--shards", "\(count)", "--data", data, "--vectors", docs])
+            guard up.status == 0 else { throw ValidationError("local up failed:\n\(up.text)") }
+            defer { _ = try? Self.run(binary, ["local", "down", "--data", data]) }
+            let local = try JSONDecoder().decode(LocalCluster.self, from: Data(contentsOf: URL(fileURLWithPath: LocalCluster.path(data))))
+            let client = RPCClient(try Endpoint(parsing: local.coordinatorRPC), connections: 4)
+            for callers in concurrency {
+                _ = try await remote(client, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
+                let (times, seconds) = try await remote(client, queryVectors, work: Self.schedule(queryVectors.count, callers: callers, passes: passes))
+                rows.append(Row(system: "cluster", shards: count, clients: callers, times: times, seconds: seconds))
+                progress(rows.last!)
+            }
+            await client.close()
+        }
+        print(report(rows, documents: documents.count, queries: queryVectors.count))
+    }
+
+    struct Row {
+        var system: String
+        var shards: Int
+        var clients: Int
+        var times: [Double]
+        var seconds: Double
+        var qps: Double { Double(times.count) / seconds }
+        var latency: LatencySummary { LatencySummary(times) }
+    }
+
+    /// Query indices per caller: caller c takes every `callers`-th query, `passes` times.
+    static func schedule(_ queries: Int, callers: Int, passes: Int) -> [[Int]] {
+        (0..<callers).map { caller in
+            (0..<passes).flatMap { _ in stride(from: caller, to: queries, by: callers) }
+        }
+    }
+
+    func inProcess(_ shard: Shard, _ queries: [[String: Float]], work: [[Int]]) -> ([Double], Double) {
+        let times = Mutex<[Double]>([])
+        let started = DispatchTime.now().uptimeNanoseconds
+        DispatchQueue.concurrentPerform(iterations: work.count) { caller in
+            var mine: [Double] = []
+            for index in work[caller] {
+                let t = DispatchTime.now().uptimeNanoseconds
+                _ = try? shard.search(queries[index], k: k)
+                mine.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+            }
+            times.withLock { $0 += mine }
+        }
+        return (times.withLock { $0 }, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+    }
+
+    func remote(_ client: RPCClient, _ queries: [[String: Float]], work: [[Int]]) async throws -> ([Double], Double) {
+        let k = k
+        let started = DispatchTime.now().uptimeNanoseconds
+        let times = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for indices in work {
+                group.addTask {
+                    var mine: [Double] = []
+                    for index in indices {
+                        var request = Sparrow_V1_QueryRequest()
+                        request.vector = .init(queries[index])
+                        request.k = UInt32(k)
+                        let t = DispatchTime.now().uptimeNanoseconds
+                        let response: Sparrow_V1_QueryResponse = try await client.call(CoordinatorMethod.search, request, timeout: .seconds(30))
+                        mine.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                        guard response.coverage.shardsOk == response.coverage.shardsTotal else {
+                            throw ValidationError("partial results during the benchmark: \(response.coverage)")
+                        }
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        return (times, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+    }
+
+    func progress(_ row: Row) {
+        FileHandle.standardError.write(Data("bench cluster: \(row.system) shards=\(row.shards) clients=\(row.clients) p50=\(row.latency.p50) ms p99=\(row.latency.p99) ms qps=\(String(format: "%.0f", row.qps))\n".utf8))
+    }
+
+    func report(_ rows: [Row], documents: Int, queries: Int) -> String {
+        let lines = rows.map { row in
+            "{\"system\": \"\(row.system)\", \"shards\": \(row.shards), \"clients\": \(row.clients), \"p50_ms\": \(row.latency.p50), \"p99_ms\": \(row.latency.p99), \"qps\": \(String(format: "%.1f", row.qps))}"
+        }
+        let baseline = Dictionary(uniqueKeysWithValues: rows.filter { $0.system == "in-process" }.map { ($0.clients, $0) })
+        let comparisons = rows.filter { $0.system == "cluster" }.compactMap { row -> String? in
+            guard let base = baseline[row.clients] else { return nil }
+            let overhead = (Double(row.latency.p50)! - Double(base.latency.p50)!)
+            return "{\"shards\": \(row.shards), \"clients\": \(row.clients), \"p50_overhead_ms\": \(String(format: "%.4f", overhead)), \"qps_vs_in_process\": \(String(format: "%.3f", row.qps / base.qps))}"
+        }
+        return """
+            {"docs": \(documents), "queries": \(queries), "k": \(k), "passes": \(passes), "cores": \(ProcessInfo.processInfo.activeProcessorCount),
+             "rows": [
+              \(lines.joined(separator: ",\n  "))
+             ],
+             "cluster_vs_in_process": [
+              \(comparisons.joined(separator: ",\n  "))
+             ]}
+            """
+    }
+
+    static func integers(_ text: String, _ option: String) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("\(option) takes positive integers separated by commas") }
+        return values.map { $0! }
+    }
+
+    static func run(_ binary: String, _ arguments: [String]) throws -> (status: Int32, text: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+}
