@@ -1,4 +1,5 @@
 import Foundation
+import SparrowEncoder
 import SparrowWire
 import Yams
 
@@ -15,6 +16,7 @@ import Yams
 ///     encoder:                           # optional: for text queries
 ///       model: /var/lib/sparrow/model    # tokenizer.json or vocab.txt (+ idf.json)
 ///       idf: /var/lib/sparrow/idf.json   # optional, default model/idf.json
+///       weighting: idf                   # or bm25: every query token weighs 1
 public struct ClusterMap: Codable, Sendable, Equatable {
     public struct Node: Codable, Sendable, Equatable {
         public var id: String
@@ -39,10 +41,23 @@ public struct ClusterMap: Codable, Sendable, Equatable {
     public struct Encoder: Codable, Sendable, Equatable {
         public var model: String
         public var idf: String?
+        /// `idf` (default): tokens weighted by the IDF table; `bm25`: every token 1, for
+        /// indexes built with BM25 document weights.
+        public var weighting: String?
 
-        public init(model: String, idf: String? = nil) {
+        public init(model: String, idf: String? = nil, weighting: String? = nil) {
             self.model = model
             self.idf = idf
+            self.weighting = weighting
+        }
+
+        /// The query encoder this entry describes.
+        public func load() throws -> QueryEncoder {
+            switch weighting ?? "idf" {
+            case "idf": return try QueryEncoder.load(modelDirectory: model, idfPath: idf)
+            case "bm25": return try QueryEncoder.load(modelDirectory: model, uniform: true)
+            case let other: throw ClusterError.file(path: "encoder.weighting", reason: "'\(other)' is not idf or bm25")
+            }
         }
     }
 

@@ -13,9 +13,10 @@ public struct QueryEncoder: Sendable {
     }
 
     /// Loads the tokenizer of `modelDirectory` and the IDF table at `idfPath` (default:
-    /// `modelDirectory/idf.json`).
-    public static func load(modelDirectory: String, idfPath: String? = nil) throws -> QueryEncoder {
+    /// `modelDirectory/idf.json`); `uniform` weighs every token 1 instead (BM25 indexes).
+    public static func load(modelDirectory: String, idfPath: String? = nil, uniform: Bool = false) throws -> QueryEncoder {
         let tokenizer = try WordPieceTokenizer.load(modelDirectory: modelDirectory)
+        if uniform { return QueryEncoder(tokenizer: tokenizer, idf: .uniform(vocabularySize: tokenizer.vocabulary.count)) }
         let idf = idfPath ?? (modelDirectory as NSString).appendingPathComponent("idf.json")
         return QueryEncoder(tokenizer: tokenizer, idf: try IDFTable.load(path: idf, vocabulary: tokenizer.vocabulary))
     }

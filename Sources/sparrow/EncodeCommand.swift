@@ -10,8 +10,17 @@ struct EncodeCommand: ParsableCommand {
         abstract: "Encode a JSONL corpus into sparse document vectors with a Hugging Face MLM."
     )
 
-    @Option(help: "Hugging Face model folder (config.json, model.safetensors, tokenizer.json or vocab.txt).")
+    @Option(help: "Hugging Face model folder (config.json, model.safetensors, tokenizer.json or vocab.txt); with --weighting bm25 only its tokenizer is used.")
     var model: String
+
+    @Option(help: "Document weights: model (the sparse encoder) or bm25 (BM25 over WordPiece tokens, no model needed).")
+    var weighting: String = "model"
+
+    @Option(help: "BM25 k1 (with --weighting bm25).")
+    var k1: Double = 0.9
+
+    @Option(help: "BM25 b (with --weighting bm25).")
+    var b: Double = 0.4
 
     @Option(help: "Corpus: JSONL lines {\"_id\"|\"id\", \"title\"?, \"text\"}, optionally .gz.")
     var input: String
@@ -39,6 +48,16 @@ struct EncodeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            switch weighting {
+            case "model": break
+            case "bm25":
+                let report = try BM25Job.run(tokenizer: try WordPieceTokenizer.load(modelDirectory: model), input: input, output: output, k1: k1, b: b)
+                FileHandle.standardError.write(Data(String(
+                    format: "bm25: %d documents, %d postings, average length %.1f tokens (k1 %.2f, b %.2f)\n",
+                    report.documents, report.postings, report.averageLength, k1, b).utf8))
+                return
+            default: throw ValidationError("--weighting takes model or bm25, not '\(weighting)'")
+            }
             let activation = try self.activation.map { name in
                 guard let value = Activation(rawValue: name) else {
                     throw EncoderError.invalidOption(option: "--activation", value: name, expected: "log1p_relu or log1p_log1p_relu")

@@ -57,9 +57,13 @@ struct LocalUpCommand: ParsableCommand {
     @Option(help: "IDF table for text queries (default: MODEL/idf.json).")
     var idf: String?
 
+    @Option(help: "Query weighting: idf, or bm25 for indexes built with `encode --weighting bm25` (every token 1).")
+    var weighting: String = "idf"
+
     func validate() throws {
         guard shards > 0 else { throw ValidationError("--shards must be at least 1") }
         guard (1...shards).contains(replicas) else { throw ValidationError("--replicas must be between 1 and --shards (\(shards))") }
+        guard ["idf", "bm25"].contains(weighting) else { throw ValidationError("--weighting takes idf or bm25, not '\(weighting)'") }
     }
 
     func run() throws {
@@ -85,7 +89,10 @@ struct LocalUpCommand: ParsableCommand {
                 let map = ClusterMap(
                     epoch: 1, nodes: nodes.map { .init(id: $0, address: addresses[$0]!) },
                     shards: placement.enumerated().map { .init(id: ShardPartitioner.shardID($0.offset), replicas: $0.element) },
-                    encoder: model.map { .init(model: ($0 as NSString).standardizingPath, idf: idf.map { ($0 as NSString).standardizingPath }) })
+                    encoder: model.map {
+                        .init(model: ($0 as NSString).standardizingPath, idf: idf.map { ($0 as NSString).standardizingPath },
+                              weighting: weighting == "idf" ? nil : weighting)
+                    })
                 let clusterFile = (data as NSString).appendingPathComponent("cluster.yaml")
                 try map.yaml().write(toFile: clusterFile, atomically: false, encoding: .utf8)
                 let directory = (data as NSString).appendingPathComponent("coordinator")

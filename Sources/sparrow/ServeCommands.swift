@@ -103,7 +103,7 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
         let logger = try ServerRuntime.logger("sparrow.coordinator", level: logLevel)
         let metricsText = ServerRuntime.metrics()
         let map = try ClusterMap.load(path: cluster)
-        let encoder = try map.encoder.map { try QueryEncoder.load(modelDirectory: $0.model, idfPath: $0.idf) }
+        let encoder = try map.encoder.map { try $0.load() }
         let coordinator = try Coordinator(cluster: map, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs), logger: logger)
         let server = try await RPCServer.bind(
             Endpoint(host: host, port: port), service: InstrumentedService(coordinator.routes), frameLimit: maxFrameMb << 20, logger: logger)
