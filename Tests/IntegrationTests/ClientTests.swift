@@ -63,5 +63,39 @@ import Testing
         #expect(bad.text == "400")
         let metrics = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "\(http)/metrics"])
         #expect(metrics.text.contains("sparrow_rpc_requests_total"), "\(metrics.text.prefix(500))")
+        #expect(metrics.text.contains("sparrow_coordinator_shard_duration_seconds"), "per-shard latency histogram")
+
+        // Explain: each hit lists the matched tokens, whose products sum to its score.
+        let explained = try Self.json(http, "/v1/search", body: #"{"vector": {"protein": 1.5, "gene": 0.5}, "k": 3, "explain": true}"#)
+        for hit in explained["hits"] as! [[String: Any]] {
+            let terms = hit["explanation"] as! [[String: Any]]
+            #expect(!terms.isEmpty && terms.allSatisfy { ["protein", "gene"].contains($0["token"] as! String) })
+            let sum = terms.reduce(0.0) { $0 + ($1["query_weight"] as! Double) * ($1["document_weight"] as! Double) }
+            #expect(abs(sum - (hit["score"] as! Double)) < 0.01 * max(1, sum), "\(hit)")
+        }
+        let cluster = try Self.json(http, "/v1/cluster")
+        #expect((cluster["shards"] as! [[String: Any]]).map { $0["shard"] as! String } == ["shard-0", "shard-1", "shard-2"])
+        #expect((try Self.json(http, "/healthz"))["status"] as? String == "ok")
+        let pids = (local["processes"] as! [[String: Any]]).filter { $0["name"] as? String == "node-1" }.map { ($0["pid"] as! NSNumber).int32Value }
+        kill(pids[0], SIGKILL)
+        let health = try Self.json(http, "/healthz")
+        #expect(health["status"] as? String == "degraded")
+        #expect((health["nodes"] as! [String: String])["node-0"] == "ok")
+        #expect((health["nodes"] as! [String: String])["node-1"] != "ok")
+        let partial = try Self.json(http, "/v1/search", body: #"{"query": "protein", "k": 3}"#)
+        let partialCoverage = partial["coverage"] as! [String: Any]
+        #expect((partialCoverage["shards_ok"] as! NSNumber).intValue == 2)
+        #expect(((partialCoverage["failed"] as! [[String: Any]]).first?["shard"] as? String) == "shard-1")
+    }
+
+    /// A JSON object from the coordinator's HTTP API (POST when there is a body).
+    static func json(_ base: String, _ path: String, body: String? = nil) throws -> [String: Any] {
+        var arguments = ["-sS", base + path]
+        if let body { arguments += ["-X", "POST", "-H", "content-type: application/json", "-d", body] }
+        let output = try LocalTestCluster.run(executable: "/usr/bin/curl", arguments)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(output.text.utf8)) as? [String: Any] else {
+            throw TestFailure("\(path) answered: \(output.text)")
+        }
+        return object
     }
 }
