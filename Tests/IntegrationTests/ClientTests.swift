@@ -6,7 +6,8 @@ import Testing
 /// HTTP/JSON, and `sparrow query`, with a text query encoded by the coordinator.
 @Suite(.serialized) struct ClientTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static let shared = (root as NSString).deletingLastPathComponent + "/shared"
+    /// `../shared` beside the checkout, or `$SPARROW_SHARED`.
+    static let shared = ProcessInfo.processInfo.environment["SPARROW_SHARED"] ?? (root as NSString).deletingLastPathComponent + "/shared"
 
     static let words = ["protein", "gene", "cell", "cancer", "virus", "blood", "brain", "heart", "drug", "patient", "tumor", "immune"]
 
