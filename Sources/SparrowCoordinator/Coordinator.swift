@@ -15,7 +15,7 @@ public final class Coordinator: Sendable {
     private let clients: [String: RPCClient]
     private let rotation = Atomic<Int>(0)
 
-    /// Calls the shard service: the method name, the request and the time left.
+    /// A coordinator over `cluster`; `encoder` turns text queries into vectors (nil: vectors only).
     public init(cluster: ClusterMap, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2), connectionsPerNode: Int = 4, logger: Logger) throws {
         self.cluster = cluster
         self.encoder = encoder

@@ -23,7 +23,7 @@ extension ShardNode {
         let shard = try shard(request.shard)
         let k = try Self.validK(request.k)
         let hits = try storage { try shard.search(request.query.weights, k: k, filter: request.filter.values, explain: request.explain) }
-        return response(hits, shard: request.shard, scale: scale(of: shard, query: request.query.weights))
+        return response(hits, shard: request.shard, scale: shard.scoreScale(for: request.query.weights))
     }
 
     func batchSearch(_ request: Sparrow_V1_BatchSearchRequest) throws -> Sparrow_V1_BatchSearchResponse {
@@ -32,7 +32,7 @@ extension ShardNode {
         let queries = request.queries.map(\.terms.weights)
         let results = try storage { try shard.batchSearch(queries, k: k, filter: request.filter.values) }
         var response = Sparrow_V1_BatchSearchResponse()
-        response.results = zip(results, queries).map { self.response($0, shard: request.shard, scale: scale(of: shard, query: $1)) }
+        response.results = zip(results, queries).map { self.response($0, shard: request.shard, scale: shard.scoreScale(for: $1)) }
         return response
     }
 
@@ -143,10 +143,6 @@ extension ShardNode {
                 throw RPCError(.internal, "\(error.code): \(error)")
             }
         }
-    }
-
-    func scale(of shard: Shard, query: [String: Float]) -> Float {
-        shard.scoreScale(for: query)
     }
 
     func response(_ hits: [Hit], shard: String, scale: Float) -> Sparrow_V1_SearchResponse {

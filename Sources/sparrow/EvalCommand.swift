@@ -23,8 +23,8 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Hits per query for NDCG and MRR (Recall@100 always asks for at least 100).")
     var k: Int = 10
 
-    @Option(help: "Write a TREC run file (query Q0 doc rank score sparrow) here.")
-    var run: String?
+    @Option(name: .customLong("run"), help: "Write a TREC run file (query Q0 doc rank score sparrow) here.")
+    var runFile: String?
 
     @Option(help: "Queries in flight at once.")
     var concurrency: Int = 4
@@ -75,7 +75,7 @@ struct EvalCommand: AsyncParsableCommand {
         let partial = results.filter { $0.1.coverage.shardsOk < $0.1.coverage.shardsTotal }.count
         var rankings: [String: [String]] = [:]
         for (index, response, _) in results { rankings[texts[index].id] = response.hits.map(\.id) }
-        if let run { try writeRun(results.map { (texts[$0.0].id, $0.1) }, to: run) }
+        if let runFile { try writeRun(results.map { (texts[$0.0].id, $0.1) }, to: runFile) }
         let metrics = RetrievalMetrics(rankings: rankings, qrels: judgments)
         let latency = LatencySummary(results.map(\.2))
         print("""

@@ -18,8 +18,7 @@ struct ShardServeCommand: AsyncParsableCommand {
     @Option(help: "Data directory: shards live in DATA/shards/<shard id>/.")
     var data: String
 
-    @Option(help: "Address to listen on.")
-    var host: String = "127.0.0.1"
+    @OptionGroup var server: ServerOptions
 
     @Option(help: "TCP port (0: any free port; see --port-file).")
     var port: Int = 7100
@@ -33,31 +32,40 @@ struct ShardServeCommand: AsyncParsableCommand {
     @Option(help: "RocksDB block cache per shard, MiB.")
     var cacheMb: Int = 64
 
-    @Option(help: "Largest frame accepted or sent, MiB.")
+
+    func run() async throws {
+        ServerRuntime.runTasksOnEventLoops()
+        let logger = try ServerRuntime.logger("sparrow.shard", level: server.logLevel)
+        let metricsText = ServerRuntime.metrics()
+        let node = try ShardNode(nodeID: nodeID ?? "\(server.host):\(port)", dataDirectory: data, cacheMegabytes: cacheMb, logger: logger)
+        let rpc = try await RPCServer.bind(
+            Endpoint(host: server.host, port: port), service: InstrumentedService(node.routes), frameLimit: server.frameLimit, logger: logger)
+        try ServerRuntime.writePorts(["rpc": rpc.address.port], to: server.portFile)
+        logger.info("shard node serving", metadata: ["node.id": "\(node.nodeID)", "rpc.address": "\(rpc.address)", "node.shards": "\(node.shardIDs)"])
+        var services: [any Service] = [rpc]
+        if let metricsPort {
+            services.append(ServerRuntime.metricsApplication(host: server.host, port: metricsPort, text: metricsText, logger: logger))
+        }
+        try await ServerRuntime.run(services, logger: logger)
+        node.close()
+    }
+}
+
+/// Options every server command takes.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Largest frame accepted or sent on the protobuf/TCP port, MiB.")
     var maxFrameMb: Int = 16
 
-    @Option(help: "Write the bound port and process id here as JSON {\"rpc\": port, \"pid\": pid}.")
+    @Option(help: "Write the bound ports and process id here as JSON {\"rpc\": port, \"http\"?: port, \"pid\": pid}.")
     var portFile: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
-    func run() async throws {
-        ServerRuntime.runTasksOnEventLoops()
-        let logger = try ServerRuntime.logger("sparrow.shard", level: logLevel)
-        let metricsText = ServerRuntime.metrics()
-        let node = try ShardNode(nodeID: nodeID ?? "\(host):\(port)", dataDirectory: data, cacheMegabytes: cacheMb, logger: logger)
-        let server = try await RPCServer.bind(
-            Endpoint(host: host, port: port), service: InstrumentedService(node.routes), frameLimit: maxFrameMb << 20, logger: logger)
-        try ServerRuntime.writePorts(["rpc": server.address.port], to: portFile)
-        logger.info("shard node serving", metadata: ["node.id": "\(node.nodeID)", "rpc.address": "\(server.address)", "node.shards": "\(node.shardIDs)"])
-        var services: [any Service] = [server]
-        if let metricsPort {
-            services.append(ServerRuntime.metricsApplication(host: host, port: metricsPort, text: metricsText, logger: logger))
-        }
-        try await ServerRuntime.run(services, logger: logger)
-        node.close()
-    }
+    var frameLimit: Int { maxFrameMb << 20 }
 }
 
 struct CoordinatorCommand: AsyncParsableCommand {
@@ -77,8 +85,7 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Cluster file (YAML): nodes, shards and their replicas, epoch, encoder.")
     var cluster: String
 
-    @Option(help: "Address to listen on.")
-    var host: String = "127.0.0.1"
+    @OptionGroup var server: ServerOptions
 
     @Option(help: "Protobuf/TCP port (0: any free port).")
     var port: Int = 7000
@@ -89,29 +96,21 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Default per-query deadline, milliseconds.")
     var timeoutMs: Int = 2000
 
-    @Option(help: "Largest frame accepted or sent on the protobuf/TCP port, MiB.")
-    var maxFrameMb: Int = 16
-
-    @Option(help: "Write the bound ports and process id here as JSON {\"rpc\": port, \"http\": port, \"pid\": pid}.")
-    var portFile: String?
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel: String = "info"
 
     func run() async throws {
         ServerRuntime.runTasksOnEventLoops()
-        let logger = try ServerRuntime.logger("sparrow.coordinator", level: logLevel)
+        let logger = try ServerRuntime.logger("sparrow.coordinator", level: server.logLevel)
         let metricsText = ServerRuntime.metrics()
         let map = try ClusterMap.load(path: cluster)
         let encoder = try map.encoder.map { try $0.load() }
         let coordinator = try Coordinator(cluster: map, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs), logger: logger)
-        let server = try await RPCServer.bind(
-            Endpoint(host: host, port: port), service: InstrumentedService(coordinator.routes), frameLimit: maxFrameMb << 20, logger: logger)
-        let rpcPort = server.address.port
-        let portFile = portFile
+        let rpc = try await RPCServer.bind(
+            Endpoint(host: server.host, port: port), service: InstrumentedService(coordinator.routes), frameLimit: server.frameLimit, logger: logger)
+        let rpcPort = rpc.address.port
+        let portFile = server.portFile
         let http = Application(
             router: HTTPAPI.router(coordinator: coordinator, metricsText: metricsText),
-            configuration: .init(address: .hostname(host, port: httpPort), serverName: "sparrow"),
+            configuration: .init(address: .hostname(server.host, port: httpPort), serverName: "sparrow"),
             onServerRunning: { channel in
                 let httpPort = channel.localAddress?.port ?? 0
                 do {
@@ -120,11 +119,11 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
                     logger.error("cannot write the port file", metadata: ["path": "\(portFile ?? "")", "error": "\(error)"])
                 }
                 logger.info("coordinator serving", metadata: [
-                    "rpc.address": "\(server.address)", "http.port": "\(httpPort)", "cluster.shards": "\(map.shards.count)", "cluster.epoch": "\(map.epoch)",
+                    "rpc.address": "\(rpc.address)", "http.port": "\(httpPort)", "cluster.shards": "\(map.shards.count)", "cluster.epoch": "\(map.epoch)",
                 ])
             },
             logger: logger)
-        try await ServerRuntime.run([server, http], logger: logger)
+        try await ServerRuntime.run([rpc, http], logger: logger)
         await coordinator.close()
     }
 }

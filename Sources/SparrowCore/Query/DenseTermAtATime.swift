@@ -3,7 +3,7 @@
 /// no per-document branching while scoring: the cost is the query's postings plus one sweep
 /// of the accumulator. On learned sparse vectors, whose queries have many long lists with
 /// flat maxima, this beats dynamic pruning (`BlockMaxMaxScore`) at the median and in the
-/// tail; measured with `ops/bench-shard` (see README).
+/// tail; measured side by side with `ops/bench-shard`.
 public struct DenseTermAtATime: SearchAlgorithm {
     public init() {}
 
