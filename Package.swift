@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "SparrowStorage", dependencies: ["SparrowCore", "SparrowIO", "CRocksDB"]),
         .target(name: "SparrowIO", dependencies: ["CZlib"]),
         .target(name: "SparrowEncoder", dependencies: ["SparrowCore", "CBLAS"]),
-        .target(name: "SparrowBuilder", dependencies: ["SparrowCore", "SparrowEncoder", "SparrowIO"]),
+        .target(name: "SparrowBuilder", dependencies: ["SparrowCore", "SparrowEncoder", "SparrowIO", "SparrowStorage"]),
         .target(
             name: "SparrowWire",
             dependencies: [
@@ -88,6 +88,6 @@ let package = Package(
         ]),
         .testTarget(name: "SparrowCoordinatorTests", dependencies: ["SparrowCoordinator", "SparrowWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SparrowStorage", "SparrowWire", "SparrowCore", "sparrow"]),
-        .testTarget(name: "SparrowBuilderTests", dependencies: ["SparrowBuilder", "SparrowIO"]),
+        .testTarget(name: "SparrowBuilderTests", dependencies: ["SparrowBuilder", "SparrowIO", "SparrowStorage"]),
     ]
 )

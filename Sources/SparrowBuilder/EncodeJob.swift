@@ -98,11 +98,14 @@ public struct EncodeJob {
 public enum BuilderError: Error, Equatable, CustomStringConvertible {
     case duplicateID(path: String, id: String)
     case emptyCorpus(path: String)
+    /// A build directory's files are missing, inconsistent or from other settings.
+    case files(path: String, reason: String)
 
     public var code: String {
         switch self {
         case .duplicateID: "builder.duplicate_id"
         case .emptyCorpus: "builder.empty_corpus"
+        case .files: "builder.files"
         }
     }
 
@@ -110,6 +113,7 @@ public enum BuilderError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .duplicateID(path, id): "\(path): document id '\(id)' appears more than once"
         case let .emptyCorpus(path): "\(path): the corpus has no documents"
+        case let .files(path, reason): "\(path): \(reason)"
         }
     }
 }

@@ -13,6 +13,7 @@ import Yams
 ///     shards:
 ///       - id: shard-0
 ///         replicas: [node-1, node-2]     # tried in this order, rotating per query
+///     build: 794f4a928a0392d8             # optional: the build searches ask for (set by `ctl load`)
 ///     encoder:                           # optional: for text queries
 ///       model: /var/lib/sparrow/model    # tokenizer.json or vocab.txt (+ idf.json)
 ///       idf: /var/lib/sparrow/idf.json   # optional, default model/idf.json
@@ -64,12 +65,15 @@ public struct ClusterMap: Codable, Sendable, Equatable {
     public var epoch: UInt64
     public var nodes: [Node]
     public var shards: [ShardEntry]
+    /// The build (`sparrow build`) every shard serves; nil: whatever each shard holds.
+    public var build: String?
     public var encoder: Encoder?
 
-    public init(epoch: UInt64, nodes: [Node], shards: [ShardEntry], encoder: Encoder? = nil) {
+    public init(epoch: UInt64, nodes: [Node], shards: [ShardEntry], build: String? = nil, encoder: Encoder? = nil) {
         self.epoch = epoch
         self.nodes = nodes
         self.shards = shards
+        self.build = build
         self.encoder = encoder
     }
 
@@ -123,6 +127,23 @@ public struct ClusterMap: Codable, Sendable, Equatable {
     /// The file's YAML text.
     public func yaml() throws -> String {
         try YAMLEncoder().encode(self)
+    }
+
+    /// Writes the map to `path` atomically (a synced temporary file, then a rename).
+    public func save(path: String) throws {
+        let temporary = path + ".tmp"
+        do {
+            try Data(try yaml().utf8).write(to: URL(fileURLWithPath: temporary))
+            if let handle = FileHandle(forUpdatingAtPath: temporary) {
+                try handle.synchronize()
+                try handle.close()
+            }
+        } catch {
+            throw ClusterError.file(path: path, reason: "cannot write: \(error.localizedDescription)")
+        }
+        guard rename(temporary, path) == 0 else {
+            throw ClusterError.file(path: path, reason: "rename failed (\(String(cString: strerror(errno))))")
+        }
     }
 
     public func address(of node: String) -> String? {

@@ -8,17 +8,33 @@ import Synchronization
 /// The query path: encode, fan out to one replica of every shard under a deadline, retry
 /// another replica when one fails, merge the top k, and say which shards did not answer.
 public final class Coordinator: Sendable {
-    public let cluster: ClusterMap
+    private let map: Mutex<ClusterMap>
+    /// Where the map is persisted when a build is activated (nil: kept in memory only).
+    let clusterFile: String?
     let encoder: QueryEncoder?
+    /// The query encoder's identity, as builds record it; nil without an encoder.
+    let encoderInfo: Sparrow_V1_QueryEncoderInfo?
     let defaultTimeout: Duration
     let logger: Logger
     private let clients: [String: RPCClient]
     private let rotation = Atomic<Int>(0)
 
-    /// A coordinator over `cluster`; `encoder` turns text queries into vectors (nil: vectors only).
-    public init(cluster: ClusterMap, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2), connectionsPerNode: Int = 4, logger: Logger) throws {
-        self.cluster = cluster
+    /// A coordinator over `cluster` (saved back to `clusterFile` when it changes); `encoder`
+    /// turns text queries into vectors (nil: vectors only).
+    public init(
+        cluster: ClusterMap, clusterFile: String? = nil, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2), connectionsPerNode: Int = 4,
+        logger: Logger
+    ) throws {
+        map = Mutex(cluster)
+        self.clusterFile = clusterFile
         self.encoder = encoder
+        encoderInfo = encoder.map { encoder in
+            var info = Sparrow_V1_QueryEncoderInfo()
+            info.weighting = cluster.encoder?.weighting ?? "idf"
+            info.tokenizer = encoder.tokenizerFingerprint
+            info.idf = encoder.idfFingerprint
+            return info
+        }
         self.defaultTimeout = defaultTimeout
         self.logger = logger
         var clients: [String: RPCClient] = [:]
@@ -26,6 +42,20 @@ public final class Coordinator: Sendable {
             clients[node.id] = RPCClient(try Endpoint(parsing: node.address), connections: connectionsPerNode)
         }
         self.clients = clients
+    }
+
+    /// The cluster map in force.
+    public var cluster: ClusterMap { map.withLock { $0 } }
+
+    /// Replaces the map (and saves it, when there is a cluster file).
+    func update(_ change: (inout ClusterMap) -> Void) throws -> ClusterMap {
+        try map.withLock { map in
+            var next = map
+            change(&next)
+            if let clusterFile { try next.save(path: clusterFile) }
+            map = next
+            return next
+        }
     }
 
     /// The query vector for a request: its own vector, or its text encoded inference-free.
@@ -52,6 +82,7 @@ public final class Coordinator: Sendable {
         let k = request.k == 0 ? 10 : Int(request.k)
         guard k <= 10_000 else { throw RPCError.invalidArgument("k must be at most 10000, not \(k)") }
         let query = try queryVector(request)
+        let cluster = self.cluster
         let timeout = request.timeoutMs > 0 ? Duration.milliseconds(Int64(request.timeoutMs)) : defaultTimeout
         let deadline = started + timeout
         var shardRequest = Sparrow_V1_SearchRequest()
@@ -59,6 +90,7 @@ public final class Coordinator: Sendable {
         shardRequest.query = .init(query)
         shardRequest.filter = request.filter
         shardRequest.explain = request.explain
+        shardRequest.build = cluster.build ?? ""
 
         let first = rotation.add(1, ordering: .relaxed).oldValue
         let fanout = shardRequest
@@ -134,8 +166,11 @@ public final class Coordinator: Sendable {
 
     /// The cluster map as served by `GET /v1/cluster`.
     public var clusterResponse: Sparrow_V1_ClusterResponse {
+        let cluster = self.cluster
         var response = Sparrow_V1_ClusterResponse()
         response.epoch = cluster.epoch
+        response.buildID = cluster.build ?? ""
+        if let encoderInfo { response.encoder = encoderInfo }
         response.shards = cluster.shards.map { shard in
             var entry = Sparrow_V1_ShardAssignment()
             entry.shard = shard.id
@@ -165,6 +200,12 @@ public final class Coordinator: Sendable {
             }
             return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
+    }
+
+    /// The RPC client of `node`.
+    func client(_ node: String) throws -> RPCClient {
+        guard let client = clients[node] else { throw RPCError.notFound("node '\(node)' has no address in the cluster file") }
+        return client
     }
 
     public func close() async {

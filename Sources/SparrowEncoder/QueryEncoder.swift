@@ -23,7 +23,7 @@ public struct QueryEncoder: Sendable {
 
     /// The query's tokens and their weights.
     public func tokenWeights(_ text: String) -> [String: Float] {
-        Dictionary(uniqueKeysWithValues: encode(text).entries.map { (tokenizer.vocabulary.tokens[Int($0.0)], $0.1) })
+        encode(text).tokenWeights(tokenizer.vocabulary)
     }
 
     /// The query's sparse vector.
@@ -31,5 +31,12 @@ public struct QueryEncoder: Sendable {
         let special = Set(tokenizer.special.all)
         let ids = tokenizer.encode(text).filter { !special.contains($0) }
         return SparseVector(pairs: Set(ids).map { (UInt32($0), idf[$0]) })
+    }
+}
+
+extension SparseVector {
+    /// The weights by token text.
+    public func tokenWeights(_ vocabulary: Vocabulary) -> [String: Float] {
+        Dictionary(uniqueKeysWithValues: entries.map { (vocabulary.tokens[Int($0.0)], $0.1) })
     }
 }

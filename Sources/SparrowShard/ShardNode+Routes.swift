@@ -16,18 +16,21 @@ extension ShardNode {
         routes.on(ShardMethod.delete) { (request: Sparrow_V1_DeleteRequest, _) in try self.delete(request) }
         routes.on(ShardMethod.bulkLoad) { (request: Sparrow_V1_BulkLoadRequest, _) in try self.bulkLoad(request) }
         routes.on(ShardMethod.compact) { (request: Sparrow_V1_CompactRequest, _) in try self.compact(request) }
+        routes.on(ShardMethod.uploadBundle) { (request: Sparrow_V1_UploadBundleRequest, _) in try self.uploadBundle(request) }
+        routes.on(ShardMethod.prepareBundle) { (request: Sparrow_V1_PrepareBundleRequest, _) in try self.prepareBundle(request) }
+        routes.on(ShardMethod.activateBundle) { (request: Sparrow_V1_ActivateBundleRequest, _) in try self.activateBundle(request) }
         return routes
     }
 
     func search(_ request: Sparrow_V1_SearchRequest) throws -> Sparrow_V1_SearchResponse {
-        let shard = try shard(request.shard)
+        let shard = try shard(request.shard, build: request.build)
         let k = try Self.validK(request.k)
         let hits = try storage { try shard.search(request.query.weights, k: k, filter: request.filter.values, explain: request.explain) }
         return response(hits, shard: request.shard, scale: shard.scoreScale(for: request.query.weights))
     }
 
     func batchSearch(_ request: Sparrow_V1_BatchSearchRequest) throws -> Sparrow_V1_BatchSearchResponse {
-        let shard = try shard(request.shard)
+        let shard = try shard(request.shard, build: request.build)
         let k = try Self.validK(request.k)
         let queries = request.queries.map(\.terms.weights)
         let results = try storage { try shard.batchSearch(queries, k: k, filter: request.filter.values) }
@@ -37,7 +40,7 @@ extension ShardNode {
     }
 
     func explain(_ request: Sparrow_V1_ExplainRequest) throws -> Sparrow_V1_ExplainResponse {
-        let shard = try shard(request.shard)
+        let shard = try shard(request.shard, build: request.build)
         var response = Sparrow_V1_ExplainResponse()
         if let (score, contributions) = try storage({ try shard.explain(id: request.id, query: request.query.weights) }) {
             response.found = true
@@ -60,9 +63,20 @@ extension ShardNode {
     }
 
     func stats(_ request: Sparrow_V1_StatsRequest) throws -> Sparrow_V1_StatsResponse {
-        let ids = request.shard.isEmpty ? shardIDs : [request.shard]
+        let waiting = prepared.withLock { $0.mapValues { $0.manifest.buildID ?? "" } }
+        let ids = request.shard.isEmpty ? Set(shardIDs).union(waiting.keys).sorted() : [request.shard]
         var response = Sparrow_V1_StatsResponse()
-        response.shards = try ids.map { Self.stats(of: try shard($0), id: $0) }
+        response.shards = try ids.map { id in
+            var stats = Sparrow_V1_ShardStats()
+            if let preparedOnly = waiting[id], !shardIDs.contains(id) {
+                stats.shard = id
+                stats.preparedBuildID = preparedOnly
+            } else {
+                stats = Self.stats(of: try shard(id), id: id)
+                stats.preparedBuildID = waiting[id] ?? ""
+            }
+            return stats
+        }
         return response
     }
 
@@ -191,6 +205,7 @@ extension ShardNode {
         wire.epoch = UInt64(manifest.epoch)
         wire.quantizationScale = manifest.quantizationScale
         wire.encoderFingerprint = manifest.encoderFingerprint ?? ""
+        wire.buildID = manifest.buildID ?? ""
         return wire
     }
 }

@@ -13,7 +13,11 @@ public final class ShardNode: Sendable {
     let cacheMegabytes: Int
     let logger: Logger
     private let shards = Mutex<[String: Shard]>([:])
+    /// Shards ingested from a build bundle and not yet activated, by shard id.
+    let prepared = Mutex<[String: Shard]>([:])
     let uploads = Mutex<[String: Upload]>([:])
+    /// Serialises bundle uploads, preparation and activation.
+    let bundleLock = NSLock()
 
     /// Documents received for a bulk load not yet committed.
     struct Upload {
@@ -40,7 +44,13 @@ public final class ShardNode: Sendable {
             shards.withLock { $0[name] = shard }
             logger.info("shard opened", metadata: [
                 "shard.id": "\(name)", "shard.documents": "\(shard.manifest.liveDocuments)", "shard.postings": "\(shard.manifest.postings)",
+                "shard.build": "\(shard.manifest.buildID ?? "-")",
             ])
+            if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("PREPARED")) {
+                let waiting = try Shard(directory: path, cacheMegabytes: cacheMegabytes, prepared: true)
+                prepared.withLock { $0[name] = waiting }
+                logger.info("prepared build opened", metadata: ["shard.id": "\(name)", "shard.build": "\(waiting.manifest.buildID ?? "-")"])
+            }
         }
     }
 
@@ -65,10 +75,23 @@ public final class ShardNode: Sendable {
     /// Shard ids this node hosts, sorted.
     public var shardIDs: [String] { shards.withLock { $0.keys.sorted() } }
 
-    /// The open shard `id`, or a `notFound` error naming what the node has.
-    func shard(_ id: String) throws -> Shard {
-        if let shard = shards.withLock({ $0[id] }) { return shard }
-        throw RPCError.notFound("node \(nodeID) does not host shard '\(id)' (it hosts: \(shardIDs.joined(separator: ", ")))")
+    /// The open shard `id` (holding `build`, when not empty: the serving content or a
+    /// prepared bundle), or a `notFound` error naming what the node has.
+    func shard(_ id: String, build: String = "") throws -> Shard {
+        let serving = shards.withLock { $0[id] }
+        if let serving, build.isEmpty || serving.manifest.buildID == build { return serving }
+        let waiting = prepared.withLock { $0[id] }
+        if let waiting, !build.isEmpty, waiting.manifest.buildID == build { return waiting }
+        if serving == nil && waiting == nil {
+            throw RPCError.notFound("node \(nodeID) does not host shard '\(id)' (it hosts: \(shardIDs.joined(separator: ", ")))")
+        }
+        throw RPCError.notFound(
+            "node \(nodeID): shard '\(id)' has build \(serving?.manifest.buildID ?? "none") (prepared: \(waiting?.manifest.buildID ?? "none")), not \(build)")
+    }
+
+    /// Serves `shard` as `id` from now on (a bulk load or an activated build).
+    func install(_ shard: Shard, as id: String) {
+        shards.withLock { $0[id] = shard }
     }
 
     /// Builds `records` into shard `id` as a new generation and swaps it in.
@@ -77,7 +100,8 @@ public final class ShardNode: Sendable {
         let started = ContinuousClock.now
         try ShardBuilder.build(records: records, directory: path, shardID: id, quantizationScale: quantizationScale)
         let shard = try Shard(directory: path, cacheMegabytes: cacheMegabytes)
-        shards.withLock { $0[id] = shard }
+        install(shard, as: id)
+        prepared.withLock { $0[id] = nil }   // the bulk load superseded it (see ShardDirectory.nextGeneration)
         logger.info("shard loaded", metadata: [
             "shard.id": "\(id)", "shard.documents": "\(records.count)", "load.seconds": "\((ContinuousClock.now - started).seconds)",
         ])

@@ -1,5 +1,6 @@
 import CRocksDB
 import Foundation
+import SparrowCore
 
 /// One RocksDB database (default column family) behind a small Swift type that owns every
 /// C pointer and frees it in `deinit`. Thread-safe, as RocksDB itself is.
@@ -15,13 +16,9 @@ public final class RocksDatabase: @unchecked Sendable {
     /// Opens (or creates) the database at `path` with a block cache of `cacheBytes`.
     public init(path: String, createIfMissing: Bool, cacheBytes: Int = 64 << 20) throws {
         self.path = path
-        options = rocksdb_options_create()
-        rocksdb_options_set_create_if_missing(options, createIfMissing ? 1 : 0)
-        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
-        tableOptions = rocksdb_block_based_options_create()
         cache = rocksdb_cache_create_lru(max(cacheBytes, 1 << 20))
-        rocksdb_block_based_options_set_block_cache(tableOptions, cache)
-        rocksdb_options_set_block_based_table_factory(options, tableOptions)
+        (options, tableOptions) = Self.makeOptions(cache: cache)
+        rocksdb_options_set_create_if_missing(options, createIfMissing ? 1 : 0)
         readOptions = rocksdb_readoptions_create()
         rocksdb_readoptions_set_verify_checksums(readOptions, 1)
         syncWrite = rocksdb_writeoptions_create()
@@ -37,6 +34,16 @@ public final class RocksDatabase: @unchecked Sendable {
             throw StorageError.rocksdb(path: path, operation: "open", message: message)
         }
         db = handle!
+    }
+
+    /// The table settings of every Sparrow database (and of SST files written for one).
+    static func makeOptions(cache: OpaquePointer?) -> (options: OpaquePointer, table: OpaquePointer) {
+        let options = rocksdb_options_create()!
+        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+        let table = rocksdb_block_based_options_create()!
+        if let cache { rocksdb_block_based_options_set_block_cache(table, cache) }
+        rocksdb_options_set_block_based_table_factory(options, table)
+        return (options, table)
     }
 
     deinit {
@@ -142,7 +149,7 @@ public final class RocksDatabase: @unchecked Sendable {
 
     /// Writer of a sorted SST file for `ingest(files:)`, configured like this database.
     public func sstWriter(path: String) throws -> SSTFileWriter {
-        try SSTFileWriter(path: path, options: options)
+        try SSTFileWriter(path: path, options: options, owned: nil)
     }
 }
 
@@ -179,14 +186,26 @@ public final class WriteBatch {
     public var count: Int { Int(rocksdb_writebatch_count(handle)) }
 }
 
-/// Writes one SST file from keys given in ascending order.
+/// Writes one SST file from keys given in ascending order, and checksums what it writes.
 public final class SSTFileWriter {
     public let path: String
     private let writer: OpaquePointer
     private let envOptions: OpaquePointer
+    /// Options this writer made itself (standalone), freed with it.
+    private let owned: (options: OpaquePointer, table: OpaquePointer)?
+    /// CRC-32C over every entry so far (key length, key, value length, value; lengths u32
+    /// big-endian): the content's identity, independent of how RocksDB lays out the file.
+    public private(set) var contentChecksum: UInt32 = 0
 
-    init(path: String, options: OpaquePointer) throws {
+    /// A writer for a file to be ingested later into any Sparrow database.
+    public convenience init(path: String) throws {
+        let owned = RocksDatabase.makeOptions(cache: nil)
+        try self.init(path: path, options: owned.options, owned: owned)
+    }
+
+    init(path: String, options: OpaquePointer, owned: (options: OpaquePointer, table: OpaquePointer)?) throws {
         self.path = path
+        self.owned = owned
         envOptions = rocksdb_envoptions_create()
         writer = rocksdb_sstfilewriter_create(envOptions, options)
         var error: UnsafeMutablePointer<CChar>?
@@ -194,6 +213,7 @@ public final class SSTFileWriter {
         if let message = RocksDatabase.take(error) {
             rocksdb_sstfilewriter_destroy(writer)
             rocksdb_envoptions_destroy(envOptions)
+            Self.destroy(owned)
             throw StorageError.rocksdb(path: path, operation: "sst open", message: message)
         }
     }
@@ -201,6 +221,13 @@ public final class SSTFileWriter {
     deinit {
         rocksdb_sstfilewriter_destroy(writer)
         rocksdb_envoptions_destroy(envOptions)
+        Self.destroy(owned)
+    }
+
+    private static func destroy(_ owned: (options: OpaquePointer, table: OpaquePointer)?) {
+        guard let owned else { return }
+        rocksdb_options_destroy(owned.options)
+        rocksdb_block_based_options_destroy(owned.table)
     }
 
     /// Adds an entry; keys must strictly increase.
@@ -218,6 +245,12 @@ public final class SSTFileWriter {
         if let message = RocksDatabase.take(error) {
             throw StorageError.rocksdb(path: path, operation: "sst put", message: message)
         }
+        var lengths: [UInt8] = []
+        ByteCodec.appendBigEndian(UInt32(key.count), to: &lengths)
+        contentChecksum = CRC32C.extend(CRC32C.extend(contentChecksum, lengths), key)
+        lengths.removeAll(keepingCapacity: true)
+        ByteCodec.appendBigEndian(UInt32(value.count), to: &lengths)
+        contentChecksum = CRC32C.extend(CRC32C.extend(contentChecksum, lengths), value)
     }
 
     /// Completes the file.

@@ -60,13 +60,18 @@ public final class Shard: @unchecked Sendable {
     let writeLock = NSLock()
     let algorithm: any SearchAlgorithm
 
-    /// Opens the shard in `directory`, checking its manifest and every stored block.
-    public init(directory: String, cacheMegabytes: Int = 64, algorithm: any SearchAlgorithm = DenseTermAtATime()) throws {
+    /// Opens the shard in `directory` (its current generation, or with `prepared` the one a
+    /// build bundle was ingested into and not yet activated), checking its manifest and every
+    /// stored block.
+    public init(directory: String, cacheMegabytes: Int = 64, algorithm: any SearchAlgorithm = DenseTermAtATime(), prepared: Bool = false) throws {
         self.directory = directory
         self.algorithm = algorithm
         let layout = try ShardDirectory(path: directory, create: false)
-        guard let generation = try layout.current() else {
-            throw StorageError.manifest(path: directory, reason: "no CURRENT file: the shard was never built (or its first bulk load did not finish)")
+        guard let generation = try prepared ? layout.prepared() : layout.current() else {
+            throw StorageError.manifest(
+                path: directory,
+                reason: prepared ? "no PREPARED file: no build bundle waits for activation"
+                    : "no CURRENT file: the shard was never built (or its first bulk load did not finish)")
         }
         database = try RocksDatabase(path: generation.path, createIfMissing: false, cacheBytes: cacheMegabytes << 20)
         _state = try ShardLoader(database: database).load()

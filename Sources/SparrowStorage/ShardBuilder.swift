@@ -5,41 +5,92 @@ import SparrowCore
 /// index, doc table, manifest → one sorted SST file → ingested into a new RocksDB generation,
 /// which becomes current by an atomic rename. A build killed at any point leaves the shard at
 /// its old generation (or empty) or at the new one, never between.
+///
+/// Internal ids follow the byte order of the external ids, so documents with equal scores
+/// rank the same way whichever shard (and however many shards) they land in.
 public enum ShardBuilder {
-    /// Builds `records` into the shard directory `directory` (created if needed).
+    /// Where a shard's content comes from, recorded in its manifest.
+    public struct Provenance: Sendable {
+        public var buildID: String?
+        public var encoderFingerprint: String?
+        public var idfVersion: String?
+
+        public init(buildID: String? = nil, encoderFingerprint: String? = nil, idfVersion: String? = nil) {
+            self.buildID = buildID
+            self.encoderFingerprint = encoderFingerprint
+            self.idfVersion = idfVersion
+        }
+    }
+
+    /// Builds `records` into the shard directory `directory` (created if needed) and serves it.
     /// `quantizationScale` is the weight of one 8-bit step; shards of one index share it so
     /// that their integer scores compare exactly (nil: the largest weight here / 255).
     @discardableResult
     public static func build(
-        records: [TokenVectorRecord], directory: String, shardID: String, encoderFingerprint: String? = nil,
+        records: [TokenVectorRecord], directory: String, shardID: String, provenance: Provenance = .init(),
         quantizationScale: Float? = nil
     ) throws -> ShardManifest {
+        let layout = try ShardDirectory(path: directory, create: true)
+        let sstPath = (directory as NSString).appendingPathComponent(".bulk-\(getpid()).sst")
+        defer { unlink(sstPath) }
+        let written = try writeSST(
+            records: records, path: sstPath, shardID: shardID, epoch: (layout.currentManifestEpoch ?? 0) + 1,
+            quantizationScale: quantizationScale, provenance: provenance, createdAt: ISO8601DateFormatter().string(from: Date()))
+        let generation = try ingest(sstPath, into: layout)
+        try layout.makeCurrent(generation)
+        return written.manifest
+    }
+
+    /// Ingests a bundle's SST file (from `writeSST`) into a new generation of the shard in
+    /// `directory` without serving it: it becomes the shard's prepared generation, opened with
+    /// `Shard(directory:prepared: true)` and served from `activatePrepared`. The file is moved.
+    public static func prepare(sst: String, directory: String) throws {
+        let layout = try ShardDirectory(path: directory, create: true)
+        try layout.markPrepared(try ingest(sst, into: layout))
+    }
+
+    /// Makes the prepared generation of the shard in `directory` its current one.
+    public static func activatePrepared(directory: String) throws {
+        let layout = try ShardDirectory(path: directory, create: false)
+        guard let prepared = try layout.prepared() else {
+            throw StorageError.invalidRequest("\(directory): no prepared generation to activate")
+        }
+        try layout.makeCurrent(prepared)
+    }
+
+    private static func ingest(_ sst: String, into layout: ShardDirectory) throws -> ShardDirectory.Generation {
+        let generation = layout.nextGeneration()
+        try FileManager.default.createDirectory(atPath: generation.path, withIntermediateDirectories: true)
+        try RocksDatabase(path: generation.path, createIfMissing: true).ingest(files: [sst])
+        return generation
+    }
+
+    /// Writes a shard holding `records` as one sorted SST file at `path`, manifest included.
+    /// The same arguments give the same entries, so `contentChecksum` (over every key and
+    /// value) identifies the content even though RocksDB's file bytes vary between runs.
+    public static func writeSST(
+        records unsorted: [TokenVectorRecord], path: String, shardID: String, epoch: Int = 1, quantizationScale: Float?,
+        provenance: Provenance, createdAt: String? = nil
+    ) throws -> (manifest: ShardManifest, contentChecksum: UInt32) {
         if let quantizationScale, !(quantizationScale > 0 && quantizationScale.isFinite) {
             throw StorageError.invalidRequest("quantization scale must be a positive number, not \(quantizationScale)")
         }
-        var seen = Set<String>()
-        for record in records where !seen.insert(record.id).inserted {
-            throw StorageError.invalidRequest("document id '\(record.id)' appears more than once")
+        let keyed = unsorted.map { (key: Array($0.id.utf8), record: $0) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        for (previous, next) in zip(keyed, keyed.dropFirst()) where previous.key == next.key {
+            throw StorageError.invalidRequest("document id '\(next.record.id)' appears more than once")
         }
+        let records = keyed.map(\.record)
         let tokens = Set(records.flatMap { $0.vector.keys }).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         let termOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($0.element, UInt32($0.offset)) })
         let vectors = records.map { record in SparseVector(pairs: record.vector.map { (termOf[$0.key]!, $0.value) }) }
         let index = InvertedIndex(vectors: vectors, quantizer: quantizationScale.map(WeightQuantizer.init(scale:)))
-
-        let layout = try ShardDirectory(path: directory, create: true)
-        let generation = layout.nextGeneration()
-        try FileManager.default.createDirectory(atPath: generation.path, withIntermediateDirectories: true)
-        let sstPath = (directory as NSString).appendingPathComponent(".bulk-\(getpid()).sst")
-        defer { unlink(sstPath) }
-        let database = try RocksDatabase(path: generation.path, createIfMissing: true)
-        let writer = try database.sstWriter(path: sstPath)
+        let writer = try SSTFileWriter(path: path)
 
         // Keys must reach the SST in ascending byte order: tags E < F < G < I < M < P < T < V < W.
-        for (id, doc) in records.enumerated().map({ ($0.element.id, UInt32($0.offset)) })
-            .sorted(by: { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }) {
+        for (doc, record) in records.enumerated() {
             var value: [UInt8] = []
-            ByteCodec.appendBigEndian(doc, to: &value)
-            try writer.put(ShardKeys.key("E", id), value)
+            ByteCodec.appendBigEndian(UInt32(doc), to: &value)
+            try writer.put(ShardKeys.key("E", record.id), value)
         }
         for (doc, vector) in vectors.enumerated() {
             let codes = vector.weights.map(index.quantizer.quantize)
@@ -49,8 +100,10 @@ public enum ShardBuilder {
             (record.fields ?? [:]).map { ShardKeys.fieldKey(field: $0.key, value: $0.value, doc: UInt32(doc)) }
         }.sorted { $0.lexicographicallyPrecedes($1) }
         for key in fieldKeys { try writer.put(key, []) }
+        let json = JSONEncoder()
+        json.outputFormatting = [.sortedKeys]
         for (doc, record) in records.enumerated() {
-            try writer.put(ShardKeys.key("I", UInt32(doc)), Array(try JSONEncoder().encode(DocumentRecord(id: record.id, fields: record.fields))))
+            try writer.put(ShardKeys.key("I", UInt32(doc)), Array(try json.encode(DocumentRecord(id: record.id, fields: record.fields))))
         }
         var blocks: [(key: [UInt8], value: [UInt8])] = []
         var checksumInput: [UInt8] = []
@@ -64,11 +117,11 @@ public enum ShardBuilder {
             }
         }
         let manifest = ShardManifest(
-            formatVersion: ShardManifest.currentFormat, shardID: shardID, epoch: (layout.currentManifestEpoch ?? 0) + 1,
+            formatVersion: ShardManifest.currentFormat, shardID: shardID, epoch: epoch,
             nextDocument: UInt32(records.count), liveDocuments: records.count, postings: index.postingCount,
-            terms: tokens.count, quantizationScale: index.quantizer.scale, encoderFingerprint: encoderFingerprint,
-            idfVersion: nil, postingsChecksum: CRC32C.checksum(checksumInput),
-            createdAt: ISO8601DateFormatter().string(from: Date()))
+            terms: tokens.count, quantizationScale: index.quantizer.scale, encoderFingerprint: provenance.encoderFingerprint,
+            idfVersion: provenance.idfVersion, buildID: provenance.buildID, postingsChecksum: CRC32C.checksum(checksumInput),
+            createdAt: createdAt)
         try writer.put(ShardKeys.manifest, try manifest.encoded())
         for block in blocks { try writer.put(block.key, block.value) }
         for term in index.lists.keys.sorted() {
@@ -83,8 +136,6 @@ public enum ShardBuilder {
             try writer.put(ShardKeys.key("W", token), value)
         }
         try writer.finish()
-        try database.ingest(files: [sstPath])
-        try layout.makeCurrent(generation)
-        return manifest
+        return (manifest, writer.contentChecksum)
     }
 }

@@ -45,8 +45,10 @@ struct ShardDirectory {
         return manifest.epoch
     }
 
-    /// A fresh generation number above every existing one; leftovers of interrupted builds are removed.
+    /// A fresh generation number above every existing one; leftovers of interrupted builds
+    /// (and a prepared generation, which the new one supersedes) are removed.
     func nextGeneration() -> Generation {
+        unlink(preparedFile)
         let current = (try? current())?.number ?? 0
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         let highest = names.compactMap { $0.hasPrefix("gen-") ? Int($0.dropFirst(4)) : nil }.max() ?? 0
@@ -56,27 +58,49 @@ struct ShardDirectory {
         return generation(max(current, highest) + 1)
     }
 
-    /// Points `CURRENT` at `generation` atomically (write, fsync, rename), then drops older ones.
+    private var preparedFile: String { (path as NSString).appendingPathComponent("PREPARED") }
+
+    /// The generation ingested from a build bundle but not yet serving, if any.
+    func prepared() throws -> Generation? {
+        guard let text = try? String(contentsOfFile: preparedFile, encoding: .utf8) else { return nil }
+        guard let number = Int(text.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "gen-", with: "")) else {
+            throw StorageError.manifest(path: preparedFile, reason: "PREPARED holds '\(text)', expected gen-NNNNNN")
+        }
+        return generation(number)
+    }
+
+    /// Records `generation` as the prepared one (atomically).
+    func markPrepared(_ generation: Generation) throws {
+        try replaceAtomically(preparedFile, with: String(format: "gen-%06d\n", generation.number))
+    }
+
+    /// Points `CURRENT` at `generation` atomically (write, fsync, rename), then drops the
+    /// `PREPARED` mark and every other generation.
     func makeCurrent(_ generation: Generation) throws {
-        let temporary = currentFile + ".tmp"
-        let text = String(format: "gen-%06d\n", generation.number)
-        guard let file = fopen(temporary, "w") else {
+        try replaceAtomically(currentFile, with: String(format: "gen-%06d\n", generation.number))
+        unlink(preparedFile)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        where name.hasPrefix("gen-") && Int(name.dropFirst(4)) != generation.number {
+            try? FileManager.default.removeItem(atPath: (path as NSString).appendingPathComponent(name))
+        }
+    }
+
+    /// Writes `text` to `file` through a synced temporary file and a rename, then syncs the directory.
+    private func replaceAtomically(_ file: String, with text: String) throws {
+        let temporary = file + ".tmp"
+        guard let handle = fopen(temporary, "w") else {
             throw StorageError.invalidRequest("\(temporary): cannot write (\(String(cString: strerror(errno))))")
         }
-        fputs(text, file)
-        fflush(file)
-        fsync(fileno(file))
-        fclose(file)
-        guard rename(temporary, currentFile) == 0 else {
-            throw StorageError.invalidRequest("\(currentFile): rename failed (\(String(cString: strerror(errno))))")
+        fputs(text, handle)
+        fflush(handle)
+        fsync(fileno(handle))
+        fclose(handle)
+        guard rename(temporary, file) == 0 else {
+            throw StorageError.invalidRequest("\(file): rename failed (\(String(cString: strerror(errno))))")
         }
         if let directory = opendir(path) {
             fsync(dirfd(directory))
             closedir(directory)
-        }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        where name.hasPrefix("gen-") && Int(name.dropFirst(4)) != generation.number {
-            try? FileManager.default.removeItem(atPath: (path as NSString).appendingPathComponent(name))
         }
     }
 }

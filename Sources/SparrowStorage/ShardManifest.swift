@@ -18,15 +18,18 @@ public struct ShardManifest: Codable, Equatable, Sendable {
     public var quantizationScale: Float
     public var encoderFingerprint: String?
     public var idfVersion: String?
+    /// The offline build (`sparrow build`) this shard's bulk load came from, if any.
+    public var buildID: String?
     /// CRC-32C over the bulk-loaded posting blocks, in key order.
     public var postingsChecksum: UInt32
-    public var createdAt: String
+    /// When the shard was bulk-loaded; nil in build bundles, which must be reproducible byte for byte.
+    public var createdAt: String?
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", shardID = "shard_id", epoch
         case nextDocument = "next_document", liveDocuments = "live_documents", postings, terms
         case quantizationScale = "quantization_scale", encoderFingerprint = "encoder_fingerprint"
-        case idfVersion = "idf_version", postingsChecksum = "postings_checksum", createdAt = "created_at"
+        case idfVersion = "idf_version", postingsChecksum = "postings_checksum", createdAt = "created_at", buildID = "build_id"
     }
 
     func encoded() throws -> [UInt8] {

@@ -10,6 +10,9 @@ public enum ShardMethod {
     public static let delete = "sparrow.v1.Shard/Delete"
     public static let bulkLoad = "sparrow.v1.Shard/BulkLoad"
     public static let compact = "sparrow.v1.Shard/Compact"
+    public static let uploadBundle = "sparrow.v1.Shard/UploadBundle"
+    public static let prepareBundle = "sparrow.v1.Shard/PrepareBundle"
+    public static let activateBundle = "sparrow.v1.Shard/ActivateBundle"
 }
 
 /// The coordinator service's methods ("sparrow.v1.Coordinator/<Name>").
@@ -18,4 +21,6 @@ public enum CoordinatorMethod {
     public static let search = "sparrow.v1.Coordinator/Search"
     /// ClusterRequest → ClusterResponse.
     public static let cluster = "sparrow.v1.Coordinator/Cluster"
+    /// ActivateBuildRequest → ActivateBuildResponse.
+    public static let activateBuild = "sparrow.v1.Coordinator/ActivateBuild"
 }

@@ -22,6 +22,7 @@ public struct RPCError: Error, Equatable, CustomStringConvertible {
     public static func notFound(_ message: String) -> RPCError { RPCError(.notFound, message) }
     public static func unavailable(_ message: String) -> RPCError { RPCError(.unavailable, message) }
     public static func deadlineExceeded(_ message: String) -> RPCError { RPCError(.deadlineExceeded, message) }
+    public static func failedPrecondition(_ message: String) -> RPCError { RPCError(.failedPrecondition, message) }
 }
 
 extension Sparrow_V1_Status.Code {
@@ -37,6 +38,7 @@ extension Sparrow_V1_Status.Code {
         case .unknownMethod: "unknown_method"
         case .staleEpoch: "stale_epoch"
         case .cancelled: "cancelled"
+        case .failedPrecondition: "failed_precondition"
         case .UNRECOGNIZED(let value): "code_\(value)"
         }
     }

@@ -58,13 +58,7 @@ struct EncodeCommand: ParsableCommand {
                 return
             default: throw ValidationError("--weighting takes model or bm25, not '\(weighting)'")
             }
-            let activation = try self.activation.map { name in
-                guard let value = Activation(rawValue: name) else {
-                    throw EncoderError.invalidOption(option: "--activation", value: name, expected: "log1p_relu or log1p_log1p_relu")
-                }
-                return value
-            }
-            let encoder = try SparseEncoder(modelDirectory: model, activation: activation, pruning: try Pruning(parsing: prune))
+            let encoder = try SparseEncoder(modelDirectory: model, activation: try parseActivation(activation), pruning: try Pruning(parsing: prune))
             FileHandle.standardError.write(Data("encoder: \(encoder.summary)\n".utf8))
             let job = EncodeJob(encoder: encoder, options: .init(threads: threads, batchSize: batchSize, limit: limit))
             let report = try job.run(input: input, output: output)

@@ -103,7 +103,7 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
         let metricsText = ServerRuntime.metrics()
         let map = try ClusterMap.load(path: cluster)
         let encoder = try map.encoder.map { try $0.load() }
-        let coordinator = try Coordinator(cluster: map, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs), logger: logger)
+        let coordinator = try Coordinator(cluster: map, clusterFile: cluster, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs), logger: logger)
         let rpc = try await RPCServer.bind(
             Endpoint(host: server.host, port: port), service: InstrumentedService(coordinator.routes), frameLimit: server.frameLimit, logger: logger)
         let rpcPort = rpc.address.port

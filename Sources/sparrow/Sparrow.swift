@@ -6,8 +6,8 @@ struct Sparrow: AsyncParsableCommand {
         commandName: "sparrow",
         abstract: "Sparrow: a sharded index cluster for inference-free learned sparse retrieval.",
         subcommands: [
-            EncodeCommand.self, EncodeQueryCommand.self, IDFCommand.self, ShardCommand.self, CoordinatorCommand.self,
-            QueryCommand.self, EvalCommand.self, LocalCommand.self, BenchCommand.self,
+            EncodeCommand.self, EncodeQueryCommand.self, IDFCommand.self, BuildCommand.self, ShardCommand.self, CoordinatorCommand.self,
+            QueryCommand.self, EvalCommand.self, LocalCommand.self, CtlCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -1,19 +1,30 @@
 import ArgumentParser
 import Foundation
 import SparrowCore
+import SparrowEncoder
 
 /// Runs `body`, turning Sparrow's errors into one clear line on stderr and exit code 1.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let error as ValidationError {
-        throw error
-    } catch let error as ExitCode {
-        throw error
     } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode.failure
+        throw reported(error)
     }
+}
+
+/// `reportingErrors` for async commands.
+func reportingErrorsAsync(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        throw reported(error)
+    }
+}
+
+private func reported(_ error: Error) -> Error {
+    if error is ValidationError || error is ExitCode { return error }
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    return ExitCode.failure
 }
 
 /// The process's peak resident set size in MiB (Linux reports `ru_maxrss` in KiB).
@@ -21,4 +32,14 @@ func peakResidentMegabytes() -> Double {
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_maxrss) / 1024
+}
+
+/// The `--activation` option: nil (the model folder's choice) or a known activation.
+func parseActivation(_ name: String?) throws -> Activation? {
+    try name.map { name in
+        guard let value = Activation(rawValue: name) else {
+            throw EncoderError.invalidOption(option: "--activation", value: name, expected: "log1p_relu or log1p_log1p_relu")
+        }
+        return value
+    }
 }

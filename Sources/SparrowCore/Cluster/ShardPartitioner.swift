@@ -4,12 +4,9 @@
 public enum ShardPartitioner {
     public static func shard(of id: String, count: Int) -> Int {
         precondition(count > 0, "shard count must be positive")
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in id.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return Int(hash % UInt64(count))
+        var hash = FNV1a()
+        hash.add(id)
+        return Int(hash.value % UInt64(count))
     }
 
     /// The conventional name of shard `index`: "shard-0", "shard-1", …

@@ -8,7 +8,13 @@ public enum CRC32C {
 
     /// The checksum of `bytes`.
     public static func checksum<C: Collection<UInt8>>(_ bytes: C) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
+        extend(0, bytes)
+    }
+
+    /// The checksum of the bytes behind `checksum` followed by `bytes`: `extend(checksum(a), b)`
+    /// equals `checksum(a + b)`, so long inputs can be checked piece by piece.
+    public static func extend<C: Collection<UInt8>>(_ checksum: UInt32, _ bytes: C) -> UInt32 {
+        var crc = checksum ^ 0xFFFF_FFFF
         for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
         return crc ^ 0xFFFF_FFFF
     }

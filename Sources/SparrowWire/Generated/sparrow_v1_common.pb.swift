@@ -182,6 +182,9 @@ public nonisolated struct Sparrow_V1_Status: Sendable {
     case unknownMethod // = 6
     case staleEpoch // = 7
     case cancelled // = 8
+
+    /// The call is valid but the system is not in a state to do it (e.g. a build not prepared everywhere).
+    case failedPrecondition // = 9
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -199,6 +202,7 @@ public nonisolated struct Sparrow_V1_Status: Sendable {
       case 6: self = .unknownMethod
       case 7: self = .staleEpoch
       case 8: self = .cancelled
+      case 9: self = .failedPrecondition
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -214,6 +218,7 @@ public nonisolated struct Sparrow_V1_Status: Sendable {
       case .unknownMethod: return 6
       case .staleEpoch: return 7
       case .cancelled: return 8
+      case .failedPrecondition: return 9
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -229,6 +234,7 @@ public nonisolated struct Sparrow_V1_Status: Sendable {
       .unknownMethod,
       .staleEpoch,
       .cancelled,
+      .failedPrecondition,
     ]
 
   }
@@ -596,5 +602,5 @@ nonisolated extension Sparrow_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._M
 }
 
 nonisolated extension Sparrow_V1_Status.Code: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}INVALID_ARGUMENT\0\u{1}NOT_FOUND\0\u{1}DEADLINE_EXCEEDED\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}UNKNOWN_METHOD\0\u{1}STALE_EPOCH\0\u{1}CANCELLED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}INVALID_ARGUMENT\0\u{1}NOT_FOUND\0\u{1}DEADLINE_EXCEEDED\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}UNKNOWN_METHOD\0\u{1}STALE_EPOCH\0\u{1}CANCELLED\0\u{1}FAILED_PRECONDITION\0")
 }

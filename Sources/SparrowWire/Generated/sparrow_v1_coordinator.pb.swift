@@ -9,7 +9,8 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// The coordinator service: "sparrow.v1.Coordinator/Search" takes QueryRequest and answers
-/// QueryResponse; "sparrow.v1.Coordinator/Cluster" takes ClusterRequest, answers ClusterResponse.
+/// QueryResponse; "sparrow.v1.Coordinator/Cluster" takes ClusterRequest, answers ClusterResponse;
+/// "sparrow.v1.Coordinator/ActivateBuild" takes ActivateBuildRequest, answers ActivateBuildResponse.
 
 import SwiftProtobuf
 
@@ -114,6 +115,24 @@ public nonisolated struct Sparrow_V1_ShardAssignment: Sendable {
   public init() {}
 }
 
+/// How text queries become vectors; fingerprints as in a build's build.json.
+public nonisolated struct Sparrow_V1_QueryEncoderInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "idf" or "bm25".
+  public var weighting: String = String()
+
+  public var tokenizer: String = String()
+
+  public var idf: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Sparrow_V1_ClusterResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -122,6 +141,67 @@ public nonisolated struct Sparrow_V1_ClusterResponse: Sendable {
   public var epoch: UInt64 = 0
 
   public var shards: [Sparrow_V1_ShardAssignment] = []
+
+  /// The build searches ask the shards for (empty: whatever they serve).
+  public var buildID: String = String()
+
+  /// Unset when the coordinator takes vector queries only.
+  public var encoder: Sparrow_V1_QueryEncoderInfo {
+    get {_encoder ?? Sparrow_V1_QueryEncoderInfo()}
+    set {_encoder = newValue}
+  }
+  /// Returns true if `encoder` has been explicitly set.
+  public var hasEncoder: Bool {self._encoder != nil}
+  /// Clears the value of `encoder`. Subsequent reads from it will return its default value.
+  public mutating func clearEncoder() {self._encoder = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _encoder: Sparrow_V1_QueryEncoderInfo? = nil
+}
+
+/// Switches the cluster to a build whose bundles every replica has prepared: checks the
+/// build's encoder against the coordinator's and every replica's prepared build, then raises
+/// the epoch, searches the new build, and activates it on the nodes. All or nothing: on any
+/// failed check the old build keeps serving.
+public nonisolated struct Sparrow_V1_ActivateBuildRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var buildID: String = String()
+
+  /// Unset for a build without an encoder (vector queries only).
+  public var encoder: Sparrow_V1_QueryEncoderInfo {
+    get {_encoder ?? Sparrow_V1_QueryEncoderInfo()}
+    set {_encoder = newValue}
+  }
+  /// Returns true if `encoder` has been explicitly set.
+  public var hasEncoder: Bool {self._encoder != nil}
+  /// Clears the value of `encoder`. Subsequent reads from it will return its default value.
+  public mutating func clearEncoder() {self._encoder = nil}
+
+  public var shards: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _encoder: Sparrow_V1_QueryEncoderInfo? = nil
+}
+
+public nonisolated struct Sparrow_V1_ActivateBuildResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var epoch: UInt64 = 0
+
+  /// Replicas that serve the build but did not confirm activation (they answer for it from
+  /// their prepared copy; activation is retried by the next load).
+  public var notActivated: [Sparrow_V1_ShardFailure] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -325,9 +405,49 @@ nonisolated extension Sparrow_V1_ShardAssignment: SwiftProtobuf.Message, SwiftPr
   }
 }
 
+nonisolated extension Sparrow_V1_QueryEncoderInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueryEncoderInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}weighting\0\u{1}tokenizer\0\u{1}idf\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.weighting) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.tokenizer) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.idf) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.weighting.isEmpty {
+      try visitor.visitSingularStringField(value: self.weighting, fieldNumber: 1)
+    }
+    if !self.tokenizer.isEmpty {
+      try visitor.visitSingularStringField(value: self.tokenizer, fieldNumber: 2)
+    }
+    if !self.idf.isEmpty {
+      try visitor.visitSingularStringField(value: self.idf, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_QueryEncoderInfo, rhs: Sparrow_V1_QueryEncoderInfo) -> Bool {
+    if lhs.weighting != rhs.weighting {return false}
+    if lhs.tokenizer != rhs.tokenizer {return false}
+    if lhs.idf != rhs.idf {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}shards\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}shards\0\u{3}build_id\0\u{1}encoder\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -337,6 +457,99 @@ nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._encoder) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 1)
+    }
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 2)
+    }
+    if !self.buildID.isEmpty {
+      try visitor.visitSingularStringField(value: self.buildID, fieldNumber: 3)
+    }
+    try { if let v = self._encoder {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_ClusterResponse, rhs: Sparrow_V1_ClusterResponse) -> Bool {
+    if lhs.epoch != rhs.epoch {return false}
+    if lhs.shards != rhs.shards {return false}
+    if lhs.buildID != rhs.buildID {return false}
+    if lhs._encoder != rhs._encoder {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_ActivateBuildRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActivateBuildRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}build_id\0\u{1}encoder\0\u{1}shards\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._encoder) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.shards) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.buildID.isEmpty {
+      try visitor.visitSingularStringField(value: self.buildID, fieldNumber: 1)
+    }
+    try { if let v = self._encoder {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.shards, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_ActivateBuildRequest, rhs: Sparrow_V1_ActivateBuildRequest) -> Bool {
+    if lhs.buildID != rhs.buildID {return false}
+    if lhs._encoder != rhs._encoder {return false}
+    if lhs.shards != rhs.shards {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_ActivateBuildResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActivateBuildResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}not_activated\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.notActivated) }()
       default: break
       }
     }
@@ -346,15 +559,15 @@ nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftPr
     if self.epoch != 0 {
       try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 1)
     }
-    if !self.shards.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 2)
+    if !self.notActivated.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.notActivated, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Sparrow_V1_ClusterResponse, rhs: Sparrow_V1_ClusterResponse) -> Bool {
+  public static func ==(lhs: Sparrow_V1_ActivateBuildResponse, rhs: Sparrow_V1_ActivateBuildResponse) -> Bool {
     if lhs.epoch != rhs.epoch {return false}
-    if lhs.shards != rhs.shards {return false}
+    if lhs.notActivated != rhs.notActivated {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -11,6 +11,11 @@
 /// The shard node service: methods "sparrow.v1.Shard/<Name>", each taking <Name>Request and
 /// answering <Name>Response.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -38,6 +43,9 @@ public nonisolated struct Sparrow_V1_SearchRequest: Sendable {
   public var filter: [Sparrow_V1_Field] = []
 
   public var explain: Bool = false
+
+  /// The build the caller expects (see PrepareBundle); empty: whatever the shard serves now.
+  public var build: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -73,6 +81,8 @@ public nonisolated struct Sparrow_V1_BatchSearchRequest: Sendable {
 
   public var filter: [Sparrow_V1_Field] = []
 
+  public var build: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -100,6 +110,8 @@ public nonisolated struct Sparrow_V1_ExplainRequest: Sendable {
   public var id: String = String()
 
   public var query: [Sparrow_V1_TermWeight] = []
+
+  public var build: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -196,6 +208,11 @@ public nonisolated struct Sparrow_V1_ShardStats: Sendable {
   public var quantizationScale: Float = 0
 
   public var encoderFingerprint: String = String()
+
+  /// The build the shard serves, and one ingested but not yet activated (both may be empty).
+  public var buildID: String = String()
+
+  public var preparedBuildID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -377,13 +394,123 @@ public nonisolated struct Sparrow_V1_CompactResponse: Sendable {
   fileprivate var _stats: Sparrow_V1_ShardStats? = nil
 }
 
+/// Appends one chunk of shard `shard`'s bundle of build `build_id`. `offset` must equal the
+/// bytes received so far (0 starts over), so an interrupted upload resumes at `received`.
+public nonisolated struct Sparrow_V1_UploadBundleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shard: String = String()
+
+  public var buildID: String = String()
+
+  public var offset: UInt64 = 0
+
+  public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Sparrow_V1_UploadBundleResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var received: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Checks the uploaded file (size and CRC-32C of its bytes) and ingests it as the shard's
+/// prepared build; a previously prepared build is discarded.
+public nonisolated struct Sparrow_V1_PrepareBundleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shard: String = String()
+
+  public var buildID: String = String()
+
+  public var size: UInt64 = 0
+
+  /// CRC-32C of the whole file.
+  public var checksum: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Sparrow_V1_PrepareBundleResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var stats: Sparrow_V1_ShardStats {
+    get {_stats ?? Sparrow_V1_ShardStats()}
+    set {_stats = newValue}
+  }
+  /// Returns true if `stats` has been explicitly set.
+  public var hasStats: Bool {self._stats != nil}
+  /// Clears the value of `stats`. Subsequent reads from it will return its default value.
+  public mutating func clearStats() {self._stats = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _stats: Sparrow_V1_ShardStats? = nil
+}
+
+/// Makes the prepared build the shard's content (a no-op when it already is).
+public nonisolated struct Sparrow_V1_ActivateBundleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shard: String = String()
+
+  public var buildID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Sparrow_V1_ActivateBundleResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var stats: Sparrow_V1_ShardStats {
+    get {_stats ?? Sparrow_V1_ShardStats()}
+    set {_stats = newValue}
+  }
+  /// Returns true if `stats` has been explicitly set.
+  public var hasStats: Bool {self._stats != nil}
+  /// Clears the value of `stats`. Subsequent reads from it will return its default value.
+  public mutating func clearStats() {self._stats = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _stats: Sparrow_V1_ShardStats? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "sparrow.v1"
 
 nonisolated extension Sparrow_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}k\0\u{1}query\0\u{1}filter\0\u{1}explain\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}k\0\u{1}query\0\u{1}filter\0\u{1}explain\0\u{1}build\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -396,6 +523,7 @@ nonisolated extension Sparrow_V1_SearchRequest: SwiftProtobuf.Message, SwiftProt
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.query) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.filter) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.explain) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.build) }()
       default: break
       }
     }
@@ -417,6 +545,9 @@ nonisolated extension Sparrow_V1_SearchRequest: SwiftProtobuf.Message, SwiftProt
     if self.explain != false {
       try visitor.visitSingularBoolField(value: self.explain, fieldNumber: 5)
     }
+    if !self.build.isEmpty {
+      try visitor.visitSingularStringField(value: self.build, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -426,6 +557,7 @@ nonisolated extension Sparrow_V1_SearchRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.query != rhs.query {return false}
     if lhs.filter != rhs.filter {return false}
     if lhs.explain != rhs.explain {return false}
+    if lhs.build != rhs.build {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -468,7 +600,7 @@ nonisolated extension Sparrow_V1_SearchResponse: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Sparrow_V1_BatchSearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BatchSearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}k\0\u{1}queries\0\u{1}filter\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}k\0\u{1}queries\0\u{1}filter\0\u{1}build\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -480,6 +612,7 @@ nonisolated extension Sparrow_V1_BatchSearchRequest: SwiftProtobuf.Message, Swif
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.k) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.queries) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.filter) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.build) }()
       default: break
       }
     }
@@ -498,6 +631,9 @@ nonisolated extension Sparrow_V1_BatchSearchRequest: SwiftProtobuf.Message, Swif
     if !self.filter.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.filter, fieldNumber: 4)
     }
+    if !self.build.isEmpty {
+      try visitor.visitSingularStringField(value: self.build, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -506,6 +642,7 @@ nonisolated extension Sparrow_V1_BatchSearchRequest: SwiftProtobuf.Message, Swif
     if lhs.k != rhs.k {return false}
     if lhs.queries != rhs.queries {return false}
     if lhs.filter != rhs.filter {return false}
+    if lhs.build != rhs.build {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -543,7 +680,7 @@ nonisolated extension Sparrow_V1_BatchSearchResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Sparrow_V1_ExplainRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExplainRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}id\0\u{1}query\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}id\0\u{1}query\0\u{1}build\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -554,6 +691,7 @@ nonisolated extension Sparrow_V1_ExplainRequest: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.id) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.query) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.build) }()
       default: break
       }
     }
@@ -569,6 +707,9 @@ nonisolated extension Sparrow_V1_ExplainRequest: SwiftProtobuf.Message, SwiftPro
     if !self.query.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.query, fieldNumber: 3)
     }
+    if !self.build.isEmpty {
+      try visitor.visitSingularStringField(value: self.build, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -576,6 +717,7 @@ nonisolated extension Sparrow_V1_ExplainRequest: SwiftProtobuf.Message, SwiftPro
     if lhs.shard != rhs.shard {return false}
     if lhs.id != rhs.id {return false}
     if lhs.query != rhs.query {return false}
+    if lhs.build != rhs.build {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -727,7 +869,7 @@ nonisolated extension Sparrow_V1_StatsRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Sparrow_V1_ShardStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}documents\0\u{1}postings\0\u{1}terms\0\u{3}bytes_on_disk\0\u{3}resident_bytes\0\u{3}block_cache_bytes\0\u{1}epoch\0\u{3}quantization_scale\0\u{3}encoder_fingerprint\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}documents\0\u{1}postings\0\u{1}terms\0\u{3}bytes_on_disk\0\u{3}resident_bytes\0\u{3}block_cache_bytes\0\u{1}epoch\0\u{3}quantization_scale\0\u{3}encoder_fingerprint\0\u{3}build_id\0\u{3}prepared_build_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -745,6 +887,8 @@ nonisolated extension Sparrow_V1_ShardStats: SwiftProtobuf.Message, SwiftProtobu
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       case 9: try { try decoder.decodeSingularFloatField(value: &self.quantizationScale) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.encoderFingerprint) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.preparedBuildID) }()
       default: break
       }
     }
@@ -781,6 +925,12 @@ nonisolated extension Sparrow_V1_ShardStats: SwiftProtobuf.Message, SwiftProtobu
     if !self.encoderFingerprint.isEmpty {
       try visitor.visitSingularStringField(value: self.encoderFingerprint, fieldNumber: 10)
     }
+    if !self.buildID.isEmpty {
+      try visitor.visitSingularStringField(value: self.buildID, fieldNumber: 11)
+    }
+    if !self.preparedBuildID.isEmpty {
+      try visitor.visitSingularStringField(value: self.preparedBuildID, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -795,6 +945,8 @@ nonisolated extension Sparrow_V1_ShardStats: SwiftProtobuf.Message, SwiftProtobu
     if lhs.epoch != rhs.epoch {return false}
     if lhs.quantizationScale != rhs.quantizationScale {return false}
     if lhs.encoderFingerprint != rhs.encoderFingerprint {return false}
+    if lhs.buildID != rhs.buildID {return false}
+    if lhs.preparedBuildID != rhs.preparedBuildID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1166,6 +1318,229 @@ nonisolated extension Sparrow_V1_CompactResponse: SwiftProtobuf.Message, SwiftPr
   }
 
   public static func ==(lhs: Sparrow_V1_CompactResponse, rhs: Sparrow_V1_CompactResponse) -> Bool {
+    if lhs._stats != rhs._stats {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_UploadBundleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UploadBundleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}build_id\0\u{1}offset\0\u{1}data\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shard.isEmpty {
+      try visitor.visitSingularStringField(value: self.shard, fieldNumber: 1)
+    }
+    if !self.buildID.isEmpty {
+      try visitor.visitSingularStringField(value: self.buildID, fieldNumber: 2)
+    }
+    if self.offset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 3)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_UploadBundleRequest, rhs: Sparrow_V1_UploadBundleRequest) -> Bool {
+    if lhs.shard != rhs.shard {return false}
+    if lhs.buildID != rhs.buildID {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_UploadBundleResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UploadBundleResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}received\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.received) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.received != 0 {
+      try visitor.visitSingularUInt64Field(value: self.received, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_UploadBundleResponse, rhs: Sparrow_V1_UploadBundleResponse) -> Bool {
+    if lhs.received != rhs.received {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_PrepareBundleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrepareBundleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}build_id\0\u{1}size\0\u{1}checksum\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.checksum) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shard.isEmpty {
+      try visitor.visitSingularStringField(value: self.shard, fieldNumber: 1)
+    }
+    if !self.buildID.isEmpty {
+      try visitor.visitSingularStringField(value: self.buildID, fieldNumber: 2)
+    }
+    if self.size != 0 {
+      try visitor.visitSingularUInt64Field(value: self.size, fieldNumber: 3)
+    }
+    if self.checksum != 0 {
+      try visitor.visitSingularUInt32Field(value: self.checksum, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_PrepareBundleRequest, rhs: Sparrow_V1_PrepareBundleRequest) -> Bool {
+    if lhs.shard != rhs.shard {return false}
+    if lhs.buildID != rhs.buildID {return false}
+    if lhs.size != rhs.size {return false}
+    if lhs.checksum != rhs.checksum {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_PrepareBundleResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrepareBundleResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stats\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._stats) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._stats {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_PrepareBundleResponse, rhs: Sparrow_V1_PrepareBundleResponse) -> Bool {
+    if lhs._stats != rhs._stats {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_ActivateBundleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActivateBundleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}build_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shard.isEmpty {
+      try visitor.visitSingularStringField(value: self.shard, fieldNumber: 1)
+    }
+    if !self.buildID.isEmpty {
+      try visitor.visitSingularStringField(value: self.buildID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_ActivateBundleRequest, rhs: Sparrow_V1_ActivateBundleRequest) -> Bool {
+    if lhs.shard != rhs.shard {return false}
+    if lhs.buildID != rhs.buildID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_ActivateBundleResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActivateBundleResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stats\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._stats) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._stats {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_ActivateBundleResponse, rhs: Sparrow_V1_ActivateBundleResponse) -> Bool {
     if lhs._stats != rhs._stats {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -924,7 +924,7 @@ const ProtobufCMessageDescriptor sparrow__v1__coverage__descriptor =
   (ProtobufCMessageInit) sparrow__v1__coverage__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue sparrow__v1__status__code__enum_values_by_number[9] =
+static const ProtobufCEnumValue sparrow__v1__status__code__enum_values_by_number[10] =
 {
   { "OK", "SPARROW__V1__STATUS__CODE__OK", 0 },
   { "INVALID_ARGUMENT", "SPARROW__V1__STATUS__CODE__INVALID_ARGUMENT", 1 },
@@ -935,14 +935,16 @@ static const ProtobufCEnumValue sparrow__v1__status__code__enum_values_by_number
   { "UNKNOWN_METHOD", "SPARROW__V1__STATUS__CODE__UNKNOWN_METHOD", 6 },
   { "STALE_EPOCH", "SPARROW__V1__STATUS__CODE__STALE_EPOCH", 7 },
   { "CANCELLED", "SPARROW__V1__STATUS__CODE__CANCELLED", 8 },
+  { "FAILED_PRECONDITION", "SPARROW__V1__STATUS__CODE__FAILED_PRECONDITION", 9 },
 };
 static const ProtobufCIntRange sparrow__v1__status__code__value_ranges[] = {
-{0, 0},{0, 9}
+{0, 0},{0, 10}
 };
-static const ProtobufCEnumValueIndex sparrow__v1__status__code__enum_values_by_name[9] =
+static const ProtobufCEnumValueIndex sparrow__v1__status__code__enum_values_by_name[10] =
 {
   { "CANCELLED", 8 },
   { "DEADLINE_EXCEEDED", 3 },
+  { "FAILED_PRECONDITION", 9 },
   { "INTERNAL", 5 },
   { "INVALID_ARGUMENT", 1 },
   { "NOT_FOUND", 2 },
@@ -958,9 +960,9 @@ const ProtobufCEnumDescriptor sparrow__v1__status__code__descriptor =
   "Code",
   "Sparrow__V1__Status__Code",
   "sparrow.v1",
-  9,
+  10,
   sparrow__v1__status__code__enum_values_by_number,
-  9,
+  10,
   sparrow__v1__status__code__enum_values_by_name,
   1,
   sparrow__v1__status__code__value_ranges,

@@ -37,7 +37,11 @@ typedef enum _Sparrow__V1__Status__Code {
   SPARROW__V1__STATUS__CODE__INTERNAL = 5,
   SPARROW__V1__STATUS__CODE__UNKNOWN_METHOD = 6,
   SPARROW__V1__STATUS__CODE__STALE_EPOCH = 7,
-  SPARROW__V1__STATUS__CODE__CANCELLED = 8
+  SPARROW__V1__STATUS__CODE__CANCELLED = 8,
+  /*
+   * The call is valid but the system is not in a state to do it (e.g. a build not prepared everywhere).
+   */
+  SPARROW__V1__STATUS__CODE__FAILED_PRECONDITION = 9
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPARROW__V1__STATUS__CODE)
 } Sparrow__V1__Status__Code;
 

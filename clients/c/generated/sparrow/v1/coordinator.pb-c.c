@@ -232,6 +232,51 @@ void   sparrow__v1__shard_assignment__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__shard_assignment__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   sparrow__v1__query_encoder_info__init
+                     (Sparrow__V1__QueryEncoderInfo         *message)
+{
+  static const Sparrow__V1__QueryEncoderInfo init_value = SPARROW__V1__QUERY_ENCODER_INFO__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__query_encoder_info__get_packed_size
+                     (const Sparrow__V1__QueryEncoderInfo *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__query_encoder_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__query_encoder_info__pack
+                     (const Sparrow__V1__QueryEncoderInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__query_encoder_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__query_encoder_info__pack_to_buffer
+                     (const Sparrow__V1__QueryEncoderInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__query_encoder_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__QueryEncoderInfo *
+       sparrow__v1__query_encoder_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__QueryEncoderInfo *)
+     protobuf_c_message_unpack (&sparrow__v1__query_encoder_info__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__query_encoder_info__free_unpacked
+                     (Sparrow__V1__QueryEncoderInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__query_encoder_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   sparrow__v1__cluster_response__init
                      (Sparrow__V1__ClusterResponse         *message)
 {
@@ -275,6 +320,96 @@ void   sparrow__v1__cluster_response__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &sparrow__v1__cluster_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__activate_build_request__init
+                     (Sparrow__V1__ActivateBuildRequest         *message)
+{
+  static const Sparrow__V1__ActivateBuildRequest init_value = SPARROW__V1__ACTIVATE_BUILD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__activate_build_request__get_packed_size
+                     (const Sparrow__V1__ActivateBuildRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_build_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__activate_build_request__pack
+                     (const Sparrow__V1__ActivateBuildRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_build_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__activate_build_request__pack_to_buffer
+                     (const Sparrow__V1__ActivateBuildRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_build_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ActivateBuildRequest *
+       sparrow__v1__activate_build_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ActivateBuildRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__activate_build_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__activate_build_request__free_unpacked
+                     (Sparrow__V1__ActivateBuildRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__activate_build_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__activate_build_response__init
+                     (Sparrow__V1__ActivateBuildResponse         *message)
+{
+  static const Sparrow__V1__ActivateBuildResponse init_value = SPARROW__V1__ACTIVATE_BUILD_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__activate_build_response__get_packed_size
+                     (const Sparrow__V1__ActivateBuildResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_build_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__activate_build_response__pack
+                     (const Sparrow__V1__ActivateBuildResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_build_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__activate_build_response__pack_to_buffer
+                     (const Sparrow__V1__ActivateBuildResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_build_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ActivateBuildResponse *
+       sparrow__v1__activate_build_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ActivateBuildResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__activate_build_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__activate_build_response__free_unpacked
+                     (Sparrow__V1__ActivateBuildResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__activate_build_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 static const ProtobufCFieldDescriptor sparrow__v1__query_request__field_descriptors[6] =
@@ -577,7 +712,71 @@ const ProtobufCMessageDescriptor sparrow__v1__shard_assignment__descriptor =
   (ProtobufCMessageInit) sparrow__v1__shard_assignment__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor sparrow__v1__query_encoder_info__field_descriptors[3] =
+{
+  {
+    "weighting",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__QueryEncoderInfo, weighting),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tokenizer",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__QueryEncoderInfo, tokenizer),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "idf",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__QueryEncoderInfo, idf),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__query_encoder_info__field_indices_by_name[] = {
+  2,   /* field[2] = idf */
+  1,   /* field[1] = tokenizer */
+  0,   /* field[0] = weighting */
+};
+static const ProtobufCIntRange sparrow__v1__query_encoder_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__query_encoder_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.QueryEncoderInfo",
+  "QueryEncoderInfo",
+  "Sparrow__V1__QueryEncoderInfo",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__QueryEncoderInfo),
+  3,
+  sparrow__v1__query_encoder_info__field_descriptors,
+  sparrow__v1__query_encoder_info__field_indices_by_name,
+  1,  sparrow__v1__query_encoder_info__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__query_encoder_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descriptors[4] =
 {
   {
     "epoch",
@@ -603,15 +802,41 @@ static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "build_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ClusterResponse, build_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "encoder",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ClusterResponse, encoder),
+    &sparrow__v1__query_encoder_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__cluster_response__field_indices_by_name[] = {
+  2,   /* field[2] = build_id */
+  3,   /* field[3] = encoder */
   0,   /* field[0] = epoch */
   1,   /* field[1] = shards */
 };
 static const ProtobufCIntRange sparrow__v1__cluster_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor =
 {
@@ -621,10 +846,125 @@ const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor =
   "Sparrow__V1__ClusterResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__ClusterResponse),
-  2,
+  4,
   sparrow__v1__cluster_response__field_descriptors,
   sparrow__v1__cluster_response__field_indices_by_name,
   1,  sparrow__v1__cluster_response__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__cluster_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__activate_build_request__field_descriptors[3] =
+{
+  {
+    "build_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ActivateBuildRequest, build_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "encoder",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ActivateBuildRequest, encoder),
+    &sparrow__v1__query_encoder_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shards",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Sparrow__V1__ActivateBuildRequest, n_shards),
+    offsetof(Sparrow__V1__ActivateBuildRequest, shards),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__activate_build_request__field_indices_by_name[] = {
+  0,   /* field[0] = build_id */
+  1,   /* field[1] = encoder */
+  2,   /* field[2] = shards */
+};
+static const ProtobufCIntRange sparrow__v1__activate_build_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__activate_build_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ActivateBuildRequest",
+  "ActivateBuildRequest",
+  "Sparrow__V1__ActivateBuildRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ActivateBuildRequest),
+  3,
+  sparrow__v1__activate_build_request__field_descriptors,
+  sparrow__v1__activate_build_request__field_indices_by_name,
+  1,  sparrow__v1__activate_build_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__activate_build_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__activate_build_response__field_descriptors[2] =
+{
+  {
+    "epoch",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ActivateBuildResponse, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "not_activated",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__ActivateBuildResponse, n_not_activated),
+    offsetof(Sparrow__V1__ActivateBuildResponse, not_activated),
+    &sparrow__v1__shard_failure__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__activate_build_response__field_indices_by_name[] = {
+  0,   /* field[0] = epoch */
+  1,   /* field[1] = not_activated */
+};
+static const ProtobufCIntRange sparrow__v1__activate_build_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__activate_build_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ActivateBuildResponse",
+  "ActivateBuildResponse",
+  "Sparrow__V1__ActivateBuildResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ActivateBuildResponse),
+  2,
+  sparrow__v1__activate_build_response__field_descriptors,
+  sparrow__v1__activate_build_response__field_indices_by_name,
+  1,  sparrow__v1__activate_build_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__activate_build_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

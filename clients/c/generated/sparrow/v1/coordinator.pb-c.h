@@ -21,7 +21,10 @@ typedef struct Sparrow__V1__QueryResponse Sparrow__V1__QueryResponse;
 typedef struct Sparrow__V1__ClusterRequest Sparrow__V1__ClusterRequest;
 typedef struct Sparrow__V1__Replica Sparrow__V1__Replica;
 typedef struct Sparrow__V1__ShardAssignment Sparrow__V1__ShardAssignment;
+typedef struct Sparrow__V1__QueryEncoderInfo Sparrow__V1__QueryEncoderInfo;
 typedef struct Sparrow__V1__ClusterResponse Sparrow__V1__ClusterResponse;
+typedef struct Sparrow__V1__ActivateBuildRequest Sparrow__V1__ActivateBuildRequest;
+typedef struct Sparrow__V1__ActivateBuildResponse Sparrow__V1__ActivateBuildResponse;
 
 
 /* --- enums --- */
@@ -103,15 +106,79 @@ struct  Sparrow__V1__ShardAssignment
     , (char *)protobuf_c_empty_string, 0,NULL }
 
 
+/*
+ * How text queries become vectors; fingerprints as in a build's build.json.
+ */
+struct  Sparrow__V1__QueryEncoderInfo
+{
+  ProtobufCMessage base;
+  /*
+   * "idf" or "bm25".
+   */
+  char *weighting;
+  char *tokenizer;
+  char *idf;
+};
+#define SPARROW__V1__QUERY_ENCODER_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__query_encoder_info__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 struct  Sparrow__V1__ClusterResponse
 {
   ProtobufCMessage base;
   uint64_t epoch;
   size_t n_shards;
   Sparrow__V1__ShardAssignment **shards;
+  /*
+   * The build searches ask the shards for (empty: whatever they serve).
+   */
+  char *build_id;
+  /*
+   * Unset when the coordinator takes vector queries only.
+   */
+  Sparrow__V1__QueryEncoderInfo *encoder;
 };
 #define SPARROW__V1__CLUSTER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__cluster_response__descriptor) \
+    , 0, 0,NULL, (char *)protobuf_c_empty_string, NULL }
+
+
+/*
+ * Switches the cluster to a build whose bundles every replica has prepared: checks the
+ * build's encoder against the coordinator's and every replica's prepared build, then raises
+ * the epoch, searches the new build, and activates it on the nodes. All or nothing: on any
+ * failed check the old build keeps serving.
+ */
+struct  Sparrow__V1__ActivateBuildRequest
+{
+  ProtobufCMessage base;
+  char *build_id;
+  /*
+   * Unset for a build without an encoder (vector queries only).
+   */
+  Sparrow__V1__QueryEncoderInfo *encoder;
+  size_t n_shards;
+  char **shards;
+};
+#define SPARROW__V1__ACTIVATE_BUILD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__activate_build_request__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, 0,NULL }
+
+
+struct  Sparrow__V1__ActivateBuildResponse
+{
+  ProtobufCMessage base;
+  uint64_t epoch;
+  /*
+   * Replicas that serve the build but did not confirm activation (they answer for it from
+   * their prepared copy; activation is retried by the next load).
+   */
+  size_t n_not_activated;
+  Sparrow__V1__ShardFailure **not_activated;
+};
+#define SPARROW__V1__ACTIVATE_BUILD_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__activate_build_response__descriptor) \
     , 0, 0,NULL }
 
 
@@ -210,6 +277,25 @@ Sparrow__V1__ShardAssignment *
 void   sparrow__v1__shard_assignment__free_unpacked
                      (Sparrow__V1__ShardAssignment *message,
                       ProtobufCAllocator *allocator);
+/* Sparrow__V1__QueryEncoderInfo methods */
+void   sparrow__v1__query_encoder_info__init
+                     (Sparrow__V1__QueryEncoderInfo         *message);
+size_t sparrow__v1__query_encoder_info__get_packed_size
+                     (const Sparrow__V1__QueryEncoderInfo   *message);
+size_t sparrow__v1__query_encoder_info__pack
+                     (const Sparrow__V1__QueryEncoderInfo   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__query_encoder_info__pack_to_buffer
+                     (const Sparrow__V1__QueryEncoderInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__QueryEncoderInfo *
+       sparrow__v1__query_encoder_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__query_encoder_info__free_unpacked
+                     (Sparrow__V1__QueryEncoderInfo *message,
+                      ProtobufCAllocator *allocator);
 /* Sparrow__V1__ClusterResponse methods */
 void   sparrow__v1__cluster_response__init
                      (Sparrow__V1__ClusterResponse         *message);
@@ -229,6 +315,44 @@ Sparrow__V1__ClusterResponse *
 void   sparrow__v1__cluster_response__free_unpacked
                      (Sparrow__V1__ClusterResponse *message,
                       ProtobufCAllocator *allocator);
+/* Sparrow__V1__ActivateBuildRequest methods */
+void   sparrow__v1__activate_build_request__init
+                     (Sparrow__V1__ActivateBuildRequest         *message);
+size_t sparrow__v1__activate_build_request__get_packed_size
+                     (const Sparrow__V1__ActivateBuildRequest   *message);
+size_t sparrow__v1__activate_build_request__pack
+                     (const Sparrow__V1__ActivateBuildRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__activate_build_request__pack_to_buffer
+                     (const Sparrow__V1__ActivateBuildRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ActivateBuildRequest *
+       sparrow__v1__activate_build_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__activate_build_request__free_unpacked
+                     (Sparrow__V1__ActivateBuildRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ActivateBuildResponse methods */
+void   sparrow__v1__activate_build_response__init
+                     (Sparrow__V1__ActivateBuildResponse         *message);
+size_t sparrow__v1__activate_build_response__get_packed_size
+                     (const Sparrow__V1__ActivateBuildResponse   *message);
+size_t sparrow__v1__activate_build_response__pack
+                     (const Sparrow__V1__ActivateBuildResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__activate_build_response__pack_to_buffer
+                     (const Sparrow__V1__ActivateBuildResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ActivateBuildResponse *
+       sparrow__v1__activate_build_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__activate_build_response__free_unpacked
+                     (Sparrow__V1__ActivateBuildResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Sparrow__V1__QueryRequest_Closure)
@@ -246,8 +370,17 @@ typedef void (*Sparrow__V1__Replica_Closure)
 typedef void (*Sparrow__V1__ShardAssignment_Closure)
                  (const Sparrow__V1__ShardAssignment *message,
                   void *closure_data);
+typedef void (*Sparrow__V1__QueryEncoderInfo_Closure)
+                 (const Sparrow__V1__QueryEncoderInfo *message,
+                  void *closure_data);
 typedef void (*Sparrow__V1__ClusterResponse_Closure)
                  (const Sparrow__V1__ClusterResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ActivateBuildRequest_Closure)
+                 (const Sparrow__V1__ActivateBuildRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ActivateBuildResponse_Closure)
+                 (const Sparrow__V1__ActivateBuildResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -260,7 +393,10 @@ extern const ProtobufCMessageDescriptor sparrow__v1__query_response__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__cluster_request__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__replica__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__shard_assignment__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__query_encoder_info__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__activate_build_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__activate_build_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -952,7 +952,277 @@ void   sparrow__v1__compact_response__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__compact_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor sparrow__v1__search_request__field_descriptors[5] =
+void   sparrow__v1__upload_bundle_request__init
+                     (Sparrow__V1__UploadBundleRequest         *message)
+{
+  static const Sparrow__V1__UploadBundleRequest init_value = SPARROW__V1__UPLOAD_BUNDLE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__upload_bundle_request__get_packed_size
+                     (const Sparrow__V1__UploadBundleRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__upload_bundle_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__upload_bundle_request__pack
+                     (const Sparrow__V1__UploadBundleRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__upload_bundle_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__upload_bundle_request__pack_to_buffer
+                     (const Sparrow__V1__UploadBundleRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__upload_bundle_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__UploadBundleRequest *
+       sparrow__v1__upload_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__UploadBundleRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__upload_bundle_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__upload_bundle_request__free_unpacked
+                     (Sparrow__V1__UploadBundleRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__upload_bundle_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__upload_bundle_response__init
+                     (Sparrow__V1__UploadBundleResponse         *message)
+{
+  static const Sparrow__V1__UploadBundleResponse init_value = SPARROW__V1__UPLOAD_BUNDLE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__upload_bundle_response__get_packed_size
+                     (const Sparrow__V1__UploadBundleResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__upload_bundle_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__upload_bundle_response__pack
+                     (const Sparrow__V1__UploadBundleResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__upload_bundle_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__upload_bundle_response__pack_to_buffer
+                     (const Sparrow__V1__UploadBundleResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__upload_bundle_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__UploadBundleResponse *
+       sparrow__v1__upload_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__UploadBundleResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__upload_bundle_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__upload_bundle_response__free_unpacked
+                     (Sparrow__V1__UploadBundleResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__upload_bundle_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__prepare_bundle_request__init
+                     (Sparrow__V1__PrepareBundleRequest         *message)
+{
+  static const Sparrow__V1__PrepareBundleRequest init_value = SPARROW__V1__PREPARE_BUNDLE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__prepare_bundle_request__get_packed_size
+                     (const Sparrow__V1__PrepareBundleRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__prepare_bundle_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__prepare_bundle_request__pack
+                     (const Sparrow__V1__PrepareBundleRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__prepare_bundle_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__prepare_bundle_request__pack_to_buffer
+                     (const Sparrow__V1__PrepareBundleRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__prepare_bundle_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__PrepareBundleRequest *
+       sparrow__v1__prepare_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__PrepareBundleRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__prepare_bundle_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__prepare_bundle_request__free_unpacked
+                     (Sparrow__V1__PrepareBundleRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__prepare_bundle_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__prepare_bundle_response__init
+                     (Sparrow__V1__PrepareBundleResponse         *message)
+{
+  static const Sparrow__V1__PrepareBundleResponse init_value = SPARROW__V1__PREPARE_BUNDLE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__prepare_bundle_response__get_packed_size
+                     (const Sparrow__V1__PrepareBundleResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__prepare_bundle_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__prepare_bundle_response__pack
+                     (const Sparrow__V1__PrepareBundleResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__prepare_bundle_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__prepare_bundle_response__pack_to_buffer
+                     (const Sparrow__V1__PrepareBundleResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__prepare_bundle_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__PrepareBundleResponse *
+       sparrow__v1__prepare_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__PrepareBundleResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__prepare_bundle_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__prepare_bundle_response__free_unpacked
+                     (Sparrow__V1__PrepareBundleResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__prepare_bundle_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__activate_bundle_request__init
+                     (Sparrow__V1__ActivateBundleRequest         *message)
+{
+  static const Sparrow__V1__ActivateBundleRequest init_value = SPARROW__V1__ACTIVATE_BUNDLE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__activate_bundle_request__get_packed_size
+                     (const Sparrow__V1__ActivateBundleRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_bundle_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__activate_bundle_request__pack
+                     (const Sparrow__V1__ActivateBundleRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_bundle_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__activate_bundle_request__pack_to_buffer
+                     (const Sparrow__V1__ActivateBundleRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_bundle_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ActivateBundleRequest *
+       sparrow__v1__activate_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ActivateBundleRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__activate_bundle_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__activate_bundle_request__free_unpacked
+                     (Sparrow__V1__ActivateBundleRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__activate_bundle_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__activate_bundle_response__init
+                     (Sparrow__V1__ActivateBundleResponse         *message)
+{
+  static const Sparrow__V1__ActivateBundleResponse init_value = SPARROW__V1__ACTIVATE_BUNDLE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__activate_bundle_response__get_packed_size
+                     (const Sparrow__V1__ActivateBundleResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_bundle_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__activate_bundle_response__pack
+                     (const Sparrow__V1__ActivateBundleResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_bundle_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__activate_bundle_response__pack_to_buffer
+                     (const Sparrow__V1__ActivateBundleResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__activate_bundle_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ActivateBundleResponse *
+       sparrow__v1__activate_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ActivateBundleResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__activate_bundle_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__activate_bundle_response__free_unpacked
+                     (Sparrow__V1__ActivateBundleResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__activate_bundle_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor sparrow__v1__search_request__field_descriptors[6] =
 {
   {
     "shard",
@@ -1014,8 +1284,21 @@ static const ProtobufCFieldDescriptor sparrow__v1__search_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "build",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SearchRequest, build),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__search_request__field_indices_by_name[] = {
+  5,   /* field[5] = build */
   4,   /* field[4] = explain */
   3,   /* field[3] = filter */
   1,   /* field[1] = k */
@@ -1025,7 +1308,7 @@ static const unsigned sparrow__v1__search_request__field_indices_by_name[] = {
 static const ProtobufCIntRange sparrow__v1__search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__search_request__descriptor =
 {
@@ -1035,7 +1318,7 @@ const ProtobufCMessageDescriptor sparrow__v1__search_request__descriptor =
   "Sparrow__V1__SearchRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__SearchRequest),
-  5,
+  6,
   sparrow__v1__search_request__field_descriptors,
   sparrow__v1__search_request__field_indices_by_name,
   1,  sparrow__v1__search_request__number_ranges,
@@ -1093,7 +1376,7 @@ const ProtobufCMessageDescriptor sparrow__v1__search_response__descriptor =
   (ProtobufCMessageInit) sparrow__v1__search_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__batch_search_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor sparrow__v1__batch_search_request__field_descriptors[5] =
 {
   {
     "shard",
@@ -1143,8 +1426,21 @@ static const ProtobufCFieldDescriptor sparrow__v1__batch_search_request__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "build",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__BatchSearchRequest, build),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__batch_search_request__field_indices_by_name[] = {
+  4,   /* field[4] = build */
   3,   /* field[3] = filter */
   1,   /* field[1] = k */
   2,   /* field[2] = queries */
@@ -1153,7 +1449,7 @@ static const unsigned sparrow__v1__batch_search_request__field_indices_by_name[]
 static const ProtobufCIntRange sparrow__v1__batch_search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__batch_search_request__descriptor =
 {
@@ -1163,7 +1459,7 @@ const ProtobufCMessageDescriptor sparrow__v1__batch_search_request__descriptor =
   "Sparrow__V1__BatchSearchRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__BatchSearchRequest),
-  4,
+  5,
   sparrow__v1__batch_search_request__field_descriptors,
   sparrow__v1__batch_search_request__field_indices_by_name,
   1,  sparrow__v1__batch_search_request__number_ranges,
@@ -1208,7 +1504,7 @@ const ProtobufCMessageDescriptor sparrow__v1__batch_search_response__descriptor 
   (ProtobufCMessageInit) sparrow__v1__batch_search_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__explain_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor sparrow__v1__explain_request__field_descriptors[4] =
 {
   {
     "shard",
@@ -1246,8 +1542,21 @@ static const ProtobufCFieldDescriptor sparrow__v1__explain_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "build",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ExplainRequest, build),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__explain_request__field_indices_by_name[] = {
+  3,   /* field[3] = build */
   1,   /* field[1] = id */
   2,   /* field[2] = query */
   0,   /* field[0] = shard */
@@ -1255,7 +1564,7 @@ static const unsigned sparrow__v1__explain_request__field_indices_by_name[] = {
 static const ProtobufCIntRange sparrow__v1__explain_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__explain_request__descriptor =
 {
@@ -1265,7 +1574,7 @@ const ProtobufCMessageDescriptor sparrow__v1__explain_request__descriptor =
   "Sparrow__V1__ExplainRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__ExplainRequest),
-  3,
+  4,
   sparrow__v1__explain_request__field_descriptors,
   sparrow__v1__explain_request__field_indices_by_name,
   1,  sparrow__v1__explain_request__number_ranges,
@@ -1476,7 +1785,7 @@ const ProtobufCMessageDescriptor sparrow__v1__stats_request__descriptor =
   (ProtobufCMessageInit) sparrow__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__shard_stats__field_descriptors[10] =
+static const ProtobufCFieldDescriptor sparrow__v1__shard_stats__field_descriptors[12] =
 {
   {
     "shard",
@@ -1598,14 +1907,40 @@ static const ProtobufCFieldDescriptor sparrow__v1__shard_stats__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "build_id",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ShardStats, build_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prepared_build_id",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ShardStats, prepared_build_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__shard_stats__field_indices_by_name[] = {
   6,   /* field[6] = block_cache_bytes */
+  10,   /* field[10] = build_id */
   4,   /* field[4] = bytes_on_disk */
   1,   /* field[1] = documents */
   9,   /* field[9] = encoder_fingerprint */
   7,   /* field[7] = epoch */
   2,   /* field[2] = postings */
+  11,   /* field[11] = prepared_build_id */
   8,   /* field[8] = quantization_scale */
   5,   /* field[5] = resident_bytes */
   0,   /* field[0] = shard */
@@ -1614,7 +1949,7 @@ static const unsigned sparrow__v1__shard_stats__field_indices_by_name[] = {
 static const ProtobufCIntRange sparrow__v1__shard_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__shard_stats__descriptor =
 {
@@ -1624,7 +1959,7 @@ const ProtobufCMessageDescriptor sparrow__v1__shard_stats__descriptor =
   "Sparrow__V1__ShardStats",
   "sparrow.v1",
   sizeof(Sparrow__V1__ShardStats),
-  10,
+  12,
   sparrow__v1__shard_stats__field_descriptors,
   sparrow__v1__shard_stats__field_indices_by_name,
   1,  sparrow__v1__shard_stats__number_ranges,
@@ -2144,5 +2479,324 @@ const ProtobufCMessageDescriptor sparrow__v1__compact_response__descriptor =
   sparrow__v1__compact_response__field_indices_by_name,
   1,  sparrow__v1__compact_response__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__compact_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__upload_bundle_request__field_descriptors[4] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UploadBundleRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "build_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UploadBundleRequest, build_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offset",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UploadBundleRequest, offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UploadBundleRequest, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__upload_bundle_request__field_indices_by_name[] = {
+  1,   /* field[1] = build_id */
+  3,   /* field[3] = data */
+  2,   /* field[2] = offset */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__upload_bundle_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__upload_bundle_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.UploadBundleRequest",
+  "UploadBundleRequest",
+  "Sparrow__V1__UploadBundleRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__UploadBundleRequest),
+  4,
+  sparrow__v1__upload_bundle_request__field_descriptors,
+  sparrow__v1__upload_bundle_request__field_indices_by_name,
+  1,  sparrow__v1__upload_bundle_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__upload_bundle_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__upload_bundle_response__field_descriptors[1] =
+{
+  {
+    "received",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UploadBundleResponse, received),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__upload_bundle_response__field_indices_by_name[] = {
+  0,   /* field[0] = received */
+};
+static const ProtobufCIntRange sparrow__v1__upload_bundle_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__upload_bundle_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.UploadBundleResponse",
+  "UploadBundleResponse",
+  "Sparrow__V1__UploadBundleResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__UploadBundleResponse),
+  1,
+  sparrow__v1__upload_bundle_response__field_descriptors,
+  sparrow__v1__upload_bundle_response__field_indices_by_name,
+  1,  sparrow__v1__upload_bundle_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__upload_bundle_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__prepare_bundle_request__field_descriptors[4] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__PrepareBundleRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "build_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__PrepareBundleRequest, build_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "size",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__PrepareBundleRequest, size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "checksum",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__PrepareBundleRequest, checksum),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__prepare_bundle_request__field_indices_by_name[] = {
+  1,   /* field[1] = build_id */
+  3,   /* field[3] = checksum */
+  0,   /* field[0] = shard */
+  2,   /* field[2] = size */
+};
+static const ProtobufCIntRange sparrow__v1__prepare_bundle_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__prepare_bundle_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.PrepareBundleRequest",
+  "PrepareBundleRequest",
+  "Sparrow__V1__PrepareBundleRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__PrepareBundleRequest),
+  4,
+  sparrow__v1__prepare_bundle_request__field_descriptors,
+  sparrow__v1__prepare_bundle_request__field_indices_by_name,
+  1,  sparrow__v1__prepare_bundle_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__prepare_bundle_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__prepare_bundle_response__field_descriptors[1] =
+{
+  {
+    "stats",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__PrepareBundleResponse, stats),
+    &sparrow__v1__shard_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__prepare_bundle_response__field_indices_by_name[] = {
+  0,   /* field[0] = stats */
+};
+static const ProtobufCIntRange sparrow__v1__prepare_bundle_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__prepare_bundle_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.PrepareBundleResponse",
+  "PrepareBundleResponse",
+  "Sparrow__V1__PrepareBundleResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__PrepareBundleResponse),
+  1,
+  sparrow__v1__prepare_bundle_response__field_descriptors,
+  sparrow__v1__prepare_bundle_response__field_indices_by_name,
+  1,  sparrow__v1__prepare_bundle_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__prepare_bundle_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__activate_bundle_request__field_descriptors[2] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ActivateBundleRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "build_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ActivateBundleRequest, build_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__activate_bundle_request__field_indices_by_name[] = {
+  1,   /* field[1] = build_id */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__activate_bundle_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__activate_bundle_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ActivateBundleRequest",
+  "ActivateBundleRequest",
+  "Sparrow__V1__ActivateBundleRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ActivateBundleRequest),
+  2,
+  sparrow__v1__activate_bundle_request__field_descriptors,
+  sparrow__v1__activate_bundle_request__field_indices_by_name,
+  1,  sparrow__v1__activate_bundle_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__activate_bundle_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__activate_bundle_response__field_descriptors[1] =
+{
+  {
+    "stats",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ActivateBundleResponse, stats),
+    &sparrow__v1__shard_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__activate_bundle_response__field_indices_by_name[] = {
+  0,   /* field[0] = stats */
+};
+static const ProtobufCIntRange sparrow__v1__activate_bundle_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__activate_bundle_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ActivateBundleResponse",
+  "ActivateBundleResponse",
+  "Sparrow__V1__ActivateBundleResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ActivateBundleResponse),
+  1,
+  sparrow__v1__activate_bundle_response__field_descriptors,
+  sparrow__v1__activate_bundle_response__field_indices_by_name,
+  1,  sparrow__v1__activate_bundle_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__activate_bundle_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -37,6 +37,12 @@ typedef struct Sparrow__V1__BulkLoadRequest Sparrow__V1__BulkLoadRequest;
 typedef struct Sparrow__V1__BulkLoadResponse Sparrow__V1__BulkLoadResponse;
 typedef struct Sparrow__V1__CompactRequest Sparrow__V1__CompactRequest;
 typedef struct Sparrow__V1__CompactResponse Sparrow__V1__CompactResponse;
+typedef struct Sparrow__V1__UploadBundleRequest Sparrow__V1__UploadBundleRequest;
+typedef struct Sparrow__V1__UploadBundleResponse Sparrow__V1__UploadBundleResponse;
+typedef struct Sparrow__V1__PrepareBundleRequest Sparrow__V1__PrepareBundleRequest;
+typedef struct Sparrow__V1__PrepareBundleResponse Sparrow__V1__PrepareBundleResponse;
+typedef struct Sparrow__V1__ActivateBundleRequest Sparrow__V1__ActivateBundleRequest;
+typedef struct Sparrow__V1__ActivateBundleResponse Sparrow__V1__ActivateBundleResponse;
 
 
 /* --- enums --- */
@@ -57,10 +63,14 @@ struct  Sparrow__V1__SearchRequest
   size_t n_filter;
   Sparrow__V1__Field **filter;
   protobuf_c_boolean explain;
+  /*
+   * The build the caller expects (see PrepareBundle); empty: whatever the shard serves now.
+   */
+  char *build;
 };
 #define SPARROW__V1__SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__search_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Sparrow__V1__SearchResponse
@@ -88,10 +98,11 @@ struct  Sparrow__V1__BatchSearchRequest
   Sparrow__V1__SparseVector **queries;
   size_t n_filter;
   Sparrow__V1__Field **filter;
+  char *build;
 };
 #define SPARROW__V1__BATCH_SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__batch_search_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Sparrow__V1__BatchSearchResponse
@@ -112,10 +123,11 @@ struct  Sparrow__V1__ExplainRequest
   char *id;
   size_t n_query;
   Sparrow__V1__TermWeight **query;
+  char *build;
 };
 #define SPARROW__V1__EXPLAIN_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__explain_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Sparrow__V1__ExplainResponse
@@ -179,10 +191,15 @@ struct  Sparrow__V1__ShardStats
   uint64_t epoch;
   float quantization_scale;
   char *encoder_fingerprint;
+  /*
+   * The build the shard serves, and one ingested but not yet activated (both may be empty).
+   */
+  char *build_id;
+  char *prepared_build_id;
 };
 #define SPARROW__V1__SHARD_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__shard_stats__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Sparrow__V1__StatsResponse
@@ -324,6 +341,87 @@ struct  Sparrow__V1__CompactResponse
 };
 #define SPARROW__V1__COMPACT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__compact_response__descriptor) \
+    , NULL }
+
+
+/*
+ * Appends one chunk of shard `shard`'s bundle of build `build_id`. `offset` must equal the
+ * bytes received so far (0 starts over), so an interrupted upload resumes at `received`.
+ */
+struct  Sparrow__V1__UploadBundleRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *build_id;
+  uint64_t offset;
+  ProtobufCBinaryData data;
+};
+#define SPARROW__V1__UPLOAD_BUNDLE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__upload_bundle_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL} }
+
+
+struct  Sparrow__V1__UploadBundleResponse
+{
+  ProtobufCMessage base;
+  uint64_t received;
+};
+#define SPARROW__V1__UPLOAD_BUNDLE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__upload_bundle_response__descriptor) \
+    , 0 }
+
+
+/*
+ * Checks the uploaded file (size and CRC-32C of its bytes) and ingests it as the shard's
+ * prepared build; a previously prepared build is discarded.
+ */
+struct  Sparrow__V1__PrepareBundleRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *build_id;
+  uint64_t size;
+  /*
+   * CRC-32C of the whole file.
+   */
+  uint32_t checksum;
+};
+#define SPARROW__V1__PREPARE_BUNDLE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__prepare_bundle_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Sparrow__V1__PrepareBundleResponse
+{
+  ProtobufCMessage base;
+  Sparrow__V1__ShardStats *stats;
+};
+#define SPARROW__V1__PREPARE_BUNDLE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__prepare_bundle_response__descriptor) \
+    , NULL }
+
+
+/*
+ * Makes the prepared build the shard's content (a no-op when it already is).
+ */
+struct  Sparrow__V1__ActivateBundleRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *build_id;
+};
+#define SPARROW__V1__ACTIVATE_BUNDLE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__activate_bundle_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Sparrow__V1__ActivateBundleResponse
+{
+  ProtobufCMessage base;
+  Sparrow__V1__ShardStats *stats;
+};
+#define SPARROW__V1__ACTIVATE_BUNDLE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__activate_bundle_response__descriptor) \
     , NULL }
 
 
@@ -726,6 +824,120 @@ Sparrow__V1__CompactResponse *
 void   sparrow__v1__compact_response__free_unpacked
                      (Sparrow__V1__CompactResponse *message,
                       ProtobufCAllocator *allocator);
+/* Sparrow__V1__UploadBundleRequest methods */
+void   sparrow__v1__upload_bundle_request__init
+                     (Sparrow__V1__UploadBundleRequest         *message);
+size_t sparrow__v1__upload_bundle_request__get_packed_size
+                     (const Sparrow__V1__UploadBundleRequest   *message);
+size_t sparrow__v1__upload_bundle_request__pack
+                     (const Sparrow__V1__UploadBundleRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__upload_bundle_request__pack_to_buffer
+                     (const Sparrow__V1__UploadBundleRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__UploadBundleRequest *
+       sparrow__v1__upload_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__upload_bundle_request__free_unpacked
+                     (Sparrow__V1__UploadBundleRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__UploadBundleResponse methods */
+void   sparrow__v1__upload_bundle_response__init
+                     (Sparrow__V1__UploadBundleResponse         *message);
+size_t sparrow__v1__upload_bundle_response__get_packed_size
+                     (const Sparrow__V1__UploadBundleResponse   *message);
+size_t sparrow__v1__upload_bundle_response__pack
+                     (const Sparrow__V1__UploadBundleResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__upload_bundle_response__pack_to_buffer
+                     (const Sparrow__V1__UploadBundleResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__UploadBundleResponse *
+       sparrow__v1__upload_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__upload_bundle_response__free_unpacked
+                     (Sparrow__V1__UploadBundleResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__PrepareBundleRequest methods */
+void   sparrow__v1__prepare_bundle_request__init
+                     (Sparrow__V1__PrepareBundleRequest         *message);
+size_t sparrow__v1__prepare_bundle_request__get_packed_size
+                     (const Sparrow__V1__PrepareBundleRequest   *message);
+size_t sparrow__v1__prepare_bundle_request__pack
+                     (const Sparrow__V1__PrepareBundleRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__prepare_bundle_request__pack_to_buffer
+                     (const Sparrow__V1__PrepareBundleRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__PrepareBundleRequest *
+       sparrow__v1__prepare_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__prepare_bundle_request__free_unpacked
+                     (Sparrow__V1__PrepareBundleRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__PrepareBundleResponse methods */
+void   sparrow__v1__prepare_bundle_response__init
+                     (Sparrow__V1__PrepareBundleResponse         *message);
+size_t sparrow__v1__prepare_bundle_response__get_packed_size
+                     (const Sparrow__V1__PrepareBundleResponse   *message);
+size_t sparrow__v1__prepare_bundle_response__pack
+                     (const Sparrow__V1__PrepareBundleResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__prepare_bundle_response__pack_to_buffer
+                     (const Sparrow__V1__PrepareBundleResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__PrepareBundleResponse *
+       sparrow__v1__prepare_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__prepare_bundle_response__free_unpacked
+                     (Sparrow__V1__PrepareBundleResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ActivateBundleRequest methods */
+void   sparrow__v1__activate_bundle_request__init
+                     (Sparrow__V1__ActivateBundleRequest         *message);
+size_t sparrow__v1__activate_bundle_request__get_packed_size
+                     (const Sparrow__V1__ActivateBundleRequest   *message);
+size_t sparrow__v1__activate_bundle_request__pack
+                     (const Sparrow__V1__ActivateBundleRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__activate_bundle_request__pack_to_buffer
+                     (const Sparrow__V1__ActivateBundleRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ActivateBundleRequest *
+       sparrow__v1__activate_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__activate_bundle_request__free_unpacked
+                     (Sparrow__V1__ActivateBundleRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ActivateBundleResponse methods */
+void   sparrow__v1__activate_bundle_response__init
+                     (Sparrow__V1__ActivateBundleResponse         *message);
+size_t sparrow__v1__activate_bundle_response__get_packed_size
+                     (const Sparrow__V1__ActivateBundleResponse   *message);
+size_t sparrow__v1__activate_bundle_response__pack
+                     (const Sparrow__V1__ActivateBundleResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__activate_bundle_response__pack_to_buffer
+                     (const Sparrow__V1__ActivateBundleResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ActivateBundleResponse *
+       sparrow__v1__activate_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__activate_bundle_response__free_unpacked
+                     (Sparrow__V1__ActivateBundleResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Sparrow__V1__SearchRequest_Closure)
@@ -791,6 +1003,24 @@ typedef void (*Sparrow__V1__CompactRequest_Closure)
 typedef void (*Sparrow__V1__CompactResponse_Closure)
                  (const Sparrow__V1__CompactResponse *message,
                   void *closure_data);
+typedef void (*Sparrow__V1__UploadBundleRequest_Closure)
+                 (const Sparrow__V1__UploadBundleRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__UploadBundleResponse_Closure)
+                 (const Sparrow__V1__UploadBundleResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__PrepareBundleRequest_Closure)
+                 (const Sparrow__V1__PrepareBundleRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__PrepareBundleResponse_Closure)
+                 (const Sparrow__V1__PrepareBundleResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ActivateBundleRequest_Closure)
+                 (const Sparrow__V1__ActivateBundleRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ActivateBundleResponse_Closure)
+                 (const Sparrow__V1__ActivateBundleResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -818,6 +1048,12 @@ extern const ProtobufCMessageDescriptor sparrow__v1__bulk_load_request__descript
 extern const ProtobufCMessageDescriptor sparrow__v1__bulk_load_response__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__compact_request__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__compact_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__upload_bundle_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__upload_bundle_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__prepare_bundle_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__prepare_bundle_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__activate_bundle_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__activate_bundle_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

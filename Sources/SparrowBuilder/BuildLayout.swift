@@ -1,0 +1,102 @@
+import Foundation
+
+/// The files of a build directory:
+///
+///     build.json                  written last: the build is complete exactly when it exists
+///     idf.json                    the query IDF table (idf weighting)
+///     report.json                 documents, postings and seconds per stage
+///     shards/<id>/shard.sst       the shard's whole content, for ingestion by a node
+///     shards/<id>/manifest.json   what the SST holds (reproducible byte for byte)
+///     work/settings.json          the settings the work files were made with
+///     work/batches/batch-NNNNNN.jsonl   encoded documents, one file per finished batch
+///     work/slice-I-of-M.json      slice I of M has encoded all its batches
+///     .partial/                   the final files while they are written
+public struct BuildLayout: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    func path(_ components: String...) -> String {
+        components.reduce(root) { ($0 as NSString).appendingPathComponent($1) }
+    }
+
+    public var buildManifest: String { path("build.json") }
+    public var idf: String { path("idf.json") }
+    public var report: String { path("report.json") }
+    public var shards: String { path("shards") }
+    public var work: String { path("work") }
+    var settings: String { path("work", "settings.json") }
+    var batches: String { path("work", "batches") }
+    var partial: String { path(".partial") }
+
+    func batch(_ number: Int) -> String { path("work", "batches", String(format: "batch-%06d.jsonl", number)) }
+    func sliceMarker(_ index: Int, of count: Int) -> String { path("work", "slice-\(index)-of-\(count).json") }
+
+    /// The bundle of shard `id`, relative to the build directory.
+    public static func sst(shard id: String) -> String { "shards/\(id)/shard.sst" }
+    public static func shardManifest(shard id: String) -> String { "shards/\(id)/manifest.json" }
+}
+
+/// What a build is made from and how; work files made with other settings are not reused.
+struct BuildSettings: Codable, Equatable {
+    /// `corpus` (text, encoded here) or `vectors` (pre-encoded lines).
+    var source: String
+    var input: String
+    var inputBytes: Int
+    /// `model` (the sparse encoder), `bm25`, or `vectors` (as given).
+    var weighting: String
+    var model: String?
+    /// The document encoder's fingerprint (`model` weighting).
+    var encoder: String?
+    /// `model` (MODEL/idf.json), `corpus`, a file path, or `none` (BM25: every query token weighs 1).
+    var idf: String
+    var k1: Double?
+    var b: Double?
+    var shards: Int
+    var batchDocuments: Int
+    var slices: Int
+    var skipBad: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case source, input, weighting, model, encoder, idf, k1, b, shards, slices
+        case inputBytes = "input_bytes", batchDocuments = "batch_documents", skipBad = "skip_bad"
+    }
+}
+
+/// Written by a slice when all of its batches are encoded.
+struct SliceMarker: Codable {
+    /// Valid documents in the whole input (every slice reads all of it).
+    var documents: Int
+    var batches: Int
+    var skippedLines: Int
+
+    enum CodingKeys: String, CodingKey {
+        case documents, batches
+        case skippedLines = "skipped_lines"
+    }
+}
+
+enum JSONFiles {
+    static func write<T: Encodable>(_ value: T, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(value)
+        data.append(0x0A)
+        let temporary = path + ".tmp"
+        try data.write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            throw BuilderError.files(path: path, reason: "rename failed (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
+        guard let data = FileManager.default.contents(atPath: path) else { throw BuilderError.files(path: path, reason: "missing") }
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw BuilderError.files(path: path, reason: "unreadable (\(error))")
+        }
+    }
+}

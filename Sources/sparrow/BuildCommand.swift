@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import SparrowBuilder
+import SparrowEncoder
+
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build a sharded index from a corpus: encode, IDF, partition, one bundle per shard (resumable).",
+        discussion: """
+        Writes OUT/build.json, OUT/shards/<id>/{shard.sst,manifest.json} and OUT/idf.json; load them with \
+        `sparrow ctl load OUT --coordinator HOST:PORT`. Encoded batches are kept in OUT/work until the build \
+        finishes: run the same command again after an interruption and it resumes from the last finished \
+        batch. With --slice I/M the command encodes only slice I (of M processes or machines sharing the \
+        work); `sparrow build merge --out OUT DIR…` then writes the bundles from the slices' directories.
+        """,
+        subcommands: [BuildMergeCommand.self]
+    )
+
+    @Option(help: "Corpus: JSONL lines {\"_id\"|\"id\", \"title\"?, \"text\"}, optionally .gz.")
+    var corpus: String?
+
+    @Option(help: "Pre-encoded vectors ({\"id\", \"vector\"} lines) instead of --corpus: no encoding.")
+    var vectors: String?
+
+    @Option(help: "Hugging Face model folder (the encoder; with bm25 or --vectors only its tokenizer, for text queries).")
+    var model: String?
+
+    @Option(help: "Document weights: model (the sparse encoder) or bm25 (BM25 over WordPiece tokens, no model inference).")
+    var weighting: String = "model"
+
+    @Option(help: "Query IDF: a file, or `corpus` to compute it (default: MODEL/idf.json, else corpus).")
+    var idf: String?
+
+    @Option(help: "Number of shards.")
+    var shards: Int
+
+    @Option(help: "Build directory.")
+    var out: String
+
+    @Option(help: "Pruning: none, max_ratio=R, top_k=N or abs_value=X.")
+    var prune: String = "none"
+
+    @Option(help: "Activation: log1p_relu or log1p_log1p_relu (default: from the model folder).")
+    var activation: String?
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Documents per encoder call.")
+    var batchSize: Int = 8
+
+    @Option(help: "Documents per work file (the unit of resumption and slicing).")
+    var batchDocuments: Int = 1000
+
+    @Option(help: "Encode only slice I of M (I/M, 0-based); finish with `sparrow build merge`.")
+    var slice: String?
+
+    @Option(help: "BM25 k1 (with --weighting bm25).")
+    var k1: Double = 0.9
+
+    @Option(help: "BM25 b (with --weighting bm25).")
+    var b: Double = 0.4
+
+    @Flag(help: "Skip (and count) malformed lines and repeated ids instead of stopping at the first.")
+    var skipBad = false
+
+    func validate() throws {
+        guard (corpus == nil) != (vectors == nil) else { throw ValidationError("give exactly one of --corpus and --vectors") }
+        guard ["model", "bm25"].contains(weighting) else { throw ValidationError("--weighting takes model or bm25, not '\(weighting)'") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            var sliceParts = (index: 0, count: 1)
+            if let slice {
+                let parts = slice.split(separator: "/").compactMap { Int($0) }
+                guard parts.count == 2 else { throw ValidationError("--slice takes I/M, e.g. 0/4, not '\(slice)'") }
+                sliceParts = (parts[0], parts[1])
+            }
+            let options = BuildOptions(
+                source: corpus.map { .corpus($0) } ?? .vectors(vectors!), model: model,
+                weighting: weighting == "bm25" ? .bm25(k1: k1, b: b) : .model, idf: idf, shards: shards, out: out, threads: threads,
+                encodeBatch: batchSize, batchDocuments: batchDocuments, slice: sliceParts, skipBad: skipBad,
+                activation: try parseActivation(activation), pruning: try Pruning(parsing: prune))
+            switch try ShardedBuild.run(options) {
+            case let .slice(index, count, documents):
+                print("slice \(index)/\(count) encoded (of \(documents) documents); when every slice is done: sparrow build merge --out OUT \(out) …")
+            case let .complete(manifest, report):
+                printFinished(manifest, report, out: out)
+            }
+        }
+    }
+}
+
+struct BuildMergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Finish a sliced build: read the encoded slices from their directories and write the bundles into --out."
+    )
+
+    @Option(help: "Build directory to write (may be one of the slice directories).")
+    var out: String
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Argument(help: "The --out directories of the `sparrow build --slice` runs.")
+    var slices: [String]
+
+    func run() throws {
+        try reportingErrors {
+            let (manifest, report) = try ShardedBuild.merge(sliceDirectories: slices, out: out, threads: threads)
+            printFinished(manifest, report, out: out)
+        }
+    }
+}
+
+private func printFinished(_ manifest: BuildManifest, _ report: BuildReport, out: String) {
+    FileHandle.standardError.write(Data("build: \(report.summary)\n".utf8))
+    if manifest.skippedLines > 0 { FileHandle.standardError.write(Data("build: \(manifest.skippedLines) bad line(s) skipped\n".utf8)) }
+    print("build \(manifest.buildID): \(manifest.documents) documents, \(manifest.postings) postings in \(manifest.shards.count) shard(s) → \(out)")
+    for shard in manifest.shards { print("  \(shard.id): \(shard.documents) documents, \(shard.postings) postings") }
+}

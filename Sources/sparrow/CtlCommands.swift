@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import SparrowBuilder
+import SparrowCoordinator
+import SparrowCore
+import SparrowWire
+
+struct CtlCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ctl",
+        abstract: "Operate a running cluster through its coordinator.",
+        subcommands: [CtlLoadCommand.self, CtlStatusCommand.self]
+    )
+}
+
+struct CtlLoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Load a finished build into the cluster, all or nothing.",
+        discussion: """
+        Ships each shard's bundle to every node serving that shard (in chunks, checked by CRC-32C), where it \
+        is ingested beside the content being served; then the coordinator checks that every replica has it \
+        and that the build's tokenizer and IDF match its query encoder, and only then switches searches to the \
+        new build (epoch + 1, saved in its cluster file). Until that moment the old build keeps serving; a \
+        refused or interrupted load changes nothing that queries see.
+        """
+    )
+
+    @Argument(help: "The build directory (`sparrow build --out`).")
+    var build: String
+
+    @Option(help: "Coordinator protobuf/TCP address, host:port.")
+    var coordinator: String
+
+    @Option(help: "Upload chunk size, MiB (below the nodes' frame limit).")
+    var chunkMb: Int = 4
+
+    func run() async throws {
+        try await reportingErrorsAsync {
+            let manifest = try BuildManifest.load(buildDirectory: build)
+            let client = RPCClient(try Endpoint(parsing: coordinator), connections: 1)
+            defer { Task { await client.close() } }
+            let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
+            if cluster.buildID == manifest.buildID {
+                print("build \(manifest.buildID) already serves (epoch \(cluster.epoch))")
+                return
+            }
+            let encoder = manifest.encoder.map { encoder in
+                var info = Sparrow_V1_QueryEncoderInfo()
+                info.weighting = encoder.weighting
+                info.tokenizer = encoder.tokenizer
+                info.idf = encoder.idf
+                return info
+            }
+            if let reason = Coordinator.incompatibility(build: encoder, coordinator: cluster.hasEncoder ? cluster.encoder : nil) {
+                throw ValidationError("refused: \(reason)")
+            }
+            let clusterShards = Set(cluster.shards.map(\.shard))
+            guard Set(manifest.shards.map(\.id)) == clusterShards else {
+                throw ValidationError(
+                    "refused: the build has shards [\(manifest.shards.map(\.id).joined(separator: ", "))], the cluster [\(clusterShards.sorted().joined(separator: ", "))]")
+            }
+            let started = ContinuousClock.now
+            for shard in manifest.shards {
+                let file = (build as NSString).appendingPathComponent(shard.file)
+                for replica in cluster.shards.first(where: { $0.shard == shard.id })!.replicas {
+                    try await ship(file, shard: shard.id, build: manifest.buildID, to: replica)
+                }
+            }
+            var request = Sparrow_V1_ActivateBuildRequest()
+            request.buildID = manifest.buildID
+            request.shards = manifest.shards.map(\.id)
+            if let encoder { request.encoder = encoder }
+            let response = try await client.call(CoordinatorMethod.activateBuild, request, timeout: .seconds(120), as: Sparrow_V1_ActivateBuildResponse.self)
+            for failure in response.notActivated {
+                FileHandle.standardError.write(Data("warning: \(failure.shard)@\(failure.node) serves the build from its prepared copy: \(failure.reason)\n".utf8))
+            }
+            print(String(format: "build %@ serves: %d documents in %d shard(s), epoch %llu (%.1f s)", manifest.buildID, manifest.documents,
+                         manifest.shards.count, response.epoch, (ContinuousClock.now - started).seconds))
+        }
+    }
+
+    /// Uploads one bundle to one replica and has the node prepare it.
+    func ship(_ file: String, shard: String, build: String, to replica: Sparrow_V1_Replica) async throws {
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("\(file): cannot read the bundle") }
+        defer { try? handle.close() }
+        let node = RPCClient(try Endpoint(parsing: replica.address), connections: 1)
+        defer { Task { await node.close() } }
+        let started = ContinuousClock.now
+        var upload = Sparrow_V1_UploadBundleRequest()
+        upload.shard = shard
+        upload.buildID = build
+        var checksum: UInt32 = 0
+        while let chunk = try handle.read(upToCount: max(1, chunkMb) << 20), !chunk.isEmpty {
+            upload.data = chunk
+            let answer = try await node.call(ShardMethod.uploadBundle, upload, timeout: .seconds(60), as: Sparrow_V1_UploadBundleResponse.self)
+            checksum = CRC32C.extend(checksum, chunk)
+            upload.offset = answer.received
+        }
+        var prepare = Sparrow_V1_PrepareBundleRequest()
+        prepare.shard = shard
+        prepare.buildID = build
+        prepare.size = upload.offset
+        prepare.checksum = checksum
+        let prepared = try await node.call(ShardMethod.prepareBundle, prepare, timeout: .seconds(600), as: Sparrow_V1_PrepareBundleResponse.self)
+        FileHandle.standardError.write(Data(String(
+            format: "load: %@ → %@ (%@): %llu documents, %.1f MB in %.1f s\n", shard, replica.node, replica.address, prepared.stats.documents,
+            Double(upload.offset) / 1e6, (ContinuousClock.now - started).seconds).utf8))
+    }
+}
+
+struct CtlStatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "The cluster map (epoch, build, shards and their replicas) with each replica's documents and bytes."
+    )
+
+    @Option(help: "Coordinator protobuf/TCP address, host:port.")
+    var coordinator: String
+
+    func run() async throws {
+        try await reportingErrorsAsync {
+            let client = RPCClient(try Endpoint(parsing: coordinator), connections: 1)
+            defer { Task { await client.close() } }
+            let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
+            print("epoch \(cluster.epoch), build \(cluster.buildID.isEmpty ? "(none)" : cluster.buildID)")
+            print("shard".padding(toLength: 12, withPad: " ", startingAt: 0) + "node".padding(toLength: 12, withPad: " ", startingAt: 0)
+                  + "address".padding(toLength: 24, withPad: " ", startingAt: 0) + "documents  bytes on disk  build")
+            for shard in cluster.shards {
+                for replica in shard.replicas {
+                    var line = shard.shard.padding(toLength: 12, withPad: " ", startingAt: 0) + replica.node.padding(toLength: 12, withPad: " ", startingAt: 0)
+                        + replica.address.padding(toLength: 24, withPad: " ", startingAt: 0)
+                    let node = RPCClient(try Endpoint(parsing: replica.address), connections: 1)
+                    var request = Sparrow_V1_StatsRequest()
+                    request.shard = shard.shard
+                    if let stats = try? await node.call(ShardMethod.stats, request, timeout: .seconds(5), as: Sparrow_V1_StatsResponse.self).shards.first {
+                        line += String(format: "%9llu  %13llu  %@", stats.documents, stats.bytesOnDisk, stats.buildID.isEmpty ? "-" : stats.buildID)
+                        if !stats.preparedBuildID.isEmpty { line += " (prepared: \(stats.preparedBuildID))" }
+                    } else {
+                        line += "unreachable"
+                    }
+                    await node.close()
+                    print(line)
+                }
+            }
+        }
+    }
+}
