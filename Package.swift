@@ -88,6 +88,6 @@ let package = Package(
         ]),
         .testTarget(name: "SparrowCoordinatorTests", dependencies: ["SparrowCoordinator", "SparrowWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SparrowStorage", "SparrowWire", "SparrowCore", "sparrow"]),
-        .testTarget(name: "SparrowBuilderTests", dependencies: ["SparrowBuilder", "SparrowIO", "SparrowStorage"]),
+        .testTarget(name: "SparrowBuilderTests", dependencies: ["SparrowBuilder", "SparrowCore", "SparrowIO", "SparrowStorage"]),
     ]
 )

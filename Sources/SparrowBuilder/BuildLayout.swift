@@ -4,12 +4,13 @@ import Foundation
 ///
 ///     build.json                  written last: the build is complete exactly when it exists
 ///     idf.json                    the query IDF table (idf weighting)
+///     vectors.jsonl.gz            every document vector (with --keep-vectors)
 ///     report.json                 documents, postings and seconds per stage
 ///     shards/<id>/shard.sst       the shard's whole content, for ingestion by a node
 ///     shards/<id>/manifest.json   what the SST holds (reproducible byte for byte)
 ///     work/settings.json          the settings the work files were made with
 ///     work/batches/batch-NNNNNN.jsonl   encoded documents, one file per finished batch
-///     work/slice-I-of-M.json      slice I of M has encoded all its batches
+///     work/slice-I-of-M.json      slice I of M has encoded all its batches (n mod M = I)
 ///     .partial/                   the final files while they are written
 public struct BuildLayout: Sendable {
     public let root: String
@@ -24,6 +25,7 @@ public struct BuildLayout: Sendable {
 
     public var buildManifest: String { path("build.json") }
     public var idf: String { path("idf.json") }
+    public var vectors: String { path("vectors.jsonl.gz") }
     public var report: String { path("report.json") }
     public var shards: String { path("shards") }
     public var work: String { path("work") }
@@ -33,6 +35,12 @@ public struct BuildLayout: Sendable {
 
     func batch(_ number: Int) -> String { path("work", "batches", String(format: "batch-%06d.jsonl", number)) }
     func sliceMarker(_ index: Int, of count: Int) -> String { path("work", "slice-\(index)-of-\(count).json") }
+
+    /// The slice markers present in `work/`.
+    var sliceMarkers: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).filter { $0.hasPrefix("slice-") && $0.hasSuffix(".json") }
+            .sorted().map { path("work", $0) }
+    }
 
     /// The bundle of shard `id`, relative to the build directory.
     public static func sst(shard id: String) -> String { "shards/\(id)/shard.sst" }
@@ -56,24 +64,26 @@ struct BuildSettings: Codable, Equatable {
     var b: Double?
     var shards: Int
     var batchDocuments: Int
-    var slices: Int
     var skipBad: Bool
 
     enum CodingKeys: String, CodingKey {
-        case source, input, weighting, model, encoder, idf, k1, b, shards, slices
+        case source, input, weighting, model, encoder, idf, k1, b, shards
         case inputBytes = "input_bytes", batchDocuments = "batch_documents", skipBad = "skip_bad"
     }
 }
 
-/// Written by a slice when all of its batches are encoded.
+/// Written by a slice when all of its batches are encoded. Batch n belongs to slice n mod M;
+/// the batches themselves do not depend on M, so work from any slicing can be resumed by any other.
 struct SliceMarker: Codable {
+    var slice: Int
+    var slices: Int
     /// Valid documents in the whole input (every slice reads all of it).
     var documents: Int
     var batches: Int
     var skippedLines: Int
 
     enum CodingKeys: String, CodingKey {
-        case documents, batches
+        case slice, slices, documents, batches
         case skippedLines = "skipped_lines"
     }
 }

@@ -34,6 +34,9 @@ public struct BuildOptions: Sendable {
     public var batchDocuments: Int
     public var slice: (index: Int, count: Int)
     public var skipBad: Bool
+    /// Also write every document vector to BUILD_DIR/vectors.jsonl.gz (to rebuild with other
+    /// shard counts without encoding, or to check results against an exact reference).
+    public var keepVectors: Bool
     public var activation: Activation?
     public var pruning: Pruning
     public var showProgress: Bool
@@ -41,7 +44,7 @@ public struct BuildOptions: Sendable {
     public init(
         source: Source, model: String?, weighting: Weighting = .model, idf: String? = nil, shards: Int, out: String,
         threads: Int, encodeBatch: Int = 8, batchDocuments: Int = 1000, slice: (index: Int, count: Int) = (0, 1),
-        skipBad: Bool = false, activation: Activation? = nil, pruning: Pruning = .none, showProgress: Bool = true
+        skipBad: Bool = false, keepVectors: Bool = false, activation: Activation? = nil, pruning: Pruning = .none, showProgress: Bool = true
     ) {
         self.source = source
         self.model = model
@@ -54,6 +57,7 @@ public struct BuildOptions: Sendable {
         self.batchDocuments = max(1, batchDocuments)
         self.slice = slice
         self.skipBad = skipBad
+        self.keepVectors = keepVectors
         self.activation = activation
         self.pruning = pruning
         self.showProgress = showProgress
@@ -91,13 +95,13 @@ public enum ShardedBuild {
             stages.append(stage)
             if options.slice.count > 1 { return .slice(index: options.slice.index, count: options.slice.count, documents: marker.documents) }
         }
-        let (manifest, report) = try finish(settings: settings, sources: [layout], out: layout, threads: options.threads,
+        let (manifest, report) = try finish(settings: settings, sources: [layout], out: layout, keepVectors: options.keepVectors,
                                             showProgress: options.showProgress, stages: stages, started: started)
         return .complete(manifest, report)
     }
 
     /// Combines the encoded slices in `sliceDirectories` into a finished build in `out`.
-    public static func merge(sliceDirectories: [String], out: String, threads: Int, showProgress: Bool = true) throws -> (BuildManifest, BuildReport) {
+    public static func merge(sliceDirectories: [String], out: String, keepVectors: Bool = false, showProgress: Bool = true) throws -> (BuildManifest, BuildReport) {
         let layout = BuildLayout(root: out)
         try refuseFinished(layout)
         let sources = sliceDirectories.map(BuildLayout.init(root:))
@@ -108,7 +112,7 @@ public enum ShardedBuild {
                 throw BuilderError.files(path: source.settings, reason: "settings differ from \(first.settings): not slices of one build")
             }
         }
-        return try finish(settings: settings, sources: sources, out: layout, threads: threads, showProgress: showProgress, stages: [], started: Date())
+        return try finish(settings: settings, sources: sources, out: layout, keepVectors: keepVectors, showProgress: showProgress, stages: [], started: Date())
     }
 
     private static func refuseFinished(_ layout: BuildLayout) throws {
@@ -169,7 +173,7 @@ public enum ShardedBuild {
         return BuildSettings(
             source: source, input: (input as NSString).standardizingPath, inputBytes: bytes, weighting: weighting, model: model,
             encoder: encoder?.fingerprint, idf: idf, k1: k1, b: b, shards: options.shards, batchDocuments: options.batchDocuments,
-            slices: options.slice.count, skipBad: options.skipBad)
+            skipBad: options.skipBad)
     }
 
     // MARK: - Encoding
@@ -210,7 +214,7 @@ public enum ShardedBuild {
         guard reader.count > 0 else { throw BuilderError.emptyCorpus(path: settings.input) }
         progress.update(reader.count, final: true)
         if reader.skipped > 0 { warn("skipped \(reader.skipped) bad line(s) of \(settings.input): " + reader.problems.prefix(3).joined(separator: "; ")) }
-        let marker = SliceMarker(documents: reader.count, batches: number, skippedLines: reader.skipped)
+        let marker = SliceMarker(slice: index, slices: count, documents: reader.count, batches: number, skippedLines: reader.skipped)
         try JSONFiles.write(marker, to: layout.sliceMarker(index, of: count))
         let seconds = Date().timeIntervalSince(started)
         return (marker, .init(name: "encode", seconds: seconds, documents: encoded, documentsPerSecond: seconds > 0 ? Double(encoded) / seconds : 0))
@@ -220,7 +224,7 @@ public enum ShardedBuild {
 
     /// Reads every document vector, computes the IDF, and writes the bundles and build.json.
     private static func finish(
-        settings: BuildSettings, sources: [BuildLayout], out: BuildLayout, threads: Int, showProgress: Bool,
+        settings: BuildSettings, sources: [BuildLayout], out: BuildLayout, keepVectors: Bool, showProgress: Bool,
         stages previous: [BuildReport.Stage], started: Date
     ) throws -> (BuildManifest, BuildReport) {
         var stages = previous
@@ -241,7 +245,9 @@ public enum ShardedBuild {
             records.reserveCapacity(marker.documents)
             for number in 0..<marker.batches {
                 guard let file = sources.map({ $0.batch(number) }).first(where: FileManager.default.fileExists(atPath:)) else {
-                    throw BuilderError.files(path: sources[0].batch(number), reason: "missing: its slice (\(number % settings.slices)) has not encoded it")
+                    throw BuilderError.files(
+                        path: sources[0].batch(number),
+                        reason: "missing: its slice (\(number % marker.slices) of \(marker.slices)) has not finished; run it, or name its directory")
                 }
                 records += try TokenVectorRecord.readAll(path: file)
                 reading.update(records.count)
@@ -279,12 +285,18 @@ public enum ShardedBuild {
         // One quantization scale for every shard, so that their integer scores compare exactly.
         let scale = WeightQuantizer(maxWeight: records.lazy.flatMap(\.vector.values).max() ?? 1).scale
         let buildID = buildID(records: records, settings: settings, encoder: encoder)
+        try? FileManager.default.removeItem(atPath: out.partial)
+        let partial = BuildLayout(root: out.partial)
+        try FileManager.default.createDirectory(atPath: partial.root, withIntermediateDirectories: true)
+        if keepVectors {
+            let file = try AtomicOutputFile(path: partial.vectors)
+            for record in records { try file.write(record.jsonLine) }
+            try file.commit()
+        }
         var parts = [[TokenVectorRecord]](repeating: [], count: settings.shards)
         for record in records { parts[ShardPartitioner.shard(of: record.id, count: settings.shards)].append(record) }
         records = []
 
-        try? FileManager.default.removeItem(atPath: out.partial)
-        let partial = BuildLayout(root: out.partial)
         let writing = ProgressReporter(label: "write shards", total: parts.reduce(0) { $0 + $1.count }, enabled: showProgress)
         var shards: [BuildManifest.Shard] = []
         var written = 0
@@ -311,7 +323,7 @@ public enum ShardedBuild {
             postings: shards.reduce(0) { $0 + $1.postings }, quantizationScale: scale, shards: shards, encoder: encoder, skippedLines: skipped)
         // Into place: the shards and IDF first, build.json last (a build is finished exactly when it has one).
         try FileManager.default.createDirectory(atPath: out.root, withIntermediateDirectories: true)
-        for (from, to) in [(partial.shards, out.shards), (partial.idf, out.idf)] {
+        for (from, to) in [(partial.shards, out.shards), (partial.idf, out.idf), (partial.vectors, out.vectors)] {
             try? FileManager.default.removeItem(atPath: to)
             if FileManager.default.fileExists(atPath: from) { try FileManager.default.moveItem(atPath: from, toPath: to) }
         }
@@ -323,19 +335,15 @@ public enum ShardedBuild {
         return (manifest, report)
     }
 
-    /// The slices' markers, checked to agree and to cover every slice.
+    /// What the slices' markers say about the whole input, checked to agree.
     private static func sliceMarkers(settings: BuildSettings, sources: [BuildLayout]) throws -> SliceMarker {
-        var markers: [SliceMarker] = []
-        for index in 0..<settings.slices {
-            guard let path = sources.map({ $0.sliceMarker(index, of: settings.slices) }).first(where: FileManager.default.fileExists(atPath:)) else {
-                throw BuilderError.files(
-                    path: sources[0].sliceMarker(index, of: settings.slices),
-                    reason: "missing: slice \(index)/\(settings.slices) has not finished encoding (run it, or name its directory)")
-            }
-            markers.append(try JSONFiles.read(SliceMarker.self, from: path))
+        let paths = sources.flatMap(\.sliceMarkers)
+        guard let first = paths.first else {
+            throw BuilderError.files(path: sources[0].work, reason: "no finished slice here: run `sparrow build --slice I/M` for every slice first")
         }
-        for marker in markers where marker.documents != markers[0].documents || marker.batches != markers[0].batches {
-            throw BuilderError.files(path: sources[0].settings, reason: "slices disagree on the document count: not from the same input")
+        let markers = try paths.map { try JSONFiles.read(SliceMarker.self, from: $0) }
+        for (path, marker) in zip(paths, markers) where marker.documents != markers[0].documents || marker.batches != markers[0].batches {
+            throw BuilderError.files(path: path, reason: "disagrees with \(first) on the document count: not from the same input")
         }
         return markers[0]
     }

@@ -2,8 +2,9 @@ import SparrowWire
 
 /// Merges the shards' top-k lists into the cluster's top k. When every shard reports the same
 /// score scale (one quantization scale for the index), hits are ranked by their exact integer
-/// scores; otherwise by float score. Equal scores rank by shard id, then internal id, so the
-/// merge is deterministic.
+/// scores; otherwise by float score. Equal scores rank by external id (UTF-8 byte order, the
+/// order of internal ids within a bulk-loaded shard), so the ranking does not depend on how
+/// many shards the documents were split into.
 public enum ResultMerger {
     public struct ShardResult: Sendable {
         public var shard: String
@@ -29,6 +30,7 @@ public enum ResultMerger {
             if exact ? a.rawScore != b.rawScore : a.score != b.score {
                 return exact ? a.rawScore > b.rawScore : a.score > b.score
             }
+            if a.id != b.id { return a.id.utf8.lexicographicallyPrecedes(b.id.utf8) }
             return a.shard != b.shard ? a.shard < b.shard : a.doc < b.doc
         }.prefix(k))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SparrowCore
 import SparrowIO
 
 /// One line of a vectors file: `{"id": "...", "vector": {"token": weight, ...}, "fields"?: {"name": "value"}}`.
@@ -42,6 +43,16 @@ public struct TokenVectorRecord: Sendable, Equatable {
             }
         }
         return TokenVectorRecord(id: id, vector: vector, fields: fields)
+    }
+
+    /// The record as one JSON line (tokens sorted), the inverse of `parse`.
+    public var jsonLine: String {
+        var line = "{\"id\": " + JSONText.quoted(id) + ", \"vector\": {"
+        line += vector.sorted { $0.key < $1.key }.map { JSONText.quoted($0.key) + ": \($0.value)" }.joined(separator: ", ")
+        if let fields, !fields.isEmpty {
+            line += "}, \"fields\": {" + fields.sorted { $0.key < $1.key }.map { JSONText.quoted($0.key) + ": " + JSONText.quoted($0.value) }.joined(separator: ", ")
+        }
+        return line + "}}\n"
     }
 
     /// Reads a whole vectors file (plain or gzip).

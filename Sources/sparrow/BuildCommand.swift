@@ -65,6 +65,9 @@ struct BuildCommand: ParsableCommand {
     @Flag(help: "Skip (and count) malformed lines and repeated ids instead of stopping at the first.")
     var skipBad = false
 
+    @Flag(help: "Also write every document vector to OUT/vectors.jsonl.gz (reuse with --vectors, or check against an exact reference).")
+    var keepVectors = false
+
     func validate() throws {
         guard (corpus == nil) != (vectors == nil) else { throw ValidationError("give exactly one of --corpus and --vectors") }
         guard ["model", "bm25"].contains(weighting) else { throw ValidationError("--weighting takes model or bm25, not '\(weighting)'") }
@@ -81,7 +84,7 @@ struct BuildCommand: ParsableCommand {
             let options = BuildOptions(
                 source: corpus.map { .corpus($0) } ?? .vectors(vectors!), model: model,
                 weighting: weighting == "bm25" ? .bm25(k1: k1, b: b) : .model, idf: idf, shards: shards, out: out, threads: threads,
-                encodeBatch: batchSize, batchDocuments: batchDocuments, slice: sliceParts, skipBad: skipBad,
+                encodeBatch: batchSize, batchDocuments: batchDocuments, slice: sliceParts, skipBad: skipBad, keepVectors: keepVectors,
                 activation: try parseActivation(activation), pruning: try Pruning(parsing: prune))
             switch try ShardedBuild.run(options) {
             case let .slice(index, count, documents):
@@ -102,15 +105,15 @@ struct BuildMergeCommand: ParsableCommand {
     @Option(help: "Build directory to write (may be one of the slice directories).")
     var out: String
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Also write every document vector to OUT/vectors.jsonl.gz.")
+    var keepVectors = false
 
     @Argument(help: "The --out directories of the `sparrow build --slice` runs.")
     var slices: [String]
 
     func run() throws {
         try reportingErrors {
-            let (manifest, report) = try ShardedBuild.merge(sliceDirectories: slices, out: out, threads: threads)
+            let (manifest, report) = try ShardedBuild.merge(sliceDirectories: slices, out: out, keepVectors: keepVectors)
             printFinished(manifest, report, out: out)
         }
     }

@@ -75,26 +75,39 @@ struct EncodeCommand: ParsableCommand {
 struct EncodeQueryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encode-query",
-        abstract: "Encode a query inference-free (distinct tokens weighted by IDF) and print it as JSON."
+        abstract: "Encode a query inference-free (distinct tokens weighted by IDF) and print it as JSON.",
+        discussion: "With --queries, encodes every line of a queries file and prints {\"id\", \"vector\"} lines (for exact reference runs)."
     )
 
-    @Option(help: "idf.json: {token: weight}; tokens it lacks weigh 1.0.")
-    var idf: String
+    @Option(help: "idf.json: {token: weight}; tokens it lacks weigh 1.0. Without it every token weighs 1 (BM25 indexes).")
+    var idf: String?
 
     @Option(help: "Model or tokenizer folder (tokenizer.json or vocab.txt); default: the idf file's folder.")
     var model: String?
 
+    @Option(help: "Queries file: {\"_id\", \"text\"} lines, optionally .gz.")
+    var queries: String?
+
     @Argument(help: "The query text.")
-    var text: String
+    var text: String?
+
+    func validate() throws {
+        guard (text == nil) != (queries == nil) else { throw ValidationError("give a query text or --queries, not both") }
+        guard idf != nil || model != nil else { throw ValidationError("give --idf, or --model alone for weight-1 (BM25) queries") }
+    }
 
     func run() throws {
         try reportingErrors {
-            let folder = model ?? (idf as NSString).deletingLastPathComponent
-            let encoder = try QueryEncoder.load(modelDirectory: folder.isEmpty ? "." : folder, idfPath: idf)
-            let fields = encoder.tokenWeights(text).sorted { $0.key < $1.key }.map { token, weight in
-                "\(JSONText.quoted(token)): \(weight)"
+            let folder = model ?? ((idf ?? "") as NSString).deletingLastPathComponent
+            let encoder = try QueryEncoder.load(modelDirectory: folder.isEmpty ? "." : folder, idfPath: idf, uniform: idf == nil)
+            func json(_ text: String) -> String {
+                "{" + encoder.tokenWeights(text).sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)): \($0.value)" }.joined(separator: ", ") + "}"
             }
-            print("{" + fields.joined(separator: ", ") + "}")
+            guard let queries else { return print(json(text!)) }
+            let reader = try CorpusReader(path: queries)
+            while let query = try reader.next() {
+                print("{\"id\": \(JSONText.quoted(query.id)), \"vector\": \(json(query.encoderInput))}")
+            }
         }
     }
 }
