@@ -22,7 +22,9 @@ struct CtlLoadCommand: AsyncParsableCommand {
         is ingested beside the content being served; then the coordinator checks that every replica has it \
         and that the build's tokenizer and IDF match its query encoder, and only then switches searches to the \
         new build (epoch + 1, saved in its cluster file). Until that moment the old build keeps serving; a \
-        refused or interrupted load changes nothing that queries see.
+        refused or interrupted load changes nothing that queries see. Replicas that already hold the build \
+        are skipped, so running the command again resumes an interrupted load, or restores a replica that \
+        lost its data.
         """
     )
 
@@ -41,10 +43,6 @@ struct CtlLoadCommand: AsyncParsableCommand {
             let client = RPCClient(try Endpoint(parsing: coordinator), connections: 1)
             defer { Task { await client.close() } }
             let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
-            if cluster.buildID == manifest.buildID {
-                print("build \(manifest.buildID) already serves (epoch \(cluster.epoch))")
-                return
-            }
             let encoder = manifest.encoder.map { encoder in
                 var info = Sparrow_V1_QueryEncoderInfo()
                 info.weighting = encoder.weighting
@@ -64,6 +62,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
             for shard in manifest.shards {
                 let file = (build as NSString).appendingPathComponent(shard.file)
                 for replica in cluster.shards.first(where: { $0.shard == shard.id })!.replicas {
+                    if try await holds(replica, shard: shard.id, build: manifest.buildID) { continue }
                     try await ship(file, shard: shard.id, build: manifest.buildID, to: replica)
                 }
             }
@@ -78,6 +77,18 @@ struct CtlLoadCommand: AsyncParsableCommand {
             print(String(format: "build %@ serves: %d documents in %d shard(s), epoch %llu (%.1f s)", manifest.buildID, manifest.documents,
                          manifest.shards.count, response.epoch, (ContinuousClock.now - started).seconds))
         }
+    }
+
+    /// Whether the replica serves or has prepared `build` of `shard` already.
+    func holds(_ replica: Sparrow_V1_Replica, shard: String, build: String) async throws -> Bool {
+        let node = RPCClient(try Endpoint(parsing: replica.address), connections: 1)
+        defer { Task { await node.close() } }
+        var request = Sparrow_V1_StatsRequest()
+        request.shard = shard
+        guard let stats = try? await node.call(ShardMethod.stats, request, timeout: .seconds(10), as: Sparrow_V1_StatsResponse.self).shards.first else {
+            return false
+        }
+        return stats.buildID == build || stats.preparedBuildID == build
     }
 
     /// Uploads one bundle to one replica and has the node prepare it.

@@ -29,7 +29,7 @@ import Testing
             _ = try? LocalTestCluster.run(["local", "down", "--data", data + "/cluster"])
             try? FileManager.default.removeItem(atPath: data)
         }
-        try LocalTestCluster.jsonl(Self.documents()).write(toFile: data + "/vectors.jsonl", atomically: false, encoding: .utf8)
+        try Self.documents().map(\.jsonLine).joined().write(toFile: data + "/vectors.jsonl", atomically: false, encoding: .utf8)
         let up = try LocalTestCluster.run([
             "local", "up", "--shards", "3", "--data", data + "/cluster", "--vectors", data + "/vectors.jsonl",
             "--model", Self.shared + "/models/splade-tiny", "--idf", Self.shared + "/models/msmarco-idf/idf.json",

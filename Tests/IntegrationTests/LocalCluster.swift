@@ -8,20 +8,30 @@ final class LocalTestCluster {
     let data: String
     let map: ClusterMap
     let coordinator: Endpoint
+    /// The coordinator's protobuf/TCP address, host:port (for `--coordinator`).
+    let rpcAddress: String
     let pids: [String: Int32]
 
     static var binary: String { BulkIngestCrashTests.binary }
 
     /// Starts `shards` shard processes (× `replicas`) loaded with `records`.
-    init(records: [TokenVectorRecord], shards: Int, replicas: Int = 1) throws {
-        data = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)"
+    convenience init(records: [TokenVectorRecord], shards: Int, replicas: Int = 1) throws {
+        let data = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let vectors = data + "/vectors.jsonl"
-        try Self.jsonl(records).write(toFile: vectors, atomically: false, encoding: .utf8)
-        let output = try Self.run(["local", "up", "--shards", "\(shards)", "--replicas", "\(replicas)", "--data", data + "/cluster", "--vectors", vectors])
+        try records.map(\.jsonLine).joined().write(toFile: vectors, atomically: false, encoding: .utf8)
+        try self.init(data: data, shards: shards, ["--replicas", "\(replicas)", "--vectors", vectors])
+    }
+
+    /// Starts `shards` shard processes with `local up … arguments` in `data` (a scratch directory by default).
+    init(data: String = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)", shards: Int, _ arguments: [String], binary: String = binary) throws {
+        self.data = data
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let output = try Self.run(executable: binary, ["local", "up", "--shards", "\(shards)", "--data", data + "/cluster"] + arguments)
         guard output.status == 0 else { throw TestFailure("local up failed: \(output.text)") }
         let local = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: data + "/cluster/local.json"))) as! [String: Any]
-        coordinator = try Endpoint(parsing: local["coordinatorRPC"] as! String)
+        rpcAddress = local["coordinatorRPC"] as! String
+        coordinator = try Endpoint(parsing: rpcAddress)
         map = try ClusterMap.load(path: local["clusterFile"] as! String)
         var pids: [String: Int32] = [:]
         for process in local["processes"] as! [[String: Any]] { pids[process["name"] as! String] = (process["pid"] as! NSNumber).int32Value }
@@ -47,13 +57,6 @@ final class LocalTestCluster {
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, text)
-    }
-
-    static func jsonl(_ records: [TokenVectorRecord]) -> String {
-        records.map { record in
-            let vector = record.vector.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
-            return "{\"id\": \"\(record.id)\", \"vector\": {\(vector)}}"
-        }.joined(separator: "\n") + "\n"
     }
 
     /// Resident memory of a process, KiB.
