@@ -59,6 +59,7 @@ extension Coordinator {
                     var activate = Sparrow_V1_ActivateBundleRequest()
                     activate.shard = replica.shard
                     activate.buildID = request.buildID
+                    activate.epoch = updated.epoch
                     do {
                         _ = try await self.client(replica.node).call(
                             ShardMethod.activateBundle, activate, timeout: .seconds(60), as: Sparrow_V1_ActivateBundleResponse.self)

@@ -186,12 +186,16 @@ public final class Coordinator: Sendable {
     }
 
     /// Asks every node for its health; node id → nil when healthy, else the reason.
+    /// The request carries the map's epoch, so that nodes learn it and fence older writers.
     public func nodeHealth(timeout: Duration = .milliseconds(500)) async -> [String: String?] {
-        await withTaskGroup(of: (String, String?).self) { group in
+        var request = Sparrow_V1_HealthRequest()
+        request.epoch = cluster.epoch
+        let health = request
+        return await withTaskGroup(of: (String, String?).self) { group in
             for (node, client) in clients {
                 group.addTask {
                     do {
-                        _ = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: timeout, as: Sparrow_V1_HealthResponse.self)
+                        _ = try await client.call(ShardMethod.health, health, timeout: timeout, as: Sparrow_V1_HealthResponse.self)
                         return (node, nil)
                     } catch {
                         return (node, "\(error)")

@@ -16,6 +16,7 @@ extension ShardNode {
     }
 
     func uploadBundle(_ request: Sparrow_V1_UploadBundleRequest) throws -> Sparrow_V1_UploadBundleResponse {
+        try admit(write: request.epoch)
         let path = try uploadPath(shard: request.shard, build: request.buildID)
         return try bundleLock.withLock {
             try FileManager.default.createDirectory(atPath: uploadsDirectory, withIntermediateDirectories: true)
@@ -36,6 +37,7 @@ extension ShardNode {
     }
 
     func prepareBundle(_ request: Sparrow_V1_PrepareBundleRequest) throws -> Sparrow_V1_PrepareBundleResponse {
+        try admit(write: request.epoch)
         let path = try uploadPath(shard: request.shard, build: request.buildID)
         let shardDirectory = try directory(of: request.shard)
         return try bundleLock.withLock {
@@ -75,7 +77,8 @@ extension ShardNode {
     }
 
     func activateBundle(_ request: Sparrow_V1_ActivateBundleRequest) throws -> Sparrow_V1_ActivateBundleResponse {
-        try bundleLock.withLock {
+        try admit(write: request.epoch)
+        return try bundleLock.withLock {
             var response = Sparrow_V1_ActivateBundleResponse()
             if let serving = try? shard(request.shard), serving.manifest.buildID == request.buildID, !request.buildID.isEmpty {
                 response.stats = Self.stats(of: serving, id: request.shard)

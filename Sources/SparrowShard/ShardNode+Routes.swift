@@ -11,7 +11,7 @@ extension ShardNode {
         routes.on(ShardMethod.explain) { (request: Sparrow_V1_ExplainRequest, _) in try self.explain(request) }
         routes.on(ShardMethod.getDocument) { (request: Sparrow_V1_GetDocumentRequest, _) in try self.getDocument(request) }
         routes.on(ShardMethod.stats) { (request: Sparrow_V1_StatsRequest, _) in try self.stats(request) }
-        routes.on(ShardMethod.health) { (_: Sparrow_V1_HealthRequest, _) in self.health() }
+        routes.on(ShardMethod.health) { (request: Sparrow_V1_HealthRequest, _) in try self.health(request) }
         routes.on(ShardMethod.upsert) { (request: Sparrow_V1_UpsertRequest, _) in try self.upsert(request) }
         routes.on(ShardMethod.delete) { (request: Sparrow_V1_DeleteRequest, _) in try self.delete(request) }
         routes.on(ShardMethod.bulkLoad) { (request: Sparrow_V1_BulkLoadRequest, _) in try self.bulkLoad(request) }
@@ -80,8 +80,10 @@ extension ShardNode {
         return response
     }
 
-    func health() -> Sparrow_V1_HealthResponse {
+    func health(_ request: Sparrow_V1_HealthRequest) throws -> Sparrow_V1_HealthResponse {
+        try observe(epoch: request.epoch)
         var response = Sparrow_V1_HealthResponse()
+        response.epoch = knownEpoch
         response.node = nodeID
         response.shards = shardIDs
         response.serving = true
@@ -89,6 +91,7 @@ extension ShardNode {
     }
 
     func upsert(_ request: Sparrow_V1_UpsertRequest) throws -> Sparrow_V1_UpsertResponse {
+        try admit(write: request.epoch)
         let shard = try shard(request.shard)
         let records = try request.documents.map(Self.record)
         try storage { for record in records { try shard.upsert(record) } }
@@ -98,6 +101,7 @@ extension ShardNode {
     }
 
     func delete(_ request: Sparrow_V1_DeleteRequest) throws -> Sparrow_V1_DeleteResponse {
+        try admit(write: request.epoch)
         let shard = try shard(request.shard)
         var response = Sparrow_V1_DeleteResponse()
         response.deleted = try storage { UInt32(try request.ids.filter { try shard.delete(id: $0) }.count) }
@@ -113,6 +117,7 @@ extension ShardNode {
     }
 
     func bulkLoad(_ request: Sparrow_V1_BulkLoadRequest) throws -> Sparrow_V1_BulkLoadResponse {
+        try admit(write: request.epoch)
         _ = try directory(of: request.shard)
         guard !request.uploadID.isEmpty else { throw RPCError.invalidArgument("bulk load needs an upload_id") }
         let records = try request.documents.map(Self.record)

@@ -18,6 +18,8 @@ public final class ShardNode: Sendable {
     let uploads = Mutex<[String: Upload]>([:])
     /// Serialises bundle uploads, preparation and activation.
     let bundleLock = NSLock()
+    /// The highest cluster-map epoch seen (persisted in DATA/EPOCH).
+    let epoch: Mutex<UInt64>
 
     /// Documents received for a bulk load not yet committed.
     struct Upload {
@@ -34,6 +36,7 @@ public final class ShardNode: Sendable {
         self.logger = logger
         let root = Self.shardsDirectory(dataDirectory)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        epoch = Mutex(try Self.readEpoch(dataDirectory))
         for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() where !name.hasPrefix(".") {
             let path = (root as NSString).appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("CURRENT")) else {

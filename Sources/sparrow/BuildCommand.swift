@@ -26,9 +26,6 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Hugging Face model folder (the encoder; with bm25 or --vectors only its tokenizer, for text queries).")
     var model: String?
 
-    @Option(help: "Document weights: model (the sparse encoder) or bm25 (BM25 over WordPiece tokens, no model inference).")
-    var weighting: String = "model"
-
     @Option(help: "Query IDF: a file, or `corpus` to compute it (default: MODEL/idf.json, else corpus).")
     var idf: String?
 
@@ -38,29 +35,13 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Build directory.")
     var out: String
 
-    @Option(help: "Pruning: none, max_ratio=R, top_k=N or abs_value=X.")
-    var prune: String = "none"
-
-    @Option(help: "Activation: log1p_relu or log1p_log1p_relu (default: from the model folder).")
-    var activation: String?
-
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    @Option(help: "Documents per encoder call.")
-    var batchSize: Int = 8
+    @OptionGroup var weights: DocumentWeightOptions
 
     @Option(help: "Documents per work file (the unit of resumption and slicing).")
     var batchDocuments: Int = 1000
 
     @Option(help: "Encode only slice I of M (I/M, 0-based); finish with `sparrow build merge`.")
     var slice: String?
-
-    @Option(help: "BM25 k1 (with --weighting bm25).")
-    var k1: Double = 0.9
-
-    @Option(help: "BM25 b (with --weighting bm25).")
-    var b: Double = 0.4
 
     @Flag(help: "Skip (and count) malformed lines and repeated ids instead of stopping at the first.")
     var skipBad = false
@@ -70,7 +51,6 @@ struct BuildCommand: ParsableCommand {
 
     func validate() throws {
         guard (corpus == nil) != (vectors == nil) else { throw ValidationError("give exactly one of --corpus and --vectors") }
-        guard ["model", "bm25"].contains(weighting) else { throw ValidationError("--weighting takes model or bm25, not '\(weighting)'") }
     }
 
     func run() throws {
@@ -83,9 +63,9 @@ struct BuildCommand: ParsableCommand {
             }
             let options = BuildOptions(
                 source: corpus.map { .corpus($0) } ?? .vectors(vectors!), model: model,
-                weighting: weighting == "bm25" ? .bm25(k1: k1, b: b) : .model, idf: idf, shards: shards, out: out, threads: threads,
-                encodeBatch: batchSize, batchDocuments: batchDocuments, slice: sliceParts, skipBad: skipBad, keepVectors: keepVectors,
-                activation: try parseActivation(activation), pruning: try Pruning(parsing: prune))
+                weighting: weights.weighting, idf: idf, shards: shards, out: out, threads: weights.threads,
+                encodeBatch: weights.batchSize, batchDocuments: batchDocuments, slice: sliceParts, skipBad: skipBad, keepVectors: keepVectors,
+                activation: try weights.activationValue(), pruning: try weights.pruning())
             switch try ShardedBuild.run(options) {
             case let .slice(index, count, documents):
                 print("slice \(index)/\(count) encoded (of \(documents) documents); when every slice is done: sparrow build merge --out OUT \(out) …")

@@ -63,7 +63,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
                 let file = (build as NSString).appendingPathComponent(shard.file)
                 for replica in cluster.shards.first(where: { $0.shard == shard.id })!.replicas {
                     if try await holds(replica, shard: shard.id, build: manifest.buildID) { continue }
-                    try await ship(file, shard: shard.id, build: manifest.buildID, to: replica)
+                    try await ship(file, shard: shard.id, build: manifest.buildID, epoch: cluster.epoch, to: replica)
                 }
             }
             var request = Sparrow_V1_ActivateBuildRequest()
@@ -92,7 +92,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
     }
 
     /// Uploads one bundle to one replica and has the node prepare it.
-    func ship(_ file: String, shard: String, build: String, to replica: Sparrow_V1_Replica) async throws {
+    func ship(_ file: String, shard: String, build: String, epoch: UInt64, to replica: Sparrow_V1_Replica) async throws {
         guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("\(file): cannot read the bundle") }
         defer { try? handle.close() }
         let node = RPCClient(try Endpoint(parsing: replica.address), connections: 1)
@@ -101,6 +101,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
         var upload = Sparrow_V1_UploadBundleRequest()
         upload.shard = shard
         upload.buildID = build
+        upload.epoch = epoch
         var checksum: UInt32 = 0
         while let chunk = try handle.read(upToCount: max(1, chunkMb) << 20), !chunk.isEmpty {
             upload.data = chunk
@@ -111,6 +112,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
         var prepare = Sparrow_V1_PrepareBundleRequest()
         prepare.shard = shard
         prepare.buildID = build
+        prepare.epoch = epoch
         prepare.size = upload.offset
         prepare.checksum = checksum
         let prepared = try await node.call(ShardMethod.prepareBundle, prepare, timeout: .seconds(600), as: Sparrow_V1_PrepareBundleResponse.self)

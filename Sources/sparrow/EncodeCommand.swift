@@ -13,20 +13,53 @@ struct EncodeCommand: ParsableCommand {
     @Option(help: "Hugging Face model folder (config.json, model.safetensors, tokenizer.json or vocab.txt); with --weighting bm25 only its tokenizer is used.")
     var model: String
 
-    @Option(help: "Document weights: model (the sparse encoder) or bm25 (BM25 over WordPiece tokens, no model needed).")
-    var weighting: String = "model"
-
-    @Option(help: "BM25 k1 (with --weighting bm25).")
-    var k1: Double = 0.9
-
-    @Option(help: "BM25 b (with --weighting bm25).")
-    var b: Double = 0.4
+    @OptionGroup var weights: DocumentWeightOptions
 
     @Option(help: "Corpus: JSONL lines {\"_id\"|\"id\", \"title\"?, \"text\"}, optionally .gz.")
     var input: String
 
     @Option(help: "Vectors file to write: {\"id\", \"vector\": {token: weight}} lines; .gz compresses.")
     var output: String
+
+    @Option(help: "Encode only the first N documents.")
+    var limit: Int?
+
+    @Flag(help: "Print a JSON line with throughput and peak memory to stdout when done.")
+    var statsJSON = false
+
+    func run() throws {
+        try reportingErrors {
+            if case let .bm25(k1, b) = weights.weighting {
+                let report = try BM25Job.run(tokenizer: try WordPieceTokenizer.load(modelDirectory: model), input: input, output: output, k1: k1, b: b)
+                FileHandle.standardError.write(Data(String(
+                    format: "bm25: %d documents, %d postings, average length %.1f tokens (k1 %.2f, b %.2f)\n",
+                    report.documents, report.postings, report.averageLength, k1, b).utf8))
+                return
+            }
+            let encoder = try SparseEncoder(modelDirectory: model, activation: try weights.activationValue(), pruning: try weights.pruning())
+            FileHandle.standardError.write(Data("encoder: \(encoder.summary)\n".utf8))
+            let job = EncodeJob(encoder: encoder, options: .init(threads: weights.threads, batchSize: weights.batchSize, limit: limit))
+            let report = try job.run(input: input, output: output)
+            if statsJSON {
+                let line = String(
+                    format: "{\"system\": \"sparrow\", \"docs\": %d, \"postings\": %d, \"seconds_encode\": %.3f, \"docs_per_s\": %.2f, \"threads\": %d, \"batch_size\": %d, \"peak_rss_mb\": %.1f}",
+                    report.documents, report.postings, report.seconds, report.documentsPerSecond, weights.threads, weights.batchSize, peakResidentMegabytes())
+                print(line)
+            }
+        }
+    }
+}
+
+/// How documents get their weights: options shared by `encode` and `build`.
+struct DocumentWeightOptions: ParsableArguments {
+    @Option(name: .customLong("weighting"), help: "Document weights: model (the sparse encoder) or bm25 (BM25 over WordPiece tokens, no model inference).")
+    var weightingName: String = "model"
+
+    @Option(help: "BM25 k1 (with --weighting bm25).")
+    var k1: Double = 0.9
+
+    @Option(help: "BM25 b (with --weighting bm25).")
+    var b: Double = 0.4
 
     @Option(help: "Pruning: none, max_ratio=R, top_k=N or abs_value=X.")
     var prune: String = "none"
@@ -37,37 +70,24 @@ struct EncodeCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Documents per batch.")
+    @Option(help: "Documents per encoder call.")
     var batchSize: Int = 8
 
-    @Option(help: "Encode only the first N documents.")
-    var limit: Int?
+    func validate() throws {
+        guard ["model", "bm25"].contains(weightingName) else { throw ValidationError("--weighting takes model or bm25, not '\(weightingName)'") }
+    }
 
-    @Flag(help: "Print a JSON line with throughput and peak memory to stdout when done.")
-    var statsJSON = false
+    var weighting: BuildOptions.Weighting { weightingName == "bm25" ? .bm25(k1: k1, b: b) : .model }
 
-    func run() throws {
-        try reportingErrors {
-            switch weighting {
-            case "model": break
-            case "bm25":
-                let report = try BM25Job.run(tokenizer: try WordPieceTokenizer.load(modelDirectory: model), input: input, output: output, k1: k1, b: b)
-                FileHandle.standardError.write(Data(String(
-                    format: "bm25: %d documents, %d postings, average length %.1f tokens (k1 %.2f, b %.2f)\n",
-                    report.documents, report.postings, report.averageLength, k1, b).utf8))
-                return
-            default: throw ValidationError("--weighting takes model or bm25, not '\(weighting)'")
+    func pruning() throws -> Pruning { try Pruning(parsing: prune) }
+
+    /// nil: the model folder's choice.
+    func activationValue() throws -> Activation? {
+        try activation.map { name in
+            guard let value = Activation(rawValue: name) else {
+                throw EncoderError.invalidOption(option: "--activation", value: name, expected: "log1p_relu or log1p_log1p_relu")
             }
-            let encoder = try SparseEncoder(modelDirectory: model, activation: try parseActivation(activation), pruning: try Pruning(parsing: prune))
-            FileHandle.standardError.write(Data("encoder: \(encoder.summary)\n".utf8))
-            let job = EncodeJob(encoder: encoder, options: .init(threads: threads, batchSize: batchSize, limit: limit))
-            let report = try job.run(input: input, output: output)
-            if statsJSON {
-                let line = String(
-                    format: "{\"system\": \"sparrow\", \"docs\": %d, \"postings\": %d, \"seconds_encode\": %.3f, \"docs_per_s\": %.2f, \"threads\": %d, \"batch_size\": %d, \"peak_rss_mb\": %.1f}",
-                    report.documents, report.postings, report.seconds, report.documentsPerSecond, threads, batchSize, peakResidentMegabytes())
-                print(line)
-            }
+            return value
         }
     }
 }

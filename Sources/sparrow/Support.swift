@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import SparrowCore
-import SparrowEncoder
 
 /// Runs `body`, turning Sparrow's errors into one clear line on stderr and exit code 1.
 func reportingErrors(_ body: () throws -> Void) throws {
@@ -32,14 +31,4 @@ func peakResidentMegabytes() -> Double {
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_maxrss) / 1024
-}
-
-/// The `--activation` option: nil (the model folder's choice) or a known activation.
-func parseActivation(_ name: String?) throws -> Activation? {
-    try name.map { name in
-        guard let value = Activation(rawValue: name) else {
-            throw EncoderError.invalidOption(option: "--activation", value: name, expected: "log1p_relu or log1p_log1p_relu")
-        }
-        return value
-    }
 }

@@ -18,27 +18,18 @@ import Testing
     }
 
     /// The single-process oracle: every document in one index with the cluster's quantization
-    /// scale, exhaustive scores, ranked as the coordinator ranks (score, shard id, shard-local id).
+    /// scale, exhaustive scores, ranked as the coordinator ranks (score, then external id).
     struct Oracle {
         let index: InvertedIndex
         let termOf: [String: UInt32]
-        let rank: [(shard: String, local: Int)]
         let ids: [String]
 
-        init(_ records: [TokenVectorRecord], shards: Int) {
+        init(_ records: [TokenVectorRecord]) {
             let tokens = Set(records.flatMap(\.vector.keys)).sorted()
             let termOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, UInt32($0)) })
             let largest = records.flatMap(\.vector.values).max()!
             let vectors = records.map { record in SparseVector(pairs: record.vector.map { (termOf[$0.key]!, $0.value) }) }
-            var counts = [Int](repeating: 0, count: shards)
-            var rank: [(shard: String, local: Int)] = []
-            for record in records {
-                let shard = ShardPartitioner.shard(of: record.id, count: shards)
-                rank.append((ShardPartitioner.shardID(shard), counts[shard]))
-                counts[shard] += 1
-            }
             self.termOf = termOf
-            self.rank = rank
             index = InvertedIndex(vectors: vectors, quantizer: WeightQuantizer(maxWeight: largest))
             ids = records.map(\.id)
         }
@@ -48,9 +39,7 @@ import Testing
             let quantized = QuantizedQuery(vector, documents: index.quantizer, maxWeight: query.values.max())
             let all = ExhaustiveSearch().search(quantized, in: index, k: index.documentCount, filter: nil)
             let ranked = all.sorted { a, b in
-                if a.score != b.score { return a.score > b.score }
-                let (x, y) = (rank[Int(a.doc)], rank[Int(b.doc)])
-                return x.shard != y.shard ? x.shard < y.shard : x.local < y.local
+                a.score != b.score ? a.score > b.score : ids[Int(a.doc)].utf8.lexicographicallyPrecedes(ids[Int(b.doc)].utf8)
             }
             return ranked.prefix(k).map { (ids[Int($0.doc)], $0.score, Float($0.score) * quantized.scale) }
         }
@@ -62,7 +51,7 @@ import Testing
         defer { cluster.down() }
         let client = RPCClient(cluster.coordinator)
         defer { Task { await client.close() } }
-        let oracle = Oracle(records, shards: 4)
+        let oracle = Oracle(records)
         for (n, query) in GeneratedCorpus.queries(300, vocabulary: Self.vocabulary, seed: 12).enumerated() {
             let k = [1, 10, 50][n % 3]
             let response = try await search(client, query, k: k)
@@ -140,6 +129,43 @@ import Testing
         #expect(rssAfter - rssBefore < 16 * 1024, "resident memory grew from \(rssBefore) to \(rssAfter) KiB")
         let log = try String(contentsOfFile: cluster.data + "/cluster/node-0/log", encoding: .utf8)
         #expect(log.contains("exceeds the limit"), "the node logs why it closed the connection")
+    }
+
+    @Test func writesSentOnAnOlderMapAreRejected() async throws {
+        let cluster = try LocalTestCluster(records: GeneratedCorpus.documents(50, vocabulary: Self.vocabulary, seed: 43), shards: 1)
+        defer { cluster.down() }
+        let client = RPCClient(try cluster.node("node-0"), connections: 1)
+        defer { Task { await client.close() } }
+        func upsert(_ id: String, epoch: UInt64) async throws -> Sparrow_V1_UpsertResponse {
+            var request = Sparrow_V1_UpsertRequest()
+            request.shard = "shard-0"
+            request.epoch = epoch
+            var document = Sparrow_V1_Document()
+            document.id = id
+            document.vector = .init(["t1": 1])
+            request.documents = [document]
+            return try await client.call(ShardMethod.upsert, request, timeout: .seconds(5))
+        }
+        var health = Sparrow_V1_HealthRequest()
+        health.epoch = 5
+        let learned: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, health, timeout: .seconds(5))
+        #expect(learned.epoch == 5)
+        do {
+            _ = try await upsert("stale", epoch: 4)
+            Issue.record("a write at epoch 4 was accepted after the node saw epoch 5")
+        } catch let error as RPCError {
+            #expect(error.code == .staleEpoch, "\(error)")
+        }
+        #expect(try await upsert("current", epoch: 5).written == 1)
+        #expect(try await upsert("newer", epoch: 7).written == 1)
+        let after: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5))
+        #expect(after.epoch == 7)
+        #expect(try String(contentsOfFile: cluster.data + "/cluster/node-0/EPOCH", encoding: .utf8) == "7\n")
+        var get = Sparrow_V1_GetDocumentRequest()
+        get.shard = "shard-0"
+        get.id = "stale"
+        let stale: Sparrow_V1_GetDocumentResponse = try await client.call(ShardMethod.getDocument, get, timeout: .seconds(5))
+        #expect(!stale.found)
     }
 
     @Test func sigtermLetsInFlightCallsFinish() async throws {

@@ -231,10 +231,13 @@ public nonisolated struct Sparrow_V1_StatsResponse: Sendable {
   public init() {}
 }
 
+/// `epoch`: the caller's cluster-map epoch (0: none); the node adopts it when higher.
 public nonisolated struct Sparrow_V1_HealthRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var epoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -252,6 +255,9 @@ public nonisolated struct Sparrow_V1_HealthResponse: Sendable {
 
   public var serving: Bool = false
 
+  /// The highest cluster-map epoch the node has seen.
+  public var epoch: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -266,6 +272,8 @@ public nonisolated struct Sparrow_V1_UpsertRequest: Sendable {
   public var shard: String = String()
 
   public var documents: [Sparrow_V1_Document] = []
+
+  public var epoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -292,6 +300,8 @@ public nonisolated struct Sparrow_V1_DeleteRequest: Sendable {
   public var shard: String = String()
 
   public var ids: [String] = []
+
+  public var epoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -330,6 +340,8 @@ public nonisolated struct Sparrow_V1_BulkLoadRequest: Sendable {
   /// Document weight of one 8-bit step; 0 = derived from these documents. Shards of one
   /// index share it, so that their scores compare exactly.
   public var quantizationScale: Float = 0
+
+  public var epoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -409,6 +421,8 @@ public nonisolated struct Sparrow_V1_UploadBundleRequest: Sendable {
 
   public var data: Data = Data()
 
+  public var epoch: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -441,6 +455,8 @@ public nonisolated struct Sparrow_V1_PrepareBundleRequest: Sendable {
 
   /// CRC-32C of the whole file.
   public var checksum: UInt32 = 0
+
+  public var epoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -477,6 +493,8 @@ public nonisolated struct Sparrow_V1_ActivateBundleRequest: Sendable {
   public var shard: String = String()
 
   public var buildID: String = String()
+
+  public var epoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -984,18 +1002,29 @@ nonisolated extension Sparrow_V1_StatsResponse: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Sparrow_V1_HealthRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HealthRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_HealthRequest, rhs: Sparrow_V1_HealthRequest) -> Bool {
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1003,7 +1032,7 @@ nonisolated extension Sparrow_V1_HealthRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Sparrow_V1_HealthResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HealthResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}shards\0\u{1}serving\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}shards\0\u{1}serving\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1014,6 +1043,7 @@ nonisolated extension Sparrow_V1_HealthResponse: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.shards) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.serving) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       default: break
       }
     }
@@ -1029,6 +1059,9 @@ nonisolated extension Sparrow_V1_HealthResponse: SwiftProtobuf.Message, SwiftPro
     if self.serving != false {
       try visitor.visitSingularBoolField(value: self.serving, fieldNumber: 3)
     }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1036,6 +1069,7 @@ nonisolated extension Sparrow_V1_HealthResponse: SwiftProtobuf.Message, SwiftPro
     if lhs.node != rhs.node {return false}
     if lhs.shards != rhs.shards {return false}
     if lhs.serving != rhs.serving {return false}
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1043,7 +1077,7 @@ nonisolated extension Sparrow_V1_HealthResponse: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Sparrow_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}documents\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}documents\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1053,6 +1087,7 @@ nonisolated extension Sparrow_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.documents) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       default: break
       }
     }
@@ -1065,12 +1100,16 @@ nonisolated extension Sparrow_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProt
     if !self.documents.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.documents, fieldNumber: 2)
     }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_UpsertRequest, rhs: Sparrow_V1_UpsertRequest) -> Bool {
     if lhs.shard != rhs.shard {return false}
     if lhs.documents != rhs.documents {return false}
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1108,7 +1147,7 @@ nonisolated extension Sparrow_V1_UpsertResponse: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Sparrow_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeleteRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}ids\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1118,6 +1157,7 @@ nonisolated extension Sparrow_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.ids) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       default: break
       }
     }
@@ -1130,12 +1170,16 @@ nonisolated extension Sparrow_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProt
     if !self.ids.isEmpty {
       try visitor.visitRepeatedStringField(value: self.ids, fieldNumber: 2)
     }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_DeleteRequest, rhs: Sparrow_V1_DeleteRequest) -> Bool {
     if lhs.shard != rhs.shard {return false}
     if lhs.ids != rhs.ids {return false}
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1173,7 +1217,7 @@ nonisolated extension Sparrow_V1_DeleteResponse: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Sparrow_V1_BulkLoadRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BulkLoadRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}upload_id\0\u{1}documents\0\u{1}commit\0\u{3}quantization_scale\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}upload_id\0\u{1}documents\0\u{1}commit\0\u{3}quantization_scale\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1186,6 +1230,7 @@ nonisolated extension Sparrow_V1_BulkLoadRequest: SwiftProtobuf.Message, SwiftPr
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.documents) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.commit) }()
       case 5: try { try decoder.decodeSingularFloatField(value: &self.quantizationScale) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       default: break
       }
     }
@@ -1207,6 +1252,9 @@ nonisolated extension Sparrow_V1_BulkLoadRequest: SwiftProtobuf.Message, SwiftPr
     if self.quantizationScale.bitPattern != 0 {
       try visitor.visitSingularFloatField(value: self.quantizationScale, fieldNumber: 5)
     }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1216,6 +1264,7 @@ nonisolated extension Sparrow_V1_BulkLoadRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.documents != rhs.documents {return false}
     if lhs.commit != rhs.commit {return false}
     if lhs.quantizationScale != rhs.quantizationScale {return false}
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1326,7 +1375,7 @@ nonisolated extension Sparrow_V1_CompactResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Sparrow_V1_UploadBundleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UploadBundleRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}build_id\0\u{1}offset\0\u{1}data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}build_id\0\u{1}offset\0\u{1}data\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1338,6 +1387,7 @@ nonisolated extension Sparrow_V1_UploadBundleRequest: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
       case 4: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       default: break
       }
     }
@@ -1356,6 +1406,9 @@ nonisolated extension Sparrow_V1_UploadBundleRequest: SwiftProtobuf.Message, Swi
     if !self.data.isEmpty {
       try visitor.visitSingularBytesField(value: self.data, fieldNumber: 4)
     }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1364,6 +1417,7 @@ nonisolated extension Sparrow_V1_UploadBundleRequest: SwiftProtobuf.Message, Swi
     if lhs.buildID != rhs.buildID {return false}
     if lhs.offset != rhs.offset {return false}
     if lhs.data != rhs.data {return false}
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1401,7 +1455,7 @@ nonisolated extension Sparrow_V1_UploadBundleResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Sparrow_V1_PrepareBundleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PrepareBundleRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}build_id\0\u{1}size\0\u{1}checksum\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}build_id\0\u{1}size\0\u{1}checksum\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1413,6 +1467,7 @@ nonisolated extension Sparrow_V1_PrepareBundleRequest: SwiftProtobuf.Message, Sw
       case 2: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.checksum) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       default: break
       }
     }
@@ -1431,6 +1486,9 @@ nonisolated extension Sparrow_V1_PrepareBundleRequest: SwiftProtobuf.Message, Sw
     if self.checksum != 0 {
       try visitor.visitSingularUInt32Field(value: self.checksum, fieldNumber: 4)
     }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1439,6 +1497,7 @@ nonisolated extension Sparrow_V1_PrepareBundleRequest: SwiftProtobuf.Message, Sw
     if lhs.buildID != rhs.buildID {return false}
     if lhs.size != rhs.size {return false}
     if lhs.checksum != rhs.checksum {return false}
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1480,7 +1539,7 @@ nonisolated extension Sparrow_V1_PrepareBundleResponse: SwiftProtobuf.Message, S
 
 nonisolated extension Sparrow_V1_ActivateBundleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActivateBundleRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}build_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}build_id\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1490,6 +1549,7 @@ nonisolated extension Sparrow_V1_ActivateBundleRequest: SwiftProtobuf.Message, S
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       default: break
       }
     }
@@ -1502,12 +1562,16 @@ nonisolated extension Sparrow_V1_ActivateBundleRequest: SwiftProtobuf.Message, S
     if !self.buildID.isEmpty {
       try visitor.visitSingularStringField(value: self.buildID, fieldNumber: 2)
     }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_ActivateBundleRequest, rhs: Sparrow_V1_ActivateBundleRequest) -> Bool {
     if lhs.shard != rhs.shard {return false}
     if lhs.buildID != rhs.buildID {return false}
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

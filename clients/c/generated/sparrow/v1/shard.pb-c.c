@@ -2004,9 +2004,29 @@ const ProtobufCMessageDescriptor sparrow__v1__stats_response__descriptor =
   (ProtobufCMessageInit) sparrow__v1__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define sparrow__v1__health_request__field_descriptors NULL
-#define sparrow__v1__health_request__field_indices_by_name NULL
-#define sparrow__v1__health_request__number_ranges NULL
+static const ProtobufCFieldDescriptor sparrow__v1__health_request__field_descriptors[1] =
+{
+  {
+    "epoch",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__HealthRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__health_request__field_indices_by_name[] = {
+  0,   /* field[0] = epoch */
+};
+static const ProtobufCIntRange sparrow__v1__health_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
 const ProtobufCMessageDescriptor sparrow__v1__health_request__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -2015,14 +2035,14 @@ const ProtobufCMessageDescriptor sparrow__v1__health_request__descriptor =
   "Sparrow__V1__HealthRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__HealthRequest),
-  0,
+  1,
   sparrow__v1__health_request__field_descriptors,
   sparrow__v1__health_request__field_indices_by_name,
-  0,  sparrow__v1__health_request__number_ranges,
+  1,  sparrow__v1__health_request__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__health_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__health_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor sparrow__v1__health_response__field_descriptors[4] =
 {
   {
     "node",
@@ -2060,8 +2080,21 @@ static const ProtobufCFieldDescriptor sparrow__v1__health_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "epoch",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__HealthResponse, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__health_response__field_indices_by_name[] = {
+  3,   /* field[3] = epoch */
   0,   /* field[0] = node */
   2,   /* field[2] = serving */
   1,   /* field[1] = shards */
@@ -2069,7 +2102,7 @@ static const unsigned sparrow__v1__health_response__field_indices_by_name[] = {
 static const ProtobufCIntRange sparrow__v1__health_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__health_response__descriptor =
 {
@@ -2079,14 +2112,14 @@ const ProtobufCMessageDescriptor sparrow__v1__health_response__descriptor =
   "Sparrow__V1__HealthResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__HealthResponse),
-  3,
+  4,
   sparrow__v1__health_response__field_descriptors,
   sparrow__v1__health_response__field_indices_by_name,
   1,  sparrow__v1__health_response__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__health_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__upsert_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor sparrow__v1__upsert_request__field_descriptors[3] =
 {
   {
     "shard",
@@ -2112,15 +2145,28 @@ static const ProtobufCFieldDescriptor sparrow__v1__upsert_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "epoch",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UpsertRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__upsert_request__field_indices_by_name[] = {
   1,   /* field[1] = documents */
+  2,   /* field[2] = epoch */
   0,   /* field[0] = shard */
 };
 static const ProtobufCIntRange sparrow__v1__upsert_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__upsert_request__descriptor =
 {
@@ -2130,7 +2176,7 @@ const ProtobufCMessageDescriptor sparrow__v1__upsert_request__descriptor =
   "Sparrow__V1__UpsertRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__UpsertRequest),
-  2,
+  3,
   sparrow__v1__upsert_request__field_descriptors,
   sparrow__v1__upsert_request__field_indices_by_name,
   1,  sparrow__v1__upsert_request__number_ranges,
@@ -2175,7 +2221,7 @@ const ProtobufCMessageDescriptor sparrow__v1__upsert_response__descriptor =
   (ProtobufCMessageInit) sparrow__v1__upsert_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__delete_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor sparrow__v1__delete_request__field_descriptors[3] =
 {
   {
     "shard",
@@ -2201,15 +2247,28 @@ static const ProtobufCFieldDescriptor sparrow__v1__delete_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "epoch",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DeleteRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__delete_request__field_indices_by_name[] = {
+  2,   /* field[2] = epoch */
   1,   /* field[1] = ids */
   0,   /* field[0] = shard */
 };
 static const ProtobufCIntRange sparrow__v1__delete_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__delete_request__descriptor =
 {
@@ -2219,7 +2278,7 @@ const ProtobufCMessageDescriptor sparrow__v1__delete_request__descriptor =
   "Sparrow__V1__DeleteRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__DeleteRequest),
-  2,
+  3,
   sparrow__v1__delete_request__field_descriptors,
   sparrow__v1__delete_request__field_indices_by_name,
   1,  sparrow__v1__delete_request__number_ranges,
@@ -2264,7 +2323,7 @@ const ProtobufCMessageDescriptor sparrow__v1__delete_response__descriptor =
   (ProtobufCMessageInit) sparrow__v1__delete_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__bulk_load_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor sparrow__v1__bulk_load_request__field_descriptors[6] =
 {
   {
     "shard",
@@ -2326,10 +2385,23 @@ static const ProtobufCFieldDescriptor sparrow__v1__bulk_load_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "epoch",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__BulkLoadRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__bulk_load_request__field_indices_by_name[] = {
   3,   /* field[3] = commit */
   2,   /* field[2] = documents */
+  5,   /* field[5] = epoch */
   4,   /* field[4] = quantization_scale */
   0,   /* field[0] = shard */
   1,   /* field[1] = upload_id */
@@ -2337,7 +2409,7 @@ static const unsigned sparrow__v1__bulk_load_request__field_indices_by_name[] = 
 static const ProtobufCIntRange sparrow__v1__bulk_load_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__bulk_load_request__descriptor =
 {
@@ -2347,7 +2419,7 @@ const ProtobufCMessageDescriptor sparrow__v1__bulk_load_request__descriptor =
   "Sparrow__V1__BulkLoadRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__BulkLoadRequest),
-  5,
+  6,
   sparrow__v1__bulk_load_request__field_descriptors,
   sparrow__v1__bulk_load_request__field_indices_by_name,
   1,  sparrow__v1__bulk_load_request__number_ranges,
@@ -2481,7 +2553,7 @@ const ProtobufCMessageDescriptor sparrow__v1__compact_response__descriptor =
   (ProtobufCMessageInit) sparrow__v1__compact_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__upload_bundle_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor sparrow__v1__upload_bundle_request__field_descriptors[5] =
 {
   {
     "shard",
@@ -2531,17 +2603,30 @@ static const ProtobufCFieldDescriptor sparrow__v1__upload_bundle_request__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "epoch",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UploadBundleRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__upload_bundle_request__field_indices_by_name[] = {
   1,   /* field[1] = build_id */
   3,   /* field[3] = data */
+  4,   /* field[4] = epoch */
   2,   /* field[2] = offset */
   0,   /* field[0] = shard */
 };
 static const ProtobufCIntRange sparrow__v1__upload_bundle_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__upload_bundle_request__descriptor =
 {
@@ -2551,7 +2636,7 @@ const ProtobufCMessageDescriptor sparrow__v1__upload_bundle_request__descriptor 
   "Sparrow__V1__UploadBundleRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__UploadBundleRequest),
-  4,
+  5,
   sparrow__v1__upload_bundle_request__field_descriptors,
   sparrow__v1__upload_bundle_request__field_indices_by_name,
   1,  sparrow__v1__upload_bundle_request__number_ranges,
@@ -2596,7 +2681,7 @@ const ProtobufCMessageDescriptor sparrow__v1__upload_bundle_response__descriptor
   (ProtobufCMessageInit) sparrow__v1__upload_bundle_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__prepare_bundle_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor sparrow__v1__prepare_bundle_request__field_descriptors[5] =
 {
   {
     "shard",
@@ -2646,17 +2731,30 @@ static const ProtobufCFieldDescriptor sparrow__v1__prepare_bundle_request__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "epoch",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__PrepareBundleRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__prepare_bundle_request__field_indices_by_name[] = {
   1,   /* field[1] = build_id */
   3,   /* field[3] = checksum */
+  4,   /* field[4] = epoch */
   0,   /* field[0] = shard */
   2,   /* field[2] = size */
 };
 static const ProtobufCIntRange sparrow__v1__prepare_bundle_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__prepare_bundle_request__descriptor =
 {
@@ -2666,7 +2764,7 @@ const ProtobufCMessageDescriptor sparrow__v1__prepare_bundle_request__descriptor
   "Sparrow__V1__PrepareBundleRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__PrepareBundleRequest),
-  4,
+  5,
   sparrow__v1__prepare_bundle_request__field_descriptors,
   sparrow__v1__prepare_bundle_request__field_indices_by_name,
   1,  sparrow__v1__prepare_bundle_request__number_ranges,
@@ -2711,7 +2809,7 @@ const ProtobufCMessageDescriptor sparrow__v1__prepare_bundle_response__descripto
   (ProtobufCMessageInit) sparrow__v1__prepare_bundle_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__activate_bundle_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor sparrow__v1__activate_bundle_request__field_descriptors[3] =
 {
   {
     "shard",
@@ -2737,15 +2835,28 @@ static const ProtobufCFieldDescriptor sparrow__v1__activate_bundle_request__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "epoch",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ActivateBundleRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__activate_bundle_request__field_indices_by_name[] = {
   1,   /* field[1] = build_id */
+  2,   /* field[2] = epoch */
   0,   /* field[0] = shard */
 };
 static const ProtobufCIntRange sparrow__v1__activate_bundle_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__activate_bundle_request__descriptor =
 {
@@ -2755,7 +2866,7 @@ const ProtobufCMessageDescriptor sparrow__v1__activate_bundle_request__descripto
   "Sparrow__V1__ActivateBundleRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__ActivateBundleRequest),
-  2,
+  3,
   sparrow__v1__activate_bundle_request__field_descriptors,
   sparrow__v1__activate_bundle_request__field_indices_by_name,
   1,  sparrow__v1__activate_bundle_request__number_ranges,

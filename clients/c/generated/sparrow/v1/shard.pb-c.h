@@ -213,13 +213,17 @@ struct  Sparrow__V1__StatsResponse
     , 0,NULL }
 
 
+/*
+ * `epoch`: the caller's cluster-map epoch (0: none); the node adopts it when higher.
+ */
 struct  Sparrow__V1__HealthRequest
 {
   ProtobufCMessage base;
+  uint64_t epoch;
 };
 #define SPARROW__V1__HEALTH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__health_request__descriptor) \
-     }
+    , 0 }
 
 
 struct  Sparrow__V1__HealthResponse
@@ -229,10 +233,14 @@ struct  Sparrow__V1__HealthResponse
   size_t n_shards;
   char **shards;
   protobuf_c_boolean serving;
+  /*
+   * The highest cluster-map epoch the node has seen.
+   */
+  uint64_t epoch;
 };
 #define SPARROW__V1__HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__health_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
 
 
 /*
@@ -244,10 +252,11 @@ struct  Sparrow__V1__UpsertRequest
   char *shard;
   size_t n_documents;
   Sparrow__V1__Document **documents;
+  uint64_t epoch;
 };
 #define SPARROW__V1__UPSERT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__upsert_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0 }
 
 
 struct  Sparrow__V1__UpsertResponse
@@ -266,10 +275,11 @@ struct  Sparrow__V1__DeleteRequest
   char *shard;
   size_t n_ids;
   char **ids;
+  uint64_t epoch;
 };
 #define SPARROW__V1__DELETE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__delete_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0 }
 
 
 struct  Sparrow__V1__DeleteResponse
@@ -301,10 +311,11 @@ struct  Sparrow__V1__BulkLoadRequest
    * index share it, so that their scores compare exactly.
    */
   float quantization_scale;
+  uint64_t epoch;
 };
 #define SPARROW__V1__BULK_LOAD_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__bulk_load_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
 
 
 struct  Sparrow__V1__BulkLoadResponse
@@ -355,10 +366,11 @@ struct  Sparrow__V1__UploadBundleRequest
   char *build_id;
   uint64_t offset;
   ProtobufCBinaryData data;
+  uint64_t epoch;
 };
 #define SPARROW__V1__UPLOAD_BUNDLE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__upload_bundle_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL}, 0 }
 
 
 struct  Sparrow__V1__UploadBundleResponse
@@ -385,10 +397,11 @@ struct  Sparrow__V1__PrepareBundleRequest
    * CRC-32C of the whole file.
    */
   uint32_t checksum;
+  uint64_t epoch;
 };
 #define SPARROW__V1__PREPARE_BUNDLE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__prepare_bundle_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Sparrow__V1__PrepareBundleResponse
@@ -409,10 +422,11 @@ struct  Sparrow__V1__ActivateBundleRequest
   ProtobufCMessage base;
   char *shard;
   char *build_id;
+  uint64_t epoch;
 };
 #define SPARROW__V1__ACTIVATE_BUNDLE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__activate_bundle_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Sparrow__V1__ActivateBundleResponse

@@ -1,0 +1,47 @@
+import Foundation
+import SparrowWire
+
+/// Epoch fencing: a node remembers the highest cluster-map epoch it has seen, in DATA/EPOCH,
+/// and refuses writes sent on an older map (a coordinator or operator tool that missed a change).
+extension ShardNode {
+    static func epochFile(_ dataDirectory: String) -> String { (dataDirectory as NSString).appendingPathComponent("EPOCH") }
+
+    static func readEpoch(_ dataDirectory: String) throws -> UInt64 {
+        let path = epochFile(dataDirectory)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
+        guard let value = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw RPCError(.internal, "\(path) holds '\(text)', not an epoch number")
+        }
+        return value
+    }
+
+    /// The highest epoch seen so far.
+    public var knownEpoch: UInt64 { epoch.withLock { $0 } }
+
+    /// Adopts `seen` when it is newer (0: no epoch).
+    func observe(epoch seen: UInt64) throws {
+        try epoch.withLock { known in
+            guard seen > known else { return }
+            let path = Self.epochFile(dataDirectory)
+            let temporary = path + ".tmp"
+            guard let file = fopen(temporary, "w") else { throw RPCError(.internal, "\(temporary): cannot write") }
+            fputs("\(seen)\n", file)
+            fflush(file)
+            fsync(fileno(file))
+            fclose(file)
+            guard rename(temporary, path) == 0 else { throw RPCError(.internal, "\(path): rename failed") }
+            logger.info("epoch advanced", metadata: ["node.epoch": "\(seen)", "node.previous_epoch": "\(known)"])
+            known = seen
+        }
+    }
+
+    /// Admits a write sent at epoch `sent`: refused when older than the node's, adopted when newer.
+    func admit(write sent: UInt64) throws {
+        guard sent > 0 else { return }
+        let known = knownEpoch
+        guard sent >= known else {
+            throw RPCError(.staleEpoch, "write sent at epoch \(sent), but node \(nodeID) has seen epoch \(known): refresh the cluster map and retry")
+        }
+        try observe(epoch: sent)
+    }
+}

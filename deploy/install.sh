@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs Sparrow on a Debian/Ubuntu host as systemd services (run as root).
+#   deploy/install.sh --binary PATH --role shard|coordinator|both [--node-id ID] [--start]
+# PATH is a release binary built on the same distribution release, preferably with the Swift
+# runtime linked in:  swift build -c release --static-swift-stdlib --product sparrow
+# Layout: /usr/local/bin/sparrow, /etc/sparrow/{shard,coordinator}.env, /var/lib/sparrow
+# (node data, the coordinator's cluster file, the model), journald for logs. Existing
+# settings and data are never overwritten, so the script also upgrades a host in place.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+binary="" role="" node_id="" start=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --binary) binary="$2"; shift 2 ;;
+        --role) role="$2"; shift 2 ;;
+        --node-id) node_id="$2"; shift 2 ;;
+        --start) start=1; shift ;;
+        *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$binary" ] && [ -x "$binary" ] || { echo "install.sh: --binary PATH (an executable sparrow) is required" >&2; exit 2; }
+case "$role" in shard|coordinator|both) ;; *) echo "install.sh: --role takes shard, coordinator or both" >&2; exit 2 ;; esac
+[ "$(id -u)" -eq 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
+
+# Runtime libraries: RocksDB, OpenBLAS, zlib (the -dev package pulls the release's RocksDB soname).
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q librocksdb-dev libopenblas0 zlib1g ca-certificates
+
+id sparrow >/dev/null 2>&1 || useradd --system --home-dir /var/lib/sparrow --shell /usr/sbin/nologin sparrow
+install -d -o sparrow -g sparrow -m 0750 /var/lib/sparrow
+install -d -m 0755 /etc/sparrow /usr/local/share/doc/sparrow
+install -m 0755 "$binary" /usr/local/bin/sparrow.new
+mv /usr/local/bin/sparrow.new /usr/local/bin/sparrow
+if ldd /usr/local/bin/sparrow | grep -q "not found"; then
+    echo "install.sh: /usr/local/bin/sparrow misses libraries:" >&2
+    ldd /usr/local/bin/sparrow | grep "not found" >&2
+    echo "  (build it on this distribution release, with --static-swift-stdlib)" >&2
+    exit 1
+fi
+install -m 0644 "$here/../ops/RUNBOOK.md" /usr/local/share/doc/sparrow/RUNBOOK.md
+
+units=()
+if [ "$role" = shard ] || [ "$role" = both ]; then
+    if [ ! -f /etc/sparrow/shard.env ]; then
+        install -m 0644 "$here/etc/shard.env" /etc/sparrow/shard.env
+        [ -z "$node_id" ] || sed -i "s/^SPARROW_NODE_ID=.*/SPARROW_NODE_ID=$node_id/" /etc/sparrow/shard.env
+    fi
+    install -d -o sparrow -g sparrow -m 0750 /var/lib/sparrow/node
+    install -m 0644 "$here/systemd/sparrow-shard.service" /etc/systemd/system/
+    units+=(sparrow-shard)
+fi
+if [ "$role" = coordinator ] || [ "$role" = both ]; then
+    [ -f /etc/sparrow/coordinator.env ] || install -m 0644 "$here/etc/coordinator.env" /etc/sparrow/coordinator.env
+    [ -f /var/lib/sparrow/cluster.yaml ] || install -o sparrow -g sparrow -m 0640 "$here/cluster.example.yaml" /var/lib/sparrow/cluster.yaml
+    install -m 0644 "$here/systemd/sparrow-coordinator.service" /etc/systemd/system/
+    units+=(sparrow-coordinator)
+fi
+systemctl daemon-reload
+systemctl enable "${units[@]/%/.service}"
+if [ "$start" -eq 1 ]; then
+    systemctl restart "${units[@]/%/.service}"
+    systemctl --no-pager status "${units[@]/%/.service}" | head -20
+fi
+echo "install.sh: installed /usr/local/bin/sparrow as ${units[*]}; settings in /etc/sparrow, data in /var/lib/sparrow"
