@@ -18,6 +18,8 @@ public final class Coordinator: Sendable {
     let logger: Logger
     private let clients: [String: RPCClient]
     private let rotation = Atomic<Int>(0)
+    /// Nodes the health checks found not answering, with the reason.
+    let down = Mutex<[String: String]>([:])
 
     /// A coordinator over `cluster` (saved back to `clusterFile` when it changes); `encoder`
     /// turns text queries into vectors (nil: vectors only).
@@ -146,6 +148,10 @@ public final class Coordinator: Sendable {
                 failure.reason = "node '\(node)' has no address in the cluster file"
                 continue
             }
+            if let reason = downReason(node) {
+                failure.reason = "node marked down by health checks (\(reason))"
+                continue
+            }
             let started = ContinuousClock.now
             do {
                 let response = try await client.call(ShardMethod.search, request, timeout: left, as: Sparrow_V1_SearchResponse.self)
@@ -170,6 +176,15 @@ public final class Coordinator: Sendable {
         var response = Sparrow_V1_ClusterResponse()
         response.epoch = cluster.epoch
         response.buildID = cluster.build ?? ""
+        let down = self.down.withLock { $0 }
+        response.nodes = cluster.nodes.map { node in
+            var status = Sparrow_V1_NodeStatus()
+            status.node = node.id
+            status.address = node.address
+            status.state = down[node.id] == nil ? "up" : "down"
+            status.reason = down[node.id] ?? ""
+            return status
+        }
         if let encoderInfo { response.encoder = encoderInfo }
         response.shards = cluster.shards.map { shard in
             var entry = Sparrow_V1_ShardAssignment()

@@ -11,7 +11,7 @@ import SparrowWire
 ///                      → {"hits": [{"rank", "id", "shard", "score", "explanation"?}],
 ///                         "coverage": {"shards_total", "shards_ok", "failed": [{"shard", "node", "reason"}],
 ///                                      "timed_out"}, "query": {"token": w}, "took_ms"}
-///     GET  /v1/cluster → {"epoch", "shards": [{"shard", "replicas": [{"node", "address"}]}]}
+///     GET  /v1/cluster → {"epoch", "build"?, "nodes": [{"node", "address", "state", "reason"?}], "shards": [{"shard", "replicas": [{"node", "address"}]}]}
 ///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}}
 ///     GET  /metrics    → Prometheus text
 /// Errors: HTTP 400/404/500 with {"error": {"code", "message"}}.
@@ -82,10 +82,14 @@ public enum HTTPAPI {
             let cluster = coordinator.clusterResponse
             struct ReplicaJSON: Encodable { var node: String; var address: String }
             struct ShardJSON: Encodable { var shard: String; var replicas: [ReplicaJSON] }
-            struct ClusterJSON: Encodable { var epoch: UInt64; var shards: [ShardJSON] }
-            return try json(ClusterJSON(epoch: cluster.epoch, shards: cluster.shards.map { entry in
-                ShardJSON(shard: entry.shard, replicas: entry.replicas.map { ReplicaJSON(node: $0.node, address: $0.address) })
-            }))
+            struct NodeJSON: Encodable { var node: String; var address: String; var state: String; var reason: String? }
+            struct ClusterJSON: Encodable { var epoch: UInt64; var build: String?; var nodes: [NodeJSON]; var shards: [ShardJSON] }
+            return try json(ClusterJSON(
+                epoch: cluster.epoch, build: cluster.buildID.isEmpty ? nil : cluster.buildID,
+                nodes: cluster.nodes.map { NodeJSON(node: $0.node, address: $0.address, state: $0.state, reason: $0.reason.isEmpty ? nil : $0.reason) },
+                shards: cluster.shards.map { entry in
+                    ShardJSON(shard: entry.shard, replicas: entry.replicas.map { ReplicaJSON(node: $0.node, address: $0.address) })
+                }))
         }
         router.get("/healthz") { _, _ -> Response in
             let nodes = await coordinator.nodeHealth()

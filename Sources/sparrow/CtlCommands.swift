@@ -137,6 +137,9 @@ struct CtlStatusCommand: AsyncParsableCommand {
             defer { Task { await client.close() } }
             let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
             print("epoch \(cluster.epoch), build \(cluster.buildID.isEmpty ? "(none)" : cluster.buildID)")
+            for node in cluster.nodes {
+                print("node \(node.node) \(node.address): \(node.state)" + (node.reason.isEmpty ? "" : " (\(node.reason))"))
+            }
             print("shard".padding(toLength: 12, withPad: " ", startingAt: 0) + "node".padding(toLength: 12, withPad: " ", startingAt: 0)
                   + "address".padding(toLength: 24, withPad: " ", startingAt: 0) + "documents  bytes on disk  build")
             for shard in cluster.shards {

@@ -96,6 +96,8 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Default per-query deadline, milliseconds.")
     var timeoutMs: Int = 2000
 
+    @Option(help: "Health checks of every node, every this many milliseconds (0: none); nodes that do not answer are skipped.")
+    var healthIntervalMs: Int = 1000
 
     func run() async throws {
         ServerRuntime.runTasksOnEventLoops()
@@ -123,7 +125,9 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
                 ])
             },
             logger: logger)
-        try await ServerRuntime.run([rpc, http], logger: logger)
+        var services: [any Service] = [rpc, http]
+        if healthIntervalMs > 0 { services.append(HealthChecker(coordinator: coordinator, interval: .milliseconds(healthIntervalMs))) }
+        try await ServerRuntime.run(services, logger: logger)
         await coordinator.close()
     }
 }

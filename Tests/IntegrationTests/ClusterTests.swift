@@ -131,6 +131,29 @@ import Testing
         #expect(log.contains("exceeds the limit"), "the node logs why it closed the connection")
     }
 
+    @Test func healthChecksMarkADeadNodeDownAndSearchesSkipIt() async throws {
+        let records = GeneratedCorpus.documents(300, vocabulary: Self.vocabulary, seed: 44)
+        let cluster = try LocalTestCluster(records: records, shards: 3, replicas: 2)
+        defer { cluster.down() }
+        let client = RPCClient(cluster.coordinator, connections: 1)
+        defer { Task { await client.close() } }
+        func nodes() async throws -> [String: String] {
+            let response: Sparrow_V1_ClusterResponse = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5))
+            return Dictionary(uniqueKeysWithValues: response.nodes.map { ($0.node, $0.state) })
+        }
+        #expect(try await nodes() == ["node-0": "up", "node-1": "up", "node-2": "up"])
+        kill(cluster.pids["node-1"]!, SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await nodes()["node-1"] != "down" && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(try await nodes() == ["node-0": "up", "node-1": "down", "node-2": "up"])
+        for query in GeneratedCorpus.queries(20, vocabulary: Self.vocabulary, seed: 45) {
+            let response = try await search(client, query)
+            #expect(response.coverage.shardsOk == 3, "\(response.coverage)")
+        }
+        let status = try LocalTestCluster.run(["ctl", "status", "--coordinator", cluster.rpcAddress])
+        #expect(status.text.contains("node node-1 ") && status.text.contains(": down"), "\(status.text)")
+    }
+
     @Test func writesSentOnAnOlderMapAreRejected() async throws {
         let cluster = try LocalTestCluster(records: GeneratedCorpus.documents(50, vocabulary: Self.vocabulary, seed: 43), shards: 1)
         defer { cluster.down() }

@@ -133,6 +133,27 @@ public nonisolated struct Sparrow_V1_QueryEncoderInfo: Sendable {
   public init() {}
 }
 
+/// A node as the coordinator's health checks see it.
+public nonisolated struct Sparrow_V1_NodeStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var node: String = String()
+
+  public var address: String = String()
+
+  /// "up", or "down" (its replicas are skipped until it answers again).
+  public var state: String = String()
+
+  /// Why it is down.
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Sparrow_V1_ClusterResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -141,6 +162,8 @@ public nonisolated struct Sparrow_V1_ClusterResponse: Sendable {
   public var epoch: UInt64 = 0
 
   public var shards: [Sparrow_V1_ShardAssignment] = []
+
+  public var nodes: [Sparrow_V1_NodeStatus] = []
 
   /// The build searches ask the shards for (empty: whatever they serve).
   public var buildID: String = String()
@@ -445,9 +468,54 @@ nonisolated extension Sparrow_V1_QueryEncoderInfo: SwiftProtobuf.Message, SwiftP
   }
 }
 
+nonisolated extension Sparrow_V1_NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}address\0\u{1}state\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 1)
+    }
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 2)
+    }
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_NodeStatus, rhs: Sparrow_V1_NodeStatus) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.address != rhs.address {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}shards\0\u{3}build_id\0\u{1}encoder\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}shards\0\u{3}build_id\0\u{1}encoder\0\u{1}nodes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -459,6 +527,7 @@ nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._encoder) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
       default: break
       }
     }
@@ -481,12 +550,16 @@ nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftPr
     try { if let v = self._encoder {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if !self.nodes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.nodes, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_ClusterResponse, rhs: Sparrow_V1_ClusterResponse) -> Bool {
     if lhs.epoch != rhs.epoch {return false}
     if lhs.shards != rhs.shards {return false}
+    if lhs.nodes != rhs.nodes {return false}
     if lhs.buildID != rhs.buildID {return false}
     if lhs._encoder != rhs._encoder {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}

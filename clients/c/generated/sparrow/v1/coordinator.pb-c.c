@@ -277,6 +277,51 @@ void   sparrow__v1__query_encoder_info__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__query_encoder_info__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   sparrow__v1__node_status__init
+                     (Sparrow__V1__NodeStatus         *message)
+{
+  static const Sparrow__V1__NodeStatus init_value = SPARROW__V1__NODE_STATUS__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__node_status__get_packed_size
+                     (const Sparrow__V1__NodeStatus *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__node_status__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__node_status__pack
+                     (const Sparrow__V1__NodeStatus *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__node_status__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__node_status__pack_to_buffer
+                     (const Sparrow__V1__NodeStatus *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__node_status__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__NodeStatus *
+       sparrow__v1__node_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__NodeStatus *)
+     protobuf_c_message_unpack (&sparrow__v1__node_status__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__node_status__free_unpacked
+                     (Sparrow__V1__NodeStatus *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__node_status__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   sparrow__v1__cluster_response__init
                      (Sparrow__V1__ClusterResponse         *message)
 {
@@ -776,7 +821,84 @@ const ProtobufCMessageDescriptor sparrow__v1__query_encoder_info__descriptor =
   (ProtobufCMessageInit) sparrow__v1__query_encoder_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor sparrow__v1__node_status__field_descriptors[4] =
+{
+  {
+    "node",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__NodeStatus, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "address",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__NodeStatus, address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__NodeStatus, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__NodeStatus, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__node_status__field_indices_by_name[] = {
+  1,   /* field[1] = address */
+  0,   /* field[0] = node */
+  3,   /* field[3] = reason */
+  2,   /* field[2] = state */
+};
+static const ProtobufCIntRange sparrow__v1__node_status__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__node_status__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.NodeStatus",
+  "NodeStatus",
+  "Sparrow__V1__NodeStatus",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__NodeStatus),
+  4,
+  sparrow__v1__node_status__field_descriptors,
+  sparrow__v1__node_status__field_indices_by_name,
+  1,  sparrow__v1__node_status__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__node_status__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descriptors[5] =
 {
   {
     "epoch",
@@ -826,17 +948,30 @@ static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "nodes",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__ClusterResponse, n_nodes),
+    offsetof(Sparrow__V1__ClusterResponse, nodes),
+    &sparrow__v1__node_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__cluster_response__field_indices_by_name[] = {
   2,   /* field[2] = build_id */
   3,   /* field[3] = encoder */
   0,   /* field[0] = epoch */
+  4,   /* field[4] = nodes */
   1,   /* field[1] = shards */
 };
 static const ProtobufCIntRange sparrow__v1__cluster_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor =
 {
@@ -846,7 +981,7 @@ const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor =
   "Sparrow__V1__ClusterResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__ClusterResponse),
-  4,
+  5,
   sparrow__v1__cluster_response__field_descriptors,
   sparrow__v1__cluster_response__field_indices_by_name,
   1,  sparrow__v1__cluster_response__number_ranges,

@@ -22,6 +22,7 @@ typedef struct Sparrow__V1__ClusterRequest Sparrow__V1__ClusterRequest;
 typedef struct Sparrow__V1__Replica Sparrow__V1__Replica;
 typedef struct Sparrow__V1__ShardAssignment Sparrow__V1__ShardAssignment;
 typedef struct Sparrow__V1__QueryEncoderInfo Sparrow__V1__QueryEncoderInfo;
+typedef struct Sparrow__V1__NodeStatus Sparrow__V1__NodeStatus;
 typedef struct Sparrow__V1__ClusterResponse Sparrow__V1__ClusterResponse;
 typedef struct Sparrow__V1__ActivateBuildRequest Sparrow__V1__ActivateBuildRequest;
 typedef struct Sparrow__V1__ActivateBuildResponse Sparrow__V1__ActivateBuildResponse;
@@ -124,12 +125,36 @@ struct  Sparrow__V1__QueryEncoderInfo
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * A node as the coordinator's health checks see it.
+ */
+struct  Sparrow__V1__NodeStatus
+{
+  ProtobufCMessage base;
+  char *node;
+  char *address;
+  /*
+   * "up", or "down" (its replicas are skipped until it answers again).
+   */
+  char *state;
+  /*
+   * Why it is down.
+   */
+  char *reason;
+};
+#define SPARROW__V1__NODE_STATUS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__node_status__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 struct  Sparrow__V1__ClusterResponse
 {
   ProtobufCMessage base;
   uint64_t epoch;
   size_t n_shards;
   Sparrow__V1__ShardAssignment **shards;
+  size_t n_nodes;
+  Sparrow__V1__NodeStatus **nodes;
   /*
    * The build searches ask the shards for (empty: whatever they serve).
    */
@@ -141,7 +166,7 @@ struct  Sparrow__V1__ClusterResponse
 };
 #define SPARROW__V1__CLUSTER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__cluster_response__descriptor) \
-    , 0, 0,NULL, (char *)protobuf_c_empty_string, NULL }
+    , 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL }
 
 
 /*
@@ -296,6 +321,25 @@ Sparrow__V1__QueryEncoderInfo *
 void   sparrow__v1__query_encoder_info__free_unpacked
                      (Sparrow__V1__QueryEncoderInfo *message,
                       ProtobufCAllocator *allocator);
+/* Sparrow__V1__NodeStatus methods */
+void   sparrow__v1__node_status__init
+                     (Sparrow__V1__NodeStatus         *message);
+size_t sparrow__v1__node_status__get_packed_size
+                     (const Sparrow__V1__NodeStatus   *message);
+size_t sparrow__v1__node_status__pack
+                     (const Sparrow__V1__NodeStatus   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__node_status__pack_to_buffer
+                     (const Sparrow__V1__NodeStatus   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__NodeStatus *
+       sparrow__v1__node_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__node_status__free_unpacked
+                     (Sparrow__V1__NodeStatus *message,
+                      ProtobufCAllocator *allocator);
 /* Sparrow__V1__ClusterResponse methods */
 void   sparrow__v1__cluster_response__init
                      (Sparrow__V1__ClusterResponse         *message);
@@ -373,6 +417,9 @@ typedef void (*Sparrow__V1__ShardAssignment_Closure)
 typedef void (*Sparrow__V1__QueryEncoderInfo_Closure)
                  (const Sparrow__V1__QueryEncoderInfo *message,
                   void *closure_data);
+typedef void (*Sparrow__V1__NodeStatus_Closure)
+                 (const Sparrow__V1__NodeStatus *message,
+                  void *closure_data);
 typedef void (*Sparrow__V1__ClusterResponse_Closure)
                  (const Sparrow__V1__ClusterResponse *message,
                   void *closure_data);
@@ -394,6 +441,7 @@ extern const ProtobufCMessageDescriptor sparrow__v1__cluster_request__descriptor
 extern const ProtobufCMessageDescriptor sparrow__v1__replica__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__shard_assignment__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__query_encoder_info__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__node_status__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__activate_build_request__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__activate_build_response__descriptor;
