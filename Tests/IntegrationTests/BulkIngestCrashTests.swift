@@ -4,10 +4,12 @@ import Testing
 
 /// Real `sparrow` processes killed while they bulk-load a shard.
 @Suite struct BulkIngestCrashTests {
+    /// The `sparrow` built with these tests: beside the test bundle, in the same configuration
+    /// (debug or release), unless `$SPARROW_BIN` names another.
     static let binary: String = {
         if let path = ProcessInfo.processInfo.environment["SPARROW_BIN"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/sparrow").path
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return ((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent("sparrow")
     }()
 
     static func writeVectors(_ path: String, documents: Int, prefix: String) throws {
