@@ -56,8 +56,9 @@ struct BuildSettings: Codable, Equatable {
     /// `model` (the sparse encoder), `bm25`, or `vectors` (as given).
     var weighting: String
     var model: String?
-    /// The document encoder's fingerprint (`model` weighting).
+    /// The document encoder's fingerprint and settings (`model` weighting).
     var encoder: String?
+    var encoderSettings: String?
     /// `model` (MODEL/idf.json), `corpus`, a file path, or `none` (BM25: every query token weighs 1).
     var idf: String
     var k1: Double?
@@ -68,7 +69,7 @@ struct BuildSettings: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case source, input, weighting, model, encoder, idf, k1, b, shards
-        case inputBytes = "input_bytes", batchDocuments = "batch_documents", skipBad = "skip_bad"
+        case inputBytes = "input_bytes", batchDocuments = "batch_documents", skipBad = "skip_bad", encoderSettings = "encoder_settings"
     }
 }
 

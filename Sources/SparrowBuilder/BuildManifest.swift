@@ -23,10 +23,17 @@ public struct BuildManifest: Codable, Equatable, Sendable {
 
     /// What queries must be encoded with to match the documents.
     public struct Encoder: Codable, Equatable, Sendable {
+        enum CodingKeys: String, CodingKey {
+            case weighting, document, tokenizer, idf
+            case documentSettings = "document_settings"
+        }
+
         /// `idf` (tokens weighted by the IDF table) or `bm25` (every token 1).
         public var weighting: String
         /// The document encoder (model weights and settings); nil for BM25 and given vectors.
         public var document: String?
+        /// How document weights were made: the encoder's activation and pruning, or BM25's k1 and b.
+        public var documentSettings: String?
         /// `QueryEncoder.tokenizerFingerprint` and `idfFingerprint`.
         public var tokenizer: String
         public var idf: String

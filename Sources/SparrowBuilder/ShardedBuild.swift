@@ -172,7 +172,8 @@ public enum ShardedBuild {
         }
         return BuildSettings(
             source: source, input: (input as NSString).standardizingPath, inputBytes: bytes, weighting: weighting, model: model,
-            encoder: encoder?.fingerprint, idf: idf, k1: k1, b: b, shards: options.shards, batchDocuments: options.batchDocuments,
+            encoder: encoder?.fingerprint, encoderSettings: encoder.map { "activation=\($0.activation.rawValue) prune=\($0.pruning)" },
+            idf: idf, k1: k1, b: b, shards: options.shards, batchDocuments: options.batchDocuments,
             skipBad: options.skipBad)
     }
 
@@ -279,6 +280,7 @@ public enum ShardedBuild {
         let encoder = queryEncoder.map {
             BuildManifest.Encoder(
                 weighting: settings.weighting == "bm25" ? "bm25" : "idf", document: settings.encoder,
+                documentSettings: settings.weighting == "bm25" ? "bm25 k1=\(settings.k1 ?? 0.9) b=\(settings.b ?? 0.4)" : settings.encoderSettings,
                 tokenizer: $0.tokenizerFingerprint, idf: $0.idfFingerprint)
         }
 

@@ -48,6 +48,7 @@ import Testing
         let expected = (0..<40).reduce(into: [Int](repeating: 0, count: 3)) { $0[ShardPartitioner.shard(of: "doc\($1)", count: 3)] += 1 }
         #expect(manifest.shards.map(\.documents) == expected)
         #expect(manifest.encoder?.weighting == "idf")
+        #expect(manifest.encoder?.documentSettings == "activation=log1p_relu prune=none")
         // splade-tiny ships no idf.json: the IDF is computed over the corpus.
         #expect(report.stages.map(\.name) == ["encode", "read batches", "idf", "write shards"])
         for name in ["build.json", "idf.json", "report.json", "shards", "vectors.jsonl.gz"] {
@@ -140,6 +141,7 @@ import Testing
         #expect(manifest.documents == 20)
         #expect(manifest.encoder?.weighting == "bm25")
         #expect(manifest.encoder?.document == nil)
+        #expect(manifest.encoder?.documentSettings == "bm25 k1=0.9 b=0.4")
         #expect(!FileManager.default.fileExists(atPath: dir + "/bm25/idf.json"))
     }
 }
