@@ -1,0 +1,23 @@
+import Foundation
+import Testing
+
+/// `ops/netns-test`: three nodes and a coordinator in separate network namespaces, operated
+/// with the CLI. Needs root and `ip netns` (CI runs as root); elsewhere the test is skipped.
+@Suite struct NetworkNamespaceTests {
+    static let available: Bool = {
+        guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip") else {
+            return false
+        }
+        let probe = "sparrow-probe-\(getpid())"
+        guard (try? LocalTestCluster.run(executable: "/bin/sh", ["-c", "ip netns add \(probe)"]).status) == 0 else { return false }
+        _ = try? LocalTestCluster.run(executable: "/bin/sh", ["-c", "ip netns del \(probe)"])
+        return true
+    }()
+
+    @Test(.enabled(if: available, "needs root and ip netns"))
+    func nodesAndCoordinatorInSeparateNamespaces() throws {
+        let result = try LocalTestCluster.run(executable: ClientTests.root + "/ops/netns-test", [LocalTestCluster.binary])
+        #expect(result.status == 0, "\(result.text)")
+        #expect(result.text.contains("netns-test: ok"), "\(result.text)")
+    }
+}
