@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "SparrowShard",
             dependencies: [
-                "SparrowWire", "SparrowStorage", "SparrowCore",
+                "SparrowWire", "SparrowStorage", "SparrowCore", "SparrowIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "SparrowCoordinator",
             dependencies: [
-                "SparrowWire", "SparrowEncoder", "SparrowCore",
+                "SparrowWire", "SparrowEncoder", "SparrowCore", "SparrowIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

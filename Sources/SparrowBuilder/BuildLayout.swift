@@ -1,4 +1,5 @@
 import Foundation
+import SparrowIO
 
 /// The files of a build directory:
 ///
@@ -93,13 +94,7 @@ enum JSONFiles {
     static func write<T: Encodable>(_ value: T, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(value)
-        data.append(0x0A)
-        let temporary = path + ".tmp"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, path) == 0 else {
-            throw BuilderError.files(path: path, reason: "rename failed (\(String(cString: strerror(errno))))")
-        }
+        try AtomicOutputFile.write(String(decoding: try encoder.encode(value), as: UTF8.self) + "\n", to: path)
     }
 
     static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> T {

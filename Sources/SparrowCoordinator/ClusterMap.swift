@@ -1,5 +1,6 @@
 import Foundation
 import SparrowEncoder
+import SparrowIO
 import SparrowWire
 import Yams
 
@@ -131,18 +132,10 @@ public struct ClusterMap: Codable, Sendable, Equatable {
 
     /// Writes the map to `path` atomically (a synced temporary file, then a rename).
     public func save(path: String) throws {
-        let temporary = path + ".tmp"
         do {
-            try Data(try yaml().utf8).write(to: URL(fileURLWithPath: temporary))
-            if let handle = FileHandle(forUpdatingAtPath: temporary) {
-                try handle.synchronize()
-                try handle.close()
-            }
+            try AtomicOutputFile.write(try yaml(), to: path)
         } catch {
-            throw ClusterError.file(path: path, reason: "cannot write: \(error.localizedDescription)")
-        }
-        guard rename(temporary, path) == 0 else {
-            throw ClusterError.file(path: path, reason: "rename failed (\(String(cString: strerror(errno))))")
+            throw ClusterError.file(path: path, reason: "cannot write: \(error)")
         }
     }
 

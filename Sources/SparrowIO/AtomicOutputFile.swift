@@ -57,7 +57,15 @@ public final class AtomicOutputFile {
         }
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Writes `text` to `path` through a synced temporary file and a rename.
+    public static func write(_ text: String, to path: String) throws {
+        let file = try AtomicOutputFile(path: path)
+        try file.write(text)
+        try file.commit()
+    }
+
+    /// Flushes, syncs and renames the file into place, then syncs the directory so that the
+    /// rename itself survives a crash.
     public func commit() throws {
         if let plain {
             guard fflush(plain) == 0, fsync(fileno(plain)) == 0 else {
@@ -69,6 +77,11 @@ public final class AtomicOutputFile {
             throw IOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
         }
         committed = true
+        let directory = (path as NSString).deletingLastPathComponent
+        if let handle = opendir(directory.isEmpty ? "." : directory) {
+            fsync(dirfd(handle))
+            closedir(handle)
+        }
     }
 
     @discardableResult

@@ -23,8 +23,8 @@ extension ShardNode {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             if request.offset == 0 {
                 FileManager.default.createFile(atPath: path, contents: nil)
-            } else if request.offset != UInt64(size ?? 0) {
-                throw RPCError.invalidArgument("upload of \(request.shard)@\(request.buildID): offset \(request.offset), but \(size ?? 0) bytes are here")
+            } else if request.offset != UInt64(size) {
+                throw RPCError.invalidArgument("upload of \(request.shard)@\(request.buildID): offset \(request.offset), but \(size) bytes are here")
             }
             guard let handle = FileHandle(forWritingAtPath: path) else { throw RPCError(.internal, "\(path): cannot open for writing") }
             defer { try? handle.close() }

@@ -1,4 +1,5 @@
 import Foundation
+import SparrowIO
 import SparrowWire
 
 /// Epoch fencing: a node remembers the highest cluster-map epoch it has seen, in DATA/EPOCH,
@@ -22,14 +23,7 @@ extension ShardNode {
     func observe(epoch seen: UInt64) throws {
         try epoch.withLock { known in
             guard seen > known else { return }
-            let path = Self.epochFile(dataDirectory)
-            let temporary = path + ".tmp"
-            guard let file = fopen(temporary, "w") else { throw RPCError(.internal, "\(temporary): cannot write") }
-            fputs("\(seen)\n", file)
-            fflush(file)
-            fsync(fileno(file))
-            fclose(file)
-            guard rename(temporary, path) == 0 else { throw RPCError(.internal, "\(path): rename failed") }
+            try AtomicOutputFile.write("\(seen)\n", to: Self.epochFile(dataDirectory))
             logger.info("epoch advanced", metadata: ["node.epoch": "\(seen)", "node.previous_epoch": "\(known)"])
             known = seen
         }

@@ -64,11 +64,12 @@ extension ShardNode {
 
     func stats(_ request: Sparrow_V1_StatsRequest) throws -> Sparrow_V1_StatsResponse {
         let waiting = prepared.withLock { $0.mapValues { $0.manifest.buildID ?? "" } }
-        let ids = request.shard.isEmpty ? Set(shardIDs).union(waiting.keys).sorted() : [request.shard]
+        let serving = Set(shardIDs)
+        let ids = request.shard.isEmpty ? serving.union(waiting.keys).sorted() : [request.shard]
         var response = Sparrow_V1_StatsResponse()
         response.shards = try ids.map { id in
             var stats = Sparrow_V1_ShardStats()
-            if let preparedOnly = waiting[id], !shardIDs.contains(id) {
+            if let preparedOnly = waiting[id], !serving.contains(id) {
                 stats.shard = id
                 stats.preparedBuildID = preparedOnly
             } else {

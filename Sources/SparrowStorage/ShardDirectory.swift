@@ -1,4 +1,5 @@
 import Foundation
+import SparrowIO
 
 /// A shard's directory: numbered RocksDB generations (`gen-000001/`, …) and a `CURRENT`
 /// file naming the one in use, replaced by an atomic rename.
@@ -71,36 +72,17 @@ struct ShardDirectory {
 
     /// Records `generation` as the prepared one (atomically).
     func markPrepared(_ generation: Generation) throws {
-        try replaceAtomically(preparedFile, with: String(format: "gen-%06d\n", generation.number))
+        try AtomicOutputFile.write(String(format: "gen-%06d\n", generation.number), to: preparedFile)
     }
 
     /// Points `CURRENT` at `generation` atomically (write, fsync, rename), then drops the
     /// `PREPARED` mark and every other generation.
     func makeCurrent(_ generation: Generation) throws {
-        try replaceAtomically(currentFile, with: String(format: "gen-%06d\n", generation.number))
+        try AtomicOutputFile.write(String(format: "gen-%06d\n", generation.number), to: currentFile)
         unlink(preparedFile)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         where name.hasPrefix("gen-") && Int(name.dropFirst(4)) != generation.number {
             try? FileManager.default.removeItem(atPath: (path as NSString).appendingPathComponent(name))
-        }
-    }
-
-    /// Writes `text` to `file` through a synced temporary file and a rename, then syncs the directory.
-    private func replaceAtomically(_ file: String, with text: String) throws {
-        let temporary = file + ".tmp"
-        guard let handle = fopen(temporary, "w") else {
-            throw StorageError.invalidRequest("\(temporary): cannot write (\(String(cString: strerror(errno))))")
-        }
-        fputs(text, handle)
-        fflush(handle)
-        fsync(fileno(handle))
-        fclose(handle)
-        guard rename(temporary, file) == 0 else {
-            throw StorageError.invalidRequest("\(file): rename failed (\(String(cString: strerror(errno))))")
-        }
-        if let directory = opendir(path) {
-            fsync(dirfd(directory))
-            closedir(directory)
         }
     }
 }
