@@ -14,7 +14,12 @@ import Yams
 ///     shards:
 ///       - id: shard-0
 ///         replicas: [node-1, node-2]     # tried in this order, rotating per query
+///       - id: node-2
+///         address: 10.0.0.2:7100
+///         state: draining                 # optional: being emptied (`ctl drain-node`)
 ///     build: 794f4a928a0392d8             # optional: the build searches ask for (set by `ctl load`)
+///     moves:                             # optional: shard copies in progress (`ctl move-shard`)
+///       - {id: 5f3a…, shard: shard-0, source: node-1, from: node-1, to: node-2, phase: copy}
 ///     encoder:                           # optional: for text queries
 ///       model: /var/lib/sparrow/model    # tokenizer.json or vocab.txt (+ idf.json)
 ///       idf: /var/lib/sparrow/idf.json   # optional, default model/idf.json
@@ -23,10 +28,37 @@ public struct ClusterMap: Codable, Sendable, Equatable {
     public struct Node: Codable, Sendable, Equatable {
         public var id: String
         public var address: String
+        /// nil: in service; `draining`: being emptied, no shard is placed on it.
+        public var state: String?
 
-        public init(id: String, address: String) {
+        public init(id: String, address: String, state: String? = nil) {
             self.id = id
             self.address = address
+            self.state = state
+        }
+
+        public var isDraining: Bool { state == "draining" }
+    }
+
+    /// A copy of a shard between nodes, begun and not finished (see `Coordinator+Moves`).
+    public struct Move: Codable, Sendable, Equatable {
+        public var id: String
+        public var shard: String
+        /// The replica the copy is made from.
+        public var source: String
+        /// The replica the move takes away (nil: a replica is added).
+        public var from: String?
+        public var to: String
+        /// `copy`, `catch-up` or `switched`.
+        public var phase: String
+
+        public init(id: String, shard: String, source: String, from: String?, to: String, phase: String) {
+            self.id = id
+            self.shard = shard
+            self.source = source
+            self.from = from
+            self.to = to
+            self.phase = phase
         }
     }
 
@@ -69,13 +101,15 @@ public struct ClusterMap: Codable, Sendable, Equatable {
     /// The build (`sparrow build`) every shard serves; nil: whatever each shard holds.
     public var build: String?
     public var encoder: Encoder?
+    public var moves: [Move]?
 
-    public init(epoch: UInt64, nodes: [Node], shards: [ShardEntry], build: String? = nil, encoder: Encoder? = nil) {
+    public init(epoch: UInt64, nodes: [Node], shards: [ShardEntry], build: String? = nil, encoder: Encoder? = nil, moves: [Move]? = nil) {
         self.epoch = epoch
         self.nodes = nodes
         self.shards = shards
         self.build = build
         self.encoder = encoder
+        self.moves = moves
     }
 
     /// Reads and validates a cluster file; errors name the file and what is wrong.
@@ -122,7 +156,28 @@ public struct ClusterMap: Codable, Sendable, Equatable {
             for replica in shard.replicas where !nodeIDs.contains(replica) {
                 throw ClusterError.file(path: path, reason: "shard '\(shard.id)': replica '\(replica)' is not a listed node")
             }
+            guard Set(shard.replicas).count == shard.replicas.count else {
+                throw ClusterError.file(path: path, reason: "shard '\(shard.id)' lists a node twice among its replicas")
+            }
         }
+        for node in nodes where node.state != nil && !node.isDraining {
+            throw ClusterError.file(path: path, reason: "node '\(node.id)': state '\(node.state!)' is not draining (leave it out for a node in service)")
+        }
+        for move in moves ?? [] {
+            guard shardIDs.contains(move.shard), [move.source, move.to].allSatisfy(nodeIDs.contains) else {
+                throw ClusterError.file(path: path, reason: "move \(move.id) names a shard or node that is not listed")
+            }
+        }
+    }
+
+    /// The entry of shard `id`.
+    public func shard(_ id: String) -> ShardEntry? {
+        shards.first { $0.id == id }
+    }
+
+    /// The move in progress of shard `id`.
+    public func move(of shard: String) -> Move? {
+        moves?.first { $0.shard == shard }
     }
 
     /// The file's YAML text.

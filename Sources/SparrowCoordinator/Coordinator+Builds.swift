@@ -25,11 +25,15 @@ extension Coordinator {
     /// Checks the build against the encoder and every replica, then switches to it: epoch + 1,
     /// saved, searches ask for it, and the nodes are told to activate it.
     func activateBuild(_ request: Sparrow_V1_ActivateBuildRequest) async throws -> Sparrow_V1_ActivateBuildResponse {
+        try requireOwner("build activations (ctl load)")
         guard !request.buildID.isEmpty else { throw RPCError.invalidArgument("build_id is empty") }
         if let reason = Self.incompatibility(build: request.hasEncoder ? request.encoder : nil, coordinator: encoderInfo) {
             throw RPCError.failedPrecondition("build \(request.buildID) refused: \(reason)")
         }
         let current = cluster
+        if let moves = current.moves, !moves.isEmpty {
+            throw RPCError.failedPrecondition("build \(request.buildID) refused: shard moves are in progress (\(moves.map { "\($0.shard) → \($0.to)" }.joined(separator: ", "))); finish or abort them first")
+        }
         let mapShards = Set(current.shards.map(\.id))
         guard Set(request.shards) == mapShards else {
             throw RPCError.failedPrecondition(
@@ -46,10 +50,7 @@ extension Coordinator {
             let list = missing.map { "\($0.shard)@\($0.node): \($0.reason)" }.sorted()
             throw RPCError.failedPrecondition("build \(request.buildID) is not ready on every replica; the cluster keeps its build. " + list.joined(separator: "; "))
         }
-        let updated = try update { map in
-            map.build = request.buildID
-            map.epoch += 1
-        }
+        let updated = try update { map in map.build = request.buildID }
         logger.info("build activated", metadata: ["cluster.build": "\(request.buildID)", "cluster.epoch": "\(updated.epoch)"])
         var response = Sparrow_V1_ActivateBuildResponse()
         response.epoch = updated.epoch

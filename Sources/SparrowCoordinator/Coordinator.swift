@@ -9,26 +9,35 @@ import Synchronization
 /// another replica when one fails, merge the top k, and say which shards did not answer.
 public final class Coordinator: Sendable {
     private let map: Mutex<ClusterMap>
-    /// Where the map is persisted when a build is activated (nil: kept in memory only).
+    /// Where the map is persisted when it changes (nil: kept in memory only).
     let clusterFile: String?
+    /// The coordinator that owns the map, when this one follows it (see `MapFollower`).
+    public let owner: String?
     let encoder: QueryEncoder?
     /// The query encoder's identity, as builds record it; nil without an encoder.
     let encoderInfo: Sparrow_V1_QueryEncoderInfo?
     let defaultTimeout: Duration
     let logger: Logger
-    private let clients: [String: RPCClient]
+    private let clients = Mutex<[String: RPCClient]>([:])
+    let connectionsPerNode: Int
     private let rotation = Atomic<Int>(0)
+    /// One map-changing operation (a move, drain, rebalance, node change) at a time.
+    let operations = AsyncGate()
+    /// Writes to one shard, and the switch of a move, one at a time (so every replica applies
+    /// a shard's writes in the same order).
+    private let shardGates = Mutex<[String: AsyncGate]>([:])
     /// Nodes the health checks found not answering, with the reason.
     let down = Mutex<[String: String]>([:])
 
     /// A coordinator over `cluster` (saved back to `clusterFile` when it changes); `encoder`
     /// turns text queries into vectors (nil: vectors only).
     public init(
-        cluster: ClusterMap, clusterFile: String? = nil, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2), connectionsPerNode: Int = 4,
-        logger: Logger
+        cluster: ClusterMap, clusterFile: String? = nil, owner: String? = nil, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2),
+        connectionsPerNode: Int = 4, logger: Logger
     ) throws {
         map = Mutex(cluster)
         self.clusterFile = clusterFile
+        self.owner = owner
         self.encoder = encoder
         encoderInfo = encoder.map { encoder in
             var info = Sparrow_V1_QueryEncoderInfo()
@@ -39,24 +48,41 @@ public final class Coordinator: Sendable {
         }
         self.defaultTimeout = defaultTimeout
         self.logger = logger
-        var clients: [String: RPCClient] = [:]
-        for node in cluster.nodes {
-            clients[node.id] = RPCClient(try Endpoint(parsing: node.address), connections: connectionsPerNode)
-        }
-        self.clients = clients
+        self.connectionsPerNode = connectionsPerNode
+        try cluster.validate(path: clusterFile ?? "cluster map")
     }
 
     /// The cluster map in force.
     public var cluster: ClusterMap { map.withLock { $0 } }
 
-    /// Replaces the map (and saves it, when there is a cluster file).
-    func update(_ change: (inout ClusterMap) -> Void) throws -> ClusterMap {
+    /// Changes the map: epoch + 1, checked, saved (when there is a cluster file), then in force.
+    @discardableResult
+    func update(_ change: (inout ClusterMap) throws -> Void) throws -> ClusterMap {
+        try replace { map in
+            try change(&map)
+            map.epoch += 1
+        }
+    }
+
+    /// Replaces the map with `change` applied, checked and saved.
+    func replace(_ change: (inout ClusterMap) throws -> Void) throws -> ClusterMap {
         try map.withLock { map in
             var next = map
-            change(&next)
+            try change(&next)
+            try next.validate(path: clusterFile ?? "cluster map")
             if let clusterFile { try next.save(path: clusterFile) }
             map = next
             return next
+        }
+    }
+
+    /// The gate that orders writes to `shard`.
+    func gate(_ shard: String) -> AsyncGate {
+        shardGates.withLock { gates in
+            if let gate = gates[shard] { return gate }
+            let gate = AsyncGate()
+            gates[shard] = gate
+            return gate
         }
     }
 
@@ -144,8 +170,8 @@ public final class Coordinator: Sendable {
                 break
             }
             failure.node = node
-            guard let client = clients[node] else {
-                failure.reason = "node '\(node)' has no address in the cluster file"
+            guard let client = try? client(node) else {
+                failure.reason = "node '\(node)' has no address in the cluster map"
                 continue
             }
             if let reason = downReason(node) {
@@ -176,16 +202,26 @@ public final class Coordinator: Sendable {
         var response = Sparrow_V1_ClusterResponse()
         response.epoch = cluster.epoch
         response.buildID = cluster.build ?? ""
+        response.owner = owner ?? ""
         let down = self.down.withLock { $0 }
         response.nodes = cluster.nodes.map { node in
             var status = Sparrow_V1_NodeStatus()
             status.node = node.id
             status.address = node.address
-            status.state = down[node.id] == nil ? "up" : "down"
+            status.state = down[node.id] != nil ? "down" : node.isDraining ? "draining" : "up"
             status.reason = down[node.id] ?? ""
             return status
         }
         if let encoderInfo { response.encoder = encoderInfo }
+        response.moves = (cluster.moves ?? []).map { move in
+            var wire = Sparrow_V1_Move()
+            wire.id = move.id
+            wire.shard = move.shard
+            wire.from = move.from ?? ""
+            wire.to = move.to
+            wire.phase = move.phase
+            return wire
+        }
         response.shards = cluster.shards.map { shard in
             var entry = Sparrow_V1_ShardAssignment()
             entry.shard = shard.id
@@ -204,11 +240,13 @@ public final class Coordinator: Sendable {
     /// The request carries the map's epoch, so that nodes learn it and fence older writers.
     public func nodeHealth(timeout: Duration = .milliseconds(500)) async -> [String: String?] {
         var request = Sparrow_V1_HealthRequest()
+        let cluster = self.cluster
         request.epoch = cluster.epoch
         let health = request
         return await withTaskGroup(of: (String, String?).self) { group in
-            for (node, client) in clients {
+            for node in cluster.nodes.map(\.id) {
                 group.addTask {
+                    guard let client = try? self.client(node) else { return (node, "no address") }
                     do {
                         _ = try await client.call(ShardMethod.health, health, timeout: timeout, as: Sparrow_V1_HealthResponse.self)
                         return (node, nil)
@@ -221,13 +259,25 @@ public final class Coordinator: Sendable {
         }
     }
 
-    /// The RPC client of `node`.
+    /// The RPC client of `node` (made on first use from its address in the map).
     func client(_ node: String) throws -> RPCClient {
-        guard let client = clients[node] else { throw RPCError.notFound("node '\(node)' has no address in the cluster file") }
-        return client
+        if let client = clients.withLock({ $0[node] }) { return client }
+        guard let address = cluster.address(of: node) else { throw RPCError.notFound("node '\(node)' is not in the cluster map") }
+        let endpoint = try Endpoint(parsing: address)
+        return clients.withLock { clients in
+            if let client = clients[node] { return client }
+            let client = RPCClient(endpoint, connections: connectionsPerNode)
+            clients[node] = client
+            return client
+        }
+    }
+
+    /// Forgets the client of a node taken out of the map.
+    func forgetClient(_ node: String) async {
+        await clients.withLock { $0.removeValue(forKey: node) }?.close()
     }
 
     public func close() async {
-        for client in clients.values { await client.close() }
+        for client in clients.withLock({ Array($0.values) }) { await client.close() }
     }
 }

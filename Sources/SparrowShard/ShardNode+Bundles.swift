@@ -41,15 +41,10 @@ extension ShardNode {
         let path = try uploadPath(shard: request.shard, build: request.buildID)
         let shardDirectory = try directory(of: request.shard)
         return try bundleLock.withLock {
-            guard let file = FileHandle(forReadingAtPath: path) else {
+            guard FileManager.default.fileExists(atPath: path) else {
                 throw RPCError.notFound("no upload of \(request.shard)@\(request.buildID) on node \(nodeID)")
             }
-            var (size, checksum): (UInt64, UInt32) = (0, 0)
-            while let chunk = try file.read(upToCount: 4 << 20), !chunk.isEmpty {
-                size += UInt64(chunk.count)
-                checksum = CRC32C.extend(checksum, chunk)
-            }
-            try file.close()
+            let (size, checksum) = try Self.sizeAndChecksum(path)
             guard size == request.size, checksum == request.checksum else {
                 unlink(path)
                 throw RPCError.invalidArgument(

@@ -19,6 +19,14 @@ extension ShardNode {
         routes.on(ShardMethod.uploadBundle) { (request: Sparrow_V1_UploadBundleRequest, _) in try self.uploadBundle(request) }
         routes.on(ShardMethod.prepareBundle) { (request: Sparrow_V1_PrepareBundleRequest, _) in try self.prepareBundle(request) }
         routes.on(ShardMethod.activateBundle) { (request: Sparrow_V1_ActivateBundleRequest, _) in try self.activateBundle(request) }
+        routes.on(ShardMethod.createCheckpoint) { (request: Sparrow_V1_CreateCheckpointRequest, _) in try self.createCheckpoint(request) }
+        routes.on(ShardMethod.readCheckpoint) { (request: Sparrow_V1_ReadCheckpointRequest, _) in try self.readCheckpoint(request) }
+        routes.on(ShardMethod.dropCheckpoint) { (request: Sparrow_V1_DropCheckpointRequest, _) in try self.dropCheckpoint(request) }
+        routes.on(ShardMethod.receiveCheckpoint) { (request: Sparrow_V1_ReceiveCheckpointRequest, _) in try self.receiveCheckpoint(request) }
+        routes.on(ShardMethod.installCheckpoint) { (request: Sparrow_V1_InstallCheckpointRequest, _) in try self.installCheckpoint(request) }
+        routes.on(ShardMethod.readChanges) { (request: Sparrow_V1_ReadChangesRequest, _) in try self.readChanges(request) }
+        routes.on(ShardMethod.applyChanges) { (request: Sparrow_V1_ApplyChangesRequest, _) in try self.applyChanges(request) }
+        routes.on(ShardMethod.dropShard) { (request: Sparrow_V1_DropShardRequest, _) in try self.dropShard(request) }
         return routes
     }
 
@@ -212,6 +220,7 @@ extension ShardNode {
         wire.quantizationScale = manifest.quantizationScale
         wire.encoderFingerprint = manifest.encoderFingerprint ?? ""
         wire.buildID = manifest.buildID ?? ""
+        wire.lastChange = manifest.lastChange ?? 0
         return wire
     }
 }

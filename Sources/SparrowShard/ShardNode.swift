@@ -97,6 +97,11 @@ public final class ShardNode: Sendable {
         shards.withLock { $0[id] = shard }
     }
 
+    /// Stops serving shard `id` (calls that hold it finish on it).
+    func drop(_ id: String) {
+        shards.withLock { $0[id] = nil }
+    }
+
     /// Builds `records` into shard `id` as a new generation and swaps it in.
     func replace(_ id: String, with records: [TokenVectorRecord], quantizationScale: Float?) throws -> Shard {
         let path = try directory(of: id)

@@ -93,11 +93,13 @@ public final class RocksDatabase: @unchecked Sendable {
         try check("write", error)
     }
 
-    /// Visits every key starting with `prefix`, in order, until `body` returns false.
-    public func scan(prefix: [UInt8], _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Bool) throws {
+    /// Visits every key starting with `prefix` (from `start`, when given), in order, until
+    /// `body` returns false.
+    public func scan(from start: [UInt8]? = nil, prefix: [UInt8], _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Bool) throws {
         let iterator = rocksdb_create_iterator(db, readOptions)!
         defer { rocksdb_iter_destroy(iterator) }
-        prefix.withUnsafeBufferPointer { p in
+        let seek = start ?? prefix
+        seek.withUnsafeBufferPointer { p in
             p.withMemoryRebound(to: CChar.self) { rocksdb_iter_seek(iterator, $0.baseAddress, p.count) }
         }
         while rocksdb_iter_valid(iterator) != 0 {
@@ -130,6 +132,19 @@ public final class RocksDatabase: @unchecked Sendable {
             }
         }
         try check("ingest", error)
+    }
+
+    /// Writes a consistent copy of the database into the new directory `path` (hard links to
+    /// the SST files where possible; the memtable is flushed first, so no log is needed).
+    public func checkpoint(to path: String) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        guard let checkpoint = rocksdb_checkpoint_object_create(db, &error) else {
+            try check("checkpoint", error)
+            return
+        }
+        defer { rocksdb_checkpoint_object_destroy(checkpoint) }
+        rocksdb_checkpoint_create(checkpoint, path, 0, &error)
+        try check("checkpoint", error)
     }
 
     /// Compacts the whole key range (drops overwritten and deleted entries on disk).

@@ -5,11 +5,16 @@ extension Shard {
     /// Inserts or replaces a document. Returns once the write is in the synced WAL; the next
     /// search sees it. A replaced version is masked at once and dropped by `compact()`.
     /// Weights above the shard's quantization range are clamped to its largest code.
+    /// The write is logged with the next change sequence (see `changes(after:limit:)`).
     @discardableResult
     public func upsert(_ record: TokenVectorRecord) throws -> UInt32 {
-        try writeLock.withLock {
+        try writeLock.withLock { try upsertLocked(record, sequence: nil) }
+    }
+
+    func upsertLocked(_ record: TokenVectorRecord, sequence: UInt64?) throws -> UInt32 {
             var s = state
             let batch = WriteBatch()
+            try log(.init(upsert: record), sequence: sequence, in: batch, state: &s)
             let doc = s.manifest.nextDocument
             if let old = try lookup(record.id) {
                 try maskDocument(old, in: batch, state: &s)
@@ -55,26 +60,33 @@ extension Shard {
             s.main = InvertedIndex(lists: s.main.lists, documentCount: Int(doc + 1), quantizer: s.quantizer)
             state = s
             return doc
-        }
     }
 
     /// Deletes a document by external id; returns false when there was none. Durable on return;
     /// the document never appears in results from then on.
     @discardableResult
     public func delete(id: String) throws -> Bool {
-        try writeLock.withLock {
+        try writeLock.withLock { try deleteLocked(id: id, sequence: nil) }
+    }
+
+    /// A delete of an absent id is logged only when replayed (`sequence` given), so that the
+    /// copy's sequence keeps step with its source's.
+    func deleteLocked(id: String, sequence: UInt64?) throws -> Bool {
             var s = state
-            guard let doc = try lookup(id) else { return false }
+            let doc = try lookup(id)
+            guard doc != nil || sequence != nil else { return false }
             let batch = WriteBatch()
-            try maskDocument(doc, in: batch, state: &s)
-            batch.delete(ShardKeys.key("E", id))
-            s.manifest.liveDocuments -= 1
+            try log(.init(delete: id), sequence: sequence, in: batch, state: &s)
+            if let doc {
+                try maskDocument(doc, in: batch, state: &s)
+                batch.delete(ShardKeys.key("E", id))
+                s.manifest.liveDocuments -= 1
+            }
             s.manifest.epoch += 1
             batch.put(ShardKeys.manifest, try s.manifest.encoded())
             try database.write(batch, sync: true)
             state = s
-            return true
-        }
+            return doc != nil
     }
 
     /// Rewrites the posting blocks from the forward index of live documents, dropping deleted
@@ -101,7 +113,7 @@ extension Shard {
                 for (term, code) in zip(forward.terms, forward.codes) { postings[term, default: []].append((doc, code)) }
                 return true
             }
-            for tag: Character in ["P", "T", "D"] {
+            for tag: Character in ["P", "T", "D", "L"] {
                 try database.scan(prefix: ShardKeys.prefix(tag)) { key, _ in
                     batch.delete(key)
                     return true
@@ -125,6 +137,7 @@ extension Shard {
             }
             s.manifest.postings = total
             s.manifest.postingsChecksum = CRC32C.checksum(checksumInput)
+            s.manifest.logStart = s.manifest.lastChange
             s.manifest.epoch += 1
             batch.put(ShardKeys.manifest, try s.manifest.encoded())
             try database.write(batch, sync: true)

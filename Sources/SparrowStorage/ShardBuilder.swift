@@ -58,6 +58,15 @@ public enum ShardBuilder {
         try layout.makeCurrent(prepared)
     }
 
+    /// Makes the RocksDB checkpoint in `checkpoint` (moved, not copied) the current content of
+    /// the shard in `directory`, replacing whatever it held.
+    public static func adopt(checkpoint: String, directory: String) throws {
+        let layout = try ShardDirectory(path: directory, create: true)
+        let generation = layout.nextGeneration()
+        try FileManager.default.moveItem(atPath: checkpoint, toPath: generation.path)
+        try layout.makeCurrent(generation)
+    }
+
     private static func ingest(_ sst: String, into layout: ShardDirectory) throws -> ShardDirectory.Generation {
         let generation = layout.nextGeneration()
         try FileManager.default.createDirectory(atPath: generation.path, withIntermediateDirectories: true)

@@ -10,6 +10,7 @@ import SparrowCore
 /// | `F` doc u32                           | forward vector (`ForwardVectorCodec`) |
 /// | `G` field, 0x00, value, 0x00, doc u32 | empty: stored-field index for filters |
 /// | `I` doc u32                           | document record (`DocumentRecord`) |
+/// | `L` sequence u64                      | change log: one online write (`LoggedChange`), trimmed by compaction |
 /// | `M`                                   | manifest JSON (`ShardManifest`) |
 /// | `P` term u32, block u32               | posting block (`PostingBlockCodec`) |
 /// | `T` term u32                          | term header (`TermHeader`) |
@@ -23,6 +24,18 @@ enum ShardKeys {
         var key = [UInt8(ascii: tag.unicodeScalars.first!)]
         for n in numbers { ByteCodec.appendBigEndian(n, to: &key) }
         return key
+    }
+
+    static func key(_ tag: Character, sequence: UInt64) -> [UInt8] {
+        var key = [UInt8(ascii: tag.unicodeScalars.first!)]
+        ByteCodec.appendBigEndian(UInt32(truncatingIfNeeded: sequence >> 32), to: &key)
+        ByteCodec.appendBigEndian(UInt32(truncatingIfNeeded: sequence), to: &key)
+        return key
+    }
+
+    /// The u64 sequence of an `L` key.
+    static func sequence(_ key: [UInt8]) -> UInt64 {
+        UInt64(number(key, at: 1)) << 32 | UInt64(number(key, at: 5))
     }
 
     static func key(_ tag: Character, _ text: String) -> [UInt8] {
@@ -51,6 +64,7 @@ enum ShardKeys {
         case "D": return "D/term=\(number(key, at: 1))/doc=\(number(key, at: 5))"
         case "T", "V": return "\(tag)/term=\(number(key, at: 1))"
         case "F", "I", "X": return "\(tag)/doc=\(number(key, at: 1))"
+        case "L": return "L/sequence=\(sequence(key))"
         default: return "\(tag)/" + String(decoding: key.dropFirst(), as: UTF8.self)
         }
     }

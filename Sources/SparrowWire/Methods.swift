@@ -13,6 +13,14 @@ public enum ShardMethod {
     public static let uploadBundle = "sparrow.v1.Shard/UploadBundle"
     public static let prepareBundle = "sparrow.v1.Shard/PrepareBundle"
     public static let activateBundle = "sparrow.v1.Shard/ActivateBundle"
+    public static let createCheckpoint = "sparrow.v1.Shard/CreateCheckpoint"
+    public static let readCheckpoint = "sparrow.v1.Shard/ReadCheckpoint"
+    public static let dropCheckpoint = "sparrow.v1.Shard/DropCheckpoint"
+    public static let receiveCheckpoint = "sparrow.v1.Shard/ReceiveCheckpoint"
+    public static let installCheckpoint = "sparrow.v1.Shard/InstallCheckpoint"
+    public static let readChanges = "sparrow.v1.Shard/ReadChanges"
+    public static let applyChanges = "sparrow.v1.Shard/ApplyChanges"
+    public static let dropShard = "sparrow.v1.Shard/DropShard"
 }
 
 /// The coordinator service's methods ("sparrow.v1.Coordinator/<Name>").
@@ -23,4 +31,13 @@ public enum CoordinatorMethod {
     public static let cluster = "sparrow.v1.Coordinator/Cluster"
     /// ActivateBuildRequest → ActivateBuildResponse.
     public static let activateBuild = "sparrow.v1.Coordinator/ActivateBuild"
+    /// WriteRequest → WriteResponse.
+    public static let write = "sparrow.v1.Coordinator/Write"
+    /// Map changes, each answering MapChangeResponse.
+    public static let addNode = "sparrow.v1.Coordinator/AddNode"
+    public static let removeNode = "sparrow.v1.Coordinator/RemoveNode"
+    public static let drainNode = "sparrow.v1.Coordinator/DrainNode"
+    public static let moveShard = "sparrow.v1.Coordinator/MoveShard"
+    public static let setReplicas = "sparrow.v1.Coordinator/SetReplicas"
+    public static let rebalance = "sparrow.v1.Coordinator/Rebalance"
 }

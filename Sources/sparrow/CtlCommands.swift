@@ -9,7 +9,10 @@ struct CtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl",
         abstract: "Operate a running cluster through its coordinator.",
-        subcommands: [CtlLoadCommand.self, CtlStatusCommand.self]
+        subcommands: [
+            CtlLoadCommand.self, CtlStatusCommand.self, CtlAddNodeCommand.self, CtlDrainNodeCommand.self, CtlRemoveNodeCommand.self,
+            CtlMoveShardCommand.self, CtlSetReplicasCommand.self, CtlRebalanceCommand.self,
+        ]
     )
 }
 
@@ -158,6 +161,9 @@ struct CtlStatusCommand: AsyncParsableCommand {
                     await node.close()
                     print(line)
                 }
+            }
+            for move in cluster.moves {
+                print("move \(move.id): \(move.shard) \(move.from.isEmpty ? "(new replica)" : move.from) → \(move.to), phase \(move.phase)")
             }
         }
     }

@@ -31,18 +31,21 @@ struct LocalCluster: Codable {
 struct LocalUpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Start N shard processes and a coordinator on 127.0.0.1; write DATA/cluster.yaml; print the endpoints.",
+        abstract: "Start shard processes and a coordinator on 127.0.0.1; write DATA/cluster.yaml; print the endpoints.",
         discussion: """
         With --vectors, the documents are first split over the shards by a stable hash of their id and \
         built with one quantization scale (so that scores compare exactly across shards); replica r of \
-        shard s lives on node (s + r) mod N. Without it, the nodes serve whatever DATA/node-*/shards holds.
+        shard s lives on node (s + r) mod NODES. Without it, the nodes serve whatever DATA/node-*/shards holds.
         """
     )
 
-    @Option(help: "Number of shards (and of shard processes).")
+    @Option(help: "Number of shards.")
     var shards: Int
 
-    @Option(help: "Copies of each shard, on distinct nodes (at most --shards).")
+    @Option(help: "Number of shard processes (default: one per shard).")
+    var nodes: Int?
+
+    @Option(help: "Copies of each shard, on distinct nodes (at most the number of nodes).")
     var replicas: Int = 1
 
     @Option(help: "Data directory for the nodes, logs, the cluster file and local.json.")
@@ -60,9 +63,12 @@ struct LocalUpCommand: ParsableCommand {
     @Option(help: "Query weighting: idf, or bm25 for indexes built with `encode --weighting bm25` (every token 1).")
     var weighting: String = "idf"
 
+    var nodeCount: Int { nodes ?? shards }
+
     func validate() throws {
         guard shards > 0 else { throw ValidationError("--shards must be at least 1") }
-        guard (1...shards).contains(replicas) else { throw ValidationError("--replicas must be between 1 and --shards (\(shards))") }
+        guard nodeCount > 0 else { throw ValidationError("--nodes must be at least 1") }
+        guard (1...nodeCount).contains(replicas) else { throw ValidationError("--replicas must be between 1 and the number of nodes (\(nodeCount))") }
         guard ["idf", "bm25"].contains(weighting) else { throw ValidationError("--weighting takes idf or bm25, not '\(weighting)'") }
     }
 
@@ -72,8 +78,8 @@ struct LocalUpCommand: ParsableCommand {
                 throw ValidationError("\(LocalCluster.path(data)) exists: a local cluster is up there (sparrow local down --data \(data))")
             }
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-            let nodes = (0..<shards).map { "node-\($0)" }
-            let placement = (0..<shards).map { shard in (0..<replicas).map { nodes[(shard + $0) % shards] } }
+            let nodes = (0..<nodeCount).map { "node-\($0)" }
+            let placement = (0..<shards).map { shard in (0..<replicas).map { nodes[(shard + $0) % nodeCount] } }
             if let vectors { try load(vectors, nodes: nodes, placement: placement) }
             let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
             var started: [LocalCluster.Process] = []

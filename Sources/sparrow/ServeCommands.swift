@@ -99,13 +99,17 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Health checks of every node, every this many milliseconds (0: none); nodes that do not answer are skipped.")
     var healthIntervalMs: Int = 1000
 
+    @Option(help: "Follow the coordinator at HOST:PORT, which owns the map: fetch its map every 500 ms and serve searches from it; writes and map changes are refused here. The --cluster file gives the encoder and the map to start from, and keeps the latest one.")
+    var follow: String?
+
     func run() async throws {
         ServerRuntime.runTasksOnEventLoops()
         let logger = try ServerRuntime.logger("sparrow.coordinator", level: server.logLevel)
         let metricsText = ServerRuntime.metrics()
         let map = try ClusterMap.load(path: cluster)
         let encoder = try map.encoder.map { try $0.load() }
-        let coordinator = try Coordinator(cluster: map, clusterFile: cluster, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs), logger: logger)
+        let coordinator = try Coordinator(
+            cluster: map, clusterFile: cluster, owner: follow, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs), logger: logger)
         let rpc = try await RPCServer.bind(
             Endpoint(host: server.host, port: port), service: InstrumentedService(coordinator.routes), frameLimit: server.frameLimit, logger: logger)
         let rpcPort = rpc.address.port
@@ -127,6 +131,7 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
             logger: logger)
         var services: [any Service] = [rpc, http]
         if healthIntervalMs > 0 { services.append(HealthChecker(coordinator: coordinator, interval: .milliseconds(healthIntervalMs))) }
+        if follow != nil { services.append(MapFollower(coordinator: coordinator)) }
         try await ServerRuntime.run(services, logger: logger)
         await coordinator.close()
     }

@@ -10,17 +10,20 @@ final class LocalTestCluster {
     let coordinator: Endpoint
     /// The coordinator's protobuf/TCP address, host:port (for `--coordinator`).
     let rpcAddress: String
-    let pids: [String: Int32]
+    /// Process ids by name (node id or "coordinator"), kept current by `restart`.
+    private(set) var pids: [String: Int32]
+    /// Processes this test started itself (restarts, added nodes), stopped by `down()`.
+    private var started: [Process] = []
 
     static var binary: String { BulkIngestCrashTests.binary }
 
-    /// Starts `shards` shard processes (× `replicas`) loaded with `records`.
-    convenience init(records: [TokenVectorRecord], shards: Int, replicas: Int = 1) throws {
+    /// Starts `shards` shards (× `replicas`) loaded with `records`, on `nodes` processes (default: one per shard).
+    convenience init(records: [TokenVectorRecord], shards: Int, replicas: Int = 1, nodes: Int? = nil) throws {
         let data = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let vectors = data + "/vectors.jsonl"
         try records.map(\.jsonLine).joined().write(toFile: vectors, atomically: false, encoding: .utf8)
-        try self.init(data: data, shards: shards, ["--replicas", "\(replicas)", "--vectors", vectors])
+        try self.init(data: data, shards: shards, ["--replicas", "\(replicas)", "--nodes", "\(nodes ?? shards)", "--vectors", vectors])
     }
 
     /// Starts `shards` shard processes with `local up … arguments` in `data` (a scratch directory by default).
@@ -38,9 +41,68 @@ final class LocalTestCluster {
         self.pids = pids
     }
 
-    func node(_ id: String) throws -> Endpoint { try Endpoint(parsing: map.address(of: id)!) }
+    /// Addresses of nodes started by `startNode`.
+    private var added: [String: String] = [:]
+
+    func node(_ id: String) throws -> Endpoint {
+        guard let address = map.address(of: id) ?? added[id] else { throw TestFailure("no node \(id)") }
+        return try Endpoint(parsing: address)
+    }
+
+    /// Starts `name` (a node of the map, or "coordinator") again on its old address, after a kill.
+    func restart(_ name: String) throws {
+        let port = { (address: String) in String(address.split(separator: ":").last!) }
+        if name == "coordinator" {
+            try launch(name, ["coordinator", "serve", "--cluster", data + "/cluster/cluster.yaml", "--port", port(rpcAddress), "--http-port", "0"])
+        } else {
+            try launch(name, ["shard", "serve", "--data", data + "/cluster/\(name)", "--port", port(map.address(of: name)!), "--node-id", name])
+        }
+    }
+
+    /// Starts a new shard node `id` (not in the map) on a free port; returns its address.
+    func startNode(_ id: String) throws -> String {
+        let address = "127.0.0.1:\(try launch(id, ["shard", "serve", "--data", data + "/cluster/\(id)", "--port", "0", "--node-id", id]))"
+        added[id] = address
+        return address
+    }
+
+    /// Starts a second coordinator that follows this cluster's; returns its protobuf/TCP address.
+    func startFollower() throws -> String {
+        let file = data + "/cluster/follower.yaml"
+        try FileManager.default.copyItem(atPath: data + "/cluster/cluster.yaml", toPath: file)
+        return "127.0.0.1:\(try launch("follower", ["coordinator", "serve", "--cluster", file, "--port", "0", "--http-port", "0", "--follow", rpcAddress]))"
+    }
+
+    /// Runs a server process logging to DATA/cluster/NAME.log until it reports its port.
+    @discardableResult
+    private func launch(_ name: String, _ arguments: [String]) throws -> Int {
+        let portFile = data + "/cluster/\(name).ports.json"
+        try? FileManager.default.removeItem(atPath: portFile)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments + ["--port-file", portFile]
+        let log = data + "/cluster/\(name).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: log)
+        process.standardError = process.standardOutput
+        try process.run()
+        started.append(process)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let contents = FileManager.default.contents(atPath: portFile),
+               let ports = try? JSONSerialization.jsonObject(with: contents) as? [String: Int], let port = ports["rpc"] {
+                pids[name] = process.processIdentifier
+                return port
+            }
+            guard process.isRunning else { break }
+            usleep(20_000)
+        }
+        throw TestFailure("\(name) did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
 
     func down() {
+        for process in started where process.isRunning { process.terminate() }
+        for process in started { process.waitUntilExit() }
         _ = try? Self.run(["local", "down", "--data", data + "/cluster"])
         try? FileManager.default.removeItem(atPath: data)
     }

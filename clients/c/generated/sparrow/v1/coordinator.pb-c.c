@@ -457,6 +457,456 @@ void   sparrow__v1__activate_build_response__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__activate_build_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   sparrow__v1__write_request__init
+                     (Sparrow__V1__WriteRequest         *message)
+{
+  static const Sparrow__V1__WriteRequest init_value = SPARROW__V1__WRITE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__write_request__get_packed_size
+                     (const Sparrow__V1__WriteRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__write_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__write_request__pack
+                     (const Sparrow__V1__WriteRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__write_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__write_request__pack_to_buffer
+                     (const Sparrow__V1__WriteRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__write_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__WriteRequest *
+       sparrow__v1__write_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__WriteRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__write_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__write_request__free_unpacked
+                     (Sparrow__V1__WriteRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__write_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__write_response__init
+                     (Sparrow__V1__WriteResponse         *message)
+{
+  static const Sparrow__V1__WriteResponse init_value = SPARROW__V1__WRITE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__write_response__get_packed_size
+                     (const Sparrow__V1__WriteResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__write_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__write_response__pack
+                     (const Sparrow__V1__WriteResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__write_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__write_response__pack_to_buffer
+                     (const Sparrow__V1__WriteResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__write_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__WriteResponse *
+       sparrow__v1__write_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__WriteResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__write_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__write_response__free_unpacked
+                     (Sparrow__V1__WriteResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__write_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__move__init
+                     (Sparrow__V1__Move         *message)
+{
+  static const Sparrow__V1__Move init_value = SPARROW__V1__MOVE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__move__get_packed_size
+                     (const Sparrow__V1__Move *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__move__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__move__pack
+                     (const Sparrow__V1__Move *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__move__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__move__pack_to_buffer
+                     (const Sparrow__V1__Move *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__move__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__Move *
+       sparrow__v1__move__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__Move *)
+     protobuf_c_message_unpack (&sparrow__v1__move__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__move__free_unpacked
+                     (Sparrow__V1__Move *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__move__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__add_node_request__init
+                     (Sparrow__V1__AddNodeRequest         *message)
+{
+  static const Sparrow__V1__AddNodeRequest init_value = SPARROW__V1__ADD_NODE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__add_node_request__get_packed_size
+                     (const Sparrow__V1__AddNodeRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__add_node_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__add_node_request__pack
+                     (const Sparrow__V1__AddNodeRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__add_node_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__add_node_request__pack_to_buffer
+                     (const Sparrow__V1__AddNodeRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__add_node_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__AddNodeRequest *
+       sparrow__v1__add_node_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__AddNodeRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__add_node_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__add_node_request__free_unpacked
+                     (Sparrow__V1__AddNodeRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__add_node_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__remove_node_request__init
+                     (Sparrow__V1__RemoveNodeRequest         *message)
+{
+  static const Sparrow__V1__RemoveNodeRequest init_value = SPARROW__V1__REMOVE_NODE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__remove_node_request__get_packed_size
+                     (const Sparrow__V1__RemoveNodeRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__remove_node_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__remove_node_request__pack
+                     (const Sparrow__V1__RemoveNodeRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__remove_node_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__remove_node_request__pack_to_buffer
+                     (const Sparrow__V1__RemoveNodeRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__remove_node_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__RemoveNodeRequest *
+       sparrow__v1__remove_node_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__RemoveNodeRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__remove_node_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__remove_node_request__free_unpacked
+                     (Sparrow__V1__RemoveNodeRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__remove_node_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__drain_node_request__init
+                     (Sparrow__V1__DrainNodeRequest         *message)
+{
+  static const Sparrow__V1__DrainNodeRequest init_value = SPARROW__V1__DRAIN_NODE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__drain_node_request__get_packed_size
+                     (const Sparrow__V1__DrainNodeRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__drain_node_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__drain_node_request__pack
+                     (const Sparrow__V1__DrainNodeRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__drain_node_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__drain_node_request__pack_to_buffer
+                     (const Sparrow__V1__DrainNodeRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__drain_node_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__DrainNodeRequest *
+       sparrow__v1__drain_node_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__DrainNodeRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__drain_node_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__drain_node_request__free_unpacked
+                     (Sparrow__V1__DrainNodeRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__drain_node_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__move_shard_request__init
+                     (Sparrow__V1__MoveShardRequest         *message)
+{
+  static const Sparrow__V1__MoveShardRequest init_value = SPARROW__V1__MOVE_SHARD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__move_shard_request__get_packed_size
+                     (const Sparrow__V1__MoveShardRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__move_shard_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__move_shard_request__pack
+                     (const Sparrow__V1__MoveShardRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__move_shard_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__move_shard_request__pack_to_buffer
+                     (const Sparrow__V1__MoveShardRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__move_shard_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__MoveShardRequest *
+       sparrow__v1__move_shard_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__MoveShardRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__move_shard_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__move_shard_request__free_unpacked
+                     (Sparrow__V1__MoveShardRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__move_shard_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__set_replicas_request__init
+                     (Sparrow__V1__SetReplicasRequest         *message)
+{
+  static const Sparrow__V1__SetReplicasRequest init_value = SPARROW__V1__SET_REPLICAS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__set_replicas_request__get_packed_size
+                     (const Sparrow__V1__SetReplicasRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__set_replicas_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__set_replicas_request__pack
+                     (const Sparrow__V1__SetReplicasRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__set_replicas_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__set_replicas_request__pack_to_buffer
+                     (const Sparrow__V1__SetReplicasRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__set_replicas_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__SetReplicasRequest *
+       sparrow__v1__set_replicas_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__SetReplicasRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__set_replicas_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__set_replicas_request__free_unpacked
+                     (Sparrow__V1__SetReplicasRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__set_replicas_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__rebalance_request__init
+                     (Sparrow__V1__RebalanceRequest         *message)
+{
+  static const Sparrow__V1__RebalanceRequest init_value = SPARROW__V1__REBALANCE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__rebalance_request__get_packed_size
+                     (const Sparrow__V1__RebalanceRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__rebalance_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__rebalance_request__pack
+                     (const Sparrow__V1__RebalanceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__rebalance_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__rebalance_request__pack_to_buffer
+                     (const Sparrow__V1__RebalanceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__rebalance_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__RebalanceRequest *
+       sparrow__v1__rebalance_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__RebalanceRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__rebalance_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__rebalance_request__free_unpacked
+                     (Sparrow__V1__RebalanceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__rebalance_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__map_change_response__init
+                     (Sparrow__V1__MapChangeResponse         *message)
+{
+  static const Sparrow__V1__MapChangeResponse init_value = SPARROW__V1__MAP_CHANGE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__map_change_response__get_packed_size
+                     (const Sparrow__V1__MapChangeResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__map_change_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__map_change_response__pack
+                     (const Sparrow__V1__MapChangeResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__map_change_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__map_change_response__pack_to_buffer
+                     (const Sparrow__V1__MapChangeResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__map_change_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__MapChangeResponse *
+       sparrow__v1__map_change_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__MapChangeResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__map_change_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__map_change_response__free_unpacked
+                     (Sparrow__V1__MapChangeResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__map_change_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor sparrow__v1__query_request__field_descriptors[6] =
 {
   {
@@ -898,7 +1348,7 @@ const ProtobufCMessageDescriptor sparrow__v1__node_status__descriptor =
   (ProtobufCMessageInit) sparrow__v1__node_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descriptors[7] =
 {
   {
     "epoch",
@@ -960,18 +1410,44 @@ static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "moves",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__ClusterResponse, n_moves),
+    offsetof(Sparrow__V1__ClusterResponse, moves),
+    &sparrow__v1__move__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "owner",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ClusterResponse, owner),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__cluster_response__field_indices_by_name[] = {
   2,   /* field[2] = build_id */
   3,   /* field[3] = encoder */
   0,   /* field[0] = epoch */
+  5,   /* field[5] = moves */
   4,   /* field[4] = nodes */
+  6,   /* field[6] = owner */
   1,   /* field[1] = shards */
 };
 static const ProtobufCIntRange sparrow__v1__cluster_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor =
 {
@@ -981,7 +1457,7 @@ const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor =
   "Sparrow__V1__ClusterResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__ClusterResponse),
-  5,
+  7,
   sparrow__v1__cluster_response__field_descriptors,
   sparrow__v1__cluster_response__field_indices_by_name,
   1,  sparrow__v1__cluster_response__number_ranges,
@@ -1101,5 +1577,658 @@ const ProtobufCMessageDescriptor sparrow__v1__activate_build_response__descripto
   sparrow__v1__activate_build_response__field_indices_by_name,
   1,  sparrow__v1__activate_build_response__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__activate_build_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__write_request__field_descriptors[2] =
+{
+  {
+    "upserts",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__WriteRequest, n_upserts),
+    offsetof(Sparrow__V1__WriteRequest, upserts),
+    &sparrow__v1__document__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deletes",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Sparrow__V1__WriteRequest, n_deletes),
+    offsetof(Sparrow__V1__WriteRequest, deletes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__write_request__field_indices_by_name[] = {
+  1,   /* field[1] = deletes */
+  0,   /* field[0] = upserts */
+};
+static const ProtobufCIntRange sparrow__v1__write_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__write_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.WriteRequest",
+  "WriteRequest",
+  "Sparrow__V1__WriteRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__WriteRequest),
+  2,
+  sparrow__v1__write_request__field_descriptors,
+  sparrow__v1__write_request__field_indices_by_name,
+  1,  sparrow__v1__write_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__write_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__write_response__field_descriptors[3] =
+{
+  {
+    "upserted",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__WriteResponse, upserted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deleted",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__WriteResponse, deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "epoch",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__WriteResponse, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__write_response__field_indices_by_name[] = {
+  1,   /* field[1] = deleted */
+  2,   /* field[2] = epoch */
+  0,   /* field[0] = upserted */
+};
+static const ProtobufCIntRange sparrow__v1__write_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__write_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.WriteResponse",
+  "WriteResponse",
+  "Sparrow__V1__WriteResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__WriteResponse),
+  3,
+  sparrow__v1__write_response__field_descriptors,
+  sparrow__v1__write_response__field_indices_by_name,
+  1,  sparrow__v1__write_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__write_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__move__field_descriptors[6] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Move, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Move, from),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Move, to),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Move, bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phase",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Move, phase),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Move, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__move__field_indices_by_name[] = {
+  3,   /* field[3] = bytes */
+  1,   /* field[1] = from */
+  5,   /* field[5] = id */
+  4,   /* field[4] = phase */
+  0,   /* field[0] = shard */
+  2,   /* field[2] = to */
+};
+static const ProtobufCIntRange sparrow__v1__move__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__move__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.Move",
+  "Move",
+  "Sparrow__V1__Move",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__Move),
+  6,
+  sparrow__v1__move__field_descriptors,
+  sparrow__v1__move__field_indices_by_name,
+  1,  sparrow__v1__move__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__move__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__add_node_request__field_descriptors[2] =
+{
+  {
+    "node",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__AddNodeRequest, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "address",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__AddNodeRequest, address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__add_node_request__field_indices_by_name[] = {
+  1,   /* field[1] = address */
+  0,   /* field[0] = node */
+};
+static const ProtobufCIntRange sparrow__v1__add_node_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__add_node_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.AddNodeRequest",
+  "AddNodeRequest",
+  "Sparrow__V1__AddNodeRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__AddNodeRequest),
+  2,
+  sparrow__v1__add_node_request__field_descriptors,
+  sparrow__v1__add_node_request__field_indices_by_name,
+  1,  sparrow__v1__add_node_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__add_node_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__remove_node_request__field_descriptors[1] =
+{
+  {
+    "node",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__RemoveNodeRequest, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__remove_node_request__field_indices_by_name[] = {
+  0,   /* field[0] = node */
+};
+static const ProtobufCIntRange sparrow__v1__remove_node_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__remove_node_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.RemoveNodeRequest",
+  "RemoveNodeRequest",
+  "Sparrow__V1__RemoveNodeRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__RemoveNodeRequest),
+  1,
+  sparrow__v1__remove_node_request__field_descriptors,
+  sparrow__v1__remove_node_request__field_indices_by_name,
+  1,  sparrow__v1__remove_node_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__remove_node_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__drain_node_request__field_descriptors[3] =
+{
+  {
+    "node",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DrainNodeRequest, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dry_run",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DrainNodeRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_per_second",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DrainNodeRequest, bytes_per_second),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__drain_node_request__field_indices_by_name[] = {
+  2,   /* field[2] = bytes_per_second */
+  1,   /* field[1] = dry_run */
+  0,   /* field[0] = node */
+};
+static const ProtobufCIntRange sparrow__v1__drain_node_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__drain_node_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.DrainNodeRequest",
+  "DrainNodeRequest",
+  "Sparrow__V1__DrainNodeRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__DrainNodeRequest),
+  3,
+  sparrow__v1__drain_node_request__field_descriptors,
+  sparrow__v1__drain_node_request__field_indices_by_name,
+  1,  sparrow__v1__drain_node_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__drain_node_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__move_shard_request__field_descriptors[6] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__MoveShardRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__MoveShardRequest, from),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__MoveShardRequest, to),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_per_second",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__MoveShardRequest, bytes_per_second),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "abort",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__MoveShardRequest, abort),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "until",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__MoveShardRequest, until),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__move_shard_request__field_indices_by_name[] = {
+  4,   /* field[4] = abort */
+  3,   /* field[3] = bytes_per_second */
+  1,   /* field[1] = from */
+  0,   /* field[0] = shard */
+  2,   /* field[2] = to */
+  5,   /* field[5] = until */
+};
+static const ProtobufCIntRange sparrow__v1__move_shard_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__move_shard_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.MoveShardRequest",
+  "MoveShardRequest",
+  "Sparrow__V1__MoveShardRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__MoveShardRequest),
+  6,
+  sparrow__v1__move_shard_request__field_descriptors,
+  sparrow__v1__move_shard_request__field_indices_by_name,
+  1,  sparrow__v1__move_shard_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__move_shard_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__set_replicas_request__field_descriptors[4] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SetReplicasRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "replicas",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SetReplicasRequest, replicas),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dry_run",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SetReplicasRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_per_second",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SetReplicasRequest, bytes_per_second),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__set_replicas_request__field_indices_by_name[] = {
+  3,   /* field[3] = bytes_per_second */
+  2,   /* field[2] = dry_run */
+  1,   /* field[1] = replicas */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__set_replicas_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__set_replicas_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.SetReplicasRequest",
+  "SetReplicasRequest",
+  "Sparrow__V1__SetReplicasRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__SetReplicasRequest),
+  4,
+  sparrow__v1__set_replicas_request__field_descriptors,
+  sparrow__v1__set_replicas_request__field_indices_by_name,
+  1,  sparrow__v1__set_replicas_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__set_replicas_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__rebalance_request__field_descriptors[2] =
+{
+  {
+    "dry_run",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__RebalanceRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_per_second",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__RebalanceRequest, bytes_per_second),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__rebalance_request__field_indices_by_name[] = {
+  1,   /* field[1] = bytes_per_second */
+  0,   /* field[0] = dry_run */
+};
+static const ProtobufCIntRange sparrow__v1__rebalance_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__rebalance_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.RebalanceRequest",
+  "RebalanceRequest",
+  "Sparrow__V1__RebalanceRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__RebalanceRequest),
+  2,
+  sparrow__v1__rebalance_request__field_descriptors,
+  sparrow__v1__rebalance_request__field_indices_by_name,
+  1,  sparrow__v1__rebalance_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__rebalance_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__map_change_response__field_descriptors[2] =
+{
+  {
+    "epoch",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__MapChangeResponse, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "plan",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__MapChangeResponse, n_plan),
+    offsetof(Sparrow__V1__MapChangeResponse, plan),
+    &sparrow__v1__move__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__map_change_response__field_indices_by_name[] = {
+  0,   /* field[0] = epoch */
+  1,   /* field[1] = plan */
+};
+static const ProtobufCIntRange sparrow__v1__map_change_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__map_change_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.MapChangeResponse",
+  "MapChangeResponse",
+  "Sparrow__V1__MapChangeResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__MapChangeResponse),
+  2,
+  sparrow__v1__map_change_response__field_descriptors,
+  sparrow__v1__map_change_response__field_indices_by_name,
+  1,  sparrow__v1__map_change_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__map_change_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

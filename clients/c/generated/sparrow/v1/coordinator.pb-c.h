@@ -26,6 +26,16 @@ typedef struct Sparrow__V1__NodeStatus Sparrow__V1__NodeStatus;
 typedef struct Sparrow__V1__ClusterResponse Sparrow__V1__ClusterResponse;
 typedef struct Sparrow__V1__ActivateBuildRequest Sparrow__V1__ActivateBuildRequest;
 typedef struct Sparrow__V1__ActivateBuildResponse Sparrow__V1__ActivateBuildResponse;
+typedef struct Sparrow__V1__WriteRequest Sparrow__V1__WriteRequest;
+typedef struct Sparrow__V1__WriteResponse Sparrow__V1__WriteResponse;
+typedef struct Sparrow__V1__Move Sparrow__V1__Move;
+typedef struct Sparrow__V1__AddNodeRequest Sparrow__V1__AddNodeRequest;
+typedef struct Sparrow__V1__RemoveNodeRequest Sparrow__V1__RemoveNodeRequest;
+typedef struct Sparrow__V1__DrainNodeRequest Sparrow__V1__DrainNodeRequest;
+typedef struct Sparrow__V1__MoveShardRequest Sparrow__V1__MoveShardRequest;
+typedef struct Sparrow__V1__SetReplicasRequest Sparrow__V1__SetReplicasRequest;
+typedef struct Sparrow__V1__RebalanceRequest Sparrow__V1__RebalanceRequest;
+typedef struct Sparrow__V1__MapChangeResponse Sparrow__V1__MapChangeResponse;
 
 
 /* --- enums --- */
@@ -134,7 +144,8 @@ struct  Sparrow__V1__NodeStatus
   char *node;
   char *address;
   /*
-   * "up", or "down" (its replicas are skipped until it answers again).
+   * "up", "draining" (being emptied: no shards are placed on it), or "down" (not answering
+   * health checks: its replicas are skipped until it answers again).
    */
   char *state;
   /*
@@ -163,10 +174,19 @@ struct  Sparrow__V1__ClusterResponse
    * Unset when the coordinator takes vector queries only.
    */
   Sparrow__V1__QueryEncoderInfo *encoder;
+  /*
+   * Shard moves begun and not finished.
+   */
+  size_t n_moves;
+  Sparrow__V1__Move **moves;
+  /*
+   * The coordinator that owns (changes) this map: empty when it is this one.
+   */
+  char *owner;
 };
 #define SPARROW__V1__CLUSTER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__cluster_response__descriptor) \
-    , 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL }
+    , 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -204,6 +224,162 @@ struct  Sparrow__V1__ActivateBuildResponse
 };
 #define SPARROW__V1__ACTIVATE_BUILD_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__activate_build_response__descriptor) \
+    , 0, 0,NULL }
+
+
+/*
+ * Online writes, routed to every replica of the shard each id belongs to (the builder's
+ * partitioning) and acknowledged once every replica has them in its synced log. Writes to one
+ * shard are applied in one order on all its replicas.
+ */
+struct  Sparrow__V1__WriteRequest
+{
+  ProtobufCMessage base;
+  size_t n_upserts;
+  Sparrow__V1__Document **upserts;
+  size_t n_deletes;
+  char **deletes;
+};
+#define SPARROW__V1__WRITE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__write_request__descriptor) \
+    , 0,NULL, 0,NULL }
+
+
+struct  Sparrow__V1__WriteResponse
+{
+  ProtobufCMessage base;
+  uint32_t upserted;
+  uint32_t deleted;
+  /*
+   * The map epoch the writes were sent at.
+   */
+  uint64_t epoch;
+};
+#define SPARROW__V1__WRITE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__write_response__descriptor) \
+    , 0, 0, 0 }
+
+
+/*
+ * A copy of a shard going from one node to another. Empty `from`: a replica added; empty
+ * `to`: a replica removed.
+ */
+struct  Sparrow__V1__Move
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *from;
+  char *to;
+  uint64_t bytes;
+  /*
+   * For moves in progress: "copy", "catch-up" or "switched" (the map names the target; the
+   * source copy is still to be dropped).
+   */
+  char *phase;
+  char *id;
+};
+#define SPARROW__V1__MOVE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__move__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Sparrow__V1__AddNodeRequest
+{
+  ProtobufCMessage base;
+  char *node;
+  char *address;
+};
+#define SPARROW__V1__ADD_NODE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__add_node_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Sparrow__V1__RemoveNodeRequest
+{
+  ProtobufCMessage base;
+  char *node;
+};
+#define SPARROW__V1__REMOVE_NODE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__remove_node_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * Marks the node draining and moves every replica it holds to other nodes.
+ */
+struct  Sparrow__V1__DrainNodeRequest
+{
+  ProtobufCMessage base;
+  char *node;
+  protobuf_c_boolean dry_run;
+  /*
+   * Copy throttle, bytes per second (0: unlimited).
+   */
+  uint64_t bytes_per_second;
+};
+#define SPARROW__V1__DRAIN_NODE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__drain_node_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
+ * Starts or resumes the move of `shard` from `from` to `to`; with `abort`, rolls back a move not
+ * yet switched. `until` ("copy" or "catch-up") stops after that phase, for step-by-step moves.
+ */
+struct  Sparrow__V1__MoveShardRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *from;
+  char *to;
+  uint64_t bytes_per_second;
+  protobuf_c_boolean abort;
+  char *until;
+};
+#define SPARROW__V1__MOVE_SHARD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__move_shard_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Sparrow__V1__SetReplicasRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  uint32_t replicas;
+  protobuf_c_boolean dry_run;
+  uint64_t bytes_per_second;
+};
+#define SPARROW__V1__SET_REPLICAS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__set_replicas_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
+/*
+ * Evens out shard bytes across the up nodes, one move at a time.
+ */
+struct  Sparrow__V1__RebalanceRequest
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean dry_run;
+  uint64_t bytes_per_second;
+};
+#define SPARROW__V1__REBALANCE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__rebalance_request__descriptor) \
+    , 0, 0 }
+
+
+struct  Sparrow__V1__MapChangeResponse
+{
+  ProtobufCMessage base;
+  uint64_t epoch;
+  /*
+   * The moves planned (with dry_run) or carried out.
+   */
+  size_t n_plan;
+  Sparrow__V1__Move **plan;
+};
+#define SPARROW__V1__MAP_CHANGE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__map_change_response__descriptor) \
     , 0, 0,NULL }
 
 
@@ -397,6 +573,196 @@ Sparrow__V1__ActivateBuildResponse *
 void   sparrow__v1__activate_build_response__free_unpacked
                      (Sparrow__V1__ActivateBuildResponse *message,
                       ProtobufCAllocator *allocator);
+/* Sparrow__V1__WriteRequest methods */
+void   sparrow__v1__write_request__init
+                     (Sparrow__V1__WriteRequest         *message);
+size_t sparrow__v1__write_request__get_packed_size
+                     (const Sparrow__V1__WriteRequest   *message);
+size_t sparrow__v1__write_request__pack
+                     (const Sparrow__V1__WriteRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__write_request__pack_to_buffer
+                     (const Sparrow__V1__WriteRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__WriteRequest *
+       sparrow__v1__write_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__write_request__free_unpacked
+                     (Sparrow__V1__WriteRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__WriteResponse methods */
+void   sparrow__v1__write_response__init
+                     (Sparrow__V1__WriteResponse         *message);
+size_t sparrow__v1__write_response__get_packed_size
+                     (const Sparrow__V1__WriteResponse   *message);
+size_t sparrow__v1__write_response__pack
+                     (const Sparrow__V1__WriteResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__write_response__pack_to_buffer
+                     (const Sparrow__V1__WriteResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__WriteResponse *
+       sparrow__v1__write_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__write_response__free_unpacked
+                     (Sparrow__V1__WriteResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__Move methods */
+void   sparrow__v1__move__init
+                     (Sparrow__V1__Move         *message);
+size_t sparrow__v1__move__get_packed_size
+                     (const Sparrow__V1__Move   *message);
+size_t sparrow__v1__move__pack
+                     (const Sparrow__V1__Move   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__move__pack_to_buffer
+                     (const Sparrow__V1__Move   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__Move *
+       sparrow__v1__move__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__move__free_unpacked
+                     (Sparrow__V1__Move *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__AddNodeRequest methods */
+void   sparrow__v1__add_node_request__init
+                     (Sparrow__V1__AddNodeRequest         *message);
+size_t sparrow__v1__add_node_request__get_packed_size
+                     (const Sparrow__V1__AddNodeRequest   *message);
+size_t sparrow__v1__add_node_request__pack
+                     (const Sparrow__V1__AddNodeRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__add_node_request__pack_to_buffer
+                     (const Sparrow__V1__AddNodeRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__AddNodeRequest *
+       sparrow__v1__add_node_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__add_node_request__free_unpacked
+                     (Sparrow__V1__AddNodeRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__RemoveNodeRequest methods */
+void   sparrow__v1__remove_node_request__init
+                     (Sparrow__V1__RemoveNodeRequest         *message);
+size_t sparrow__v1__remove_node_request__get_packed_size
+                     (const Sparrow__V1__RemoveNodeRequest   *message);
+size_t sparrow__v1__remove_node_request__pack
+                     (const Sparrow__V1__RemoveNodeRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__remove_node_request__pack_to_buffer
+                     (const Sparrow__V1__RemoveNodeRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__RemoveNodeRequest *
+       sparrow__v1__remove_node_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__remove_node_request__free_unpacked
+                     (Sparrow__V1__RemoveNodeRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__DrainNodeRequest methods */
+void   sparrow__v1__drain_node_request__init
+                     (Sparrow__V1__DrainNodeRequest         *message);
+size_t sparrow__v1__drain_node_request__get_packed_size
+                     (const Sparrow__V1__DrainNodeRequest   *message);
+size_t sparrow__v1__drain_node_request__pack
+                     (const Sparrow__V1__DrainNodeRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__drain_node_request__pack_to_buffer
+                     (const Sparrow__V1__DrainNodeRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__DrainNodeRequest *
+       sparrow__v1__drain_node_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__drain_node_request__free_unpacked
+                     (Sparrow__V1__DrainNodeRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__MoveShardRequest methods */
+void   sparrow__v1__move_shard_request__init
+                     (Sparrow__V1__MoveShardRequest         *message);
+size_t sparrow__v1__move_shard_request__get_packed_size
+                     (const Sparrow__V1__MoveShardRequest   *message);
+size_t sparrow__v1__move_shard_request__pack
+                     (const Sparrow__V1__MoveShardRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__move_shard_request__pack_to_buffer
+                     (const Sparrow__V1__MoveShardRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__MoveShardRequest *
+       sparrow__v1__move_shard_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__move_shard_request__free_unpacked
+                     (Sparrow__V1__MoveShardRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__SetReplicasRequest methods */
+void   sparrow__v1__set_replicas_request__init
+                     (Sparrow__V1__SetReplicasRequest         *message);
+size_t sparrow__v1__set_replicas_request__get_packed_size
+                     (const Sparrow__V1__SetReplicasRequest   *message);
+size_t sparrow__v1__set_replicas_request__pack
+                     (const Sparrow__V1__SetReplicasRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__set_replicas_request__pack_to_buffer
+                     (const Sparrow__V1__SetReplicasRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__SetReplicasRequest *
+       sparrow__v1__set_replicas_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__set_replicas_request__free_unpacked
+                     (Sparrow__V1__SetReplicasRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__RebalanceRequest methods */
+void   sparrow__v1__rebalance_request__init
+                     (Sparrow__V1__RebalanceRequest         *message);
+size_t sparrow__v1__rebalance_request__get_packed_size
+                     (const Sparrow__V1__RebalanceRequest   *message);
+size_t sparrow__v1__rebalance_request__pack
+                     (const Sparrow__V1__RebalanceRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__rebalance_request__pack_to_buffer
+                     (const Sparrow__V1__RebalanceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__RebalanceRequest *
+       sparrow__v1__rebalance_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__rebalance_request__free_unpacked
+                     (Sparrow__V1__RebalanceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__MapChangeResponse methods */
+void   sparrow__v1__map_change_response__init
+                     (Sparrow__V1__MapChangeResponse         *message);
+size_t sparrow__v1__map_change_response__get_packed_size
+                     (const Sparrow__V1__MapChangeResponse   *message);
+size_t sparrow__v1__map_change_response__pack
+                     (const Sparrow__V1__MapChangeResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__map_change_response__pack_to_buffer
+                     (const Sparrow__V1__MapChangeResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__MapChangeResponse *
+       sparrow__v1__map_change_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__map_change_response__free_unpacked
+                     (Sparrow__V1__MapChangeResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Sparrow__V1__QueryRequest_Closure)
@@ -429,6 +795,36 @@ typedef void (*Sparrow__V1__ActivateBuildRequest_Closure)
 typedef void (*Sparrow__V1__ActivateBuildResponse_Closure)
                  (const Sparrow__V1__ActivateBuildResponse *message,
                   void *closure_data);
+typedef void (*Sparrow__V1__WriteRequest_Closure)
+                 (const Sparrow__V1__WriteRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__WriteResponse_Closure)
+                 (const Sparrow__V1__WriteResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__Move_Closure)
+                 (const Sparrow__V1__Move *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__AddNodeRequest_Closure)
+                 (const Sparrow__V1__AddNodeRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__RemoveNodeRequest_Closure)
+                 (const Sparrow__V1__RemoveNodeRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__DrainNodeRequest_Closure)
+                 (const Sparrow__V1__DrainNodeRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__MoveShardRequest_Closure)
+                 (const Sparrow__V1__MoveShardRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__SetReplicasRequest_Closure)
+                 (const Sparrow__V1__SetReplicasRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__RebalanceRequest_Closure)
+                 (const Sparrow__V1__RebalanceRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__MapChangeResponse_Closure)
+                 (const Sparrow__V1__MapChangeResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -445,6 +841,16 @@ extern const ProtobufCMessageDescriptor sparrow__v1__node_status__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__activate_build_request__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__activate_build_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__write_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__write_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__move__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__add_node_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__remove_node_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__drain_node_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__move_shard_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__set_replicas_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__rebalance_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__map_change_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

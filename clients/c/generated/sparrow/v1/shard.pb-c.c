@@ -1222,6 +1222,816 @@ void   sparrow__v1__activate_bundle_response__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__activate_bundle_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   sparrow__v1__checkpoint_file__init
+                     (Sparrow__V1__CheckpointFile         *message)
+{
+  static const Sparrow__V1__CheckpointFile init_value = SPARROW__V1__CHECKPOINT_FILE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__checkpoint_file__get_packed_size
+                     (const Sparrow__V1__CheckpointFile *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__checkpoint_file__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__checkpoint_file__pack
+                     (const Sparrow__V1__CheckpointFile *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__checkpoint_file__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__checkpoint_file__pack_to_buffer
+                     (const Sparrow__V1__CheckpointFile *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__checkpoint_file__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__CheckpointFile *
+       sparrow__v1__checkpoint_file__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__CheckpointFile *)
+     protobuf_c_message_unpack (&sparrow__v1__checkpoint_file__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__checkpoint_file__free_unpacked
+                     (Sparrow__V1__CheckpointFile *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__checkpoint_file__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__create_checkpoint_request__init
+                     (Sparrow__V1__CreateCheckpointRequest         *message)
+{
+  static const Sparrow__V1__CreateCheckpointRequest init_value = SPARROW__V1__CREATE_CHECKPOINT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__create_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__CreateCheckpointRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__create_checkpoint_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__create_checkpoint_request__pack
+                     (const Sparrow__V1__CreateCheckpointRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__create_checkpoint_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__create_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__CreateCheckpointRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__create_checkpoint_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__CreateCheckpointRequest *
+       sparrow__v1__create_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__CreateCheckpointRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__create_checkpoint_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__create_checkpoint_request__free_unpacked
+                     (Sparrow__V1__CreateCheckpointRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__create_checkpoint_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__create_checkpoint_response__init
+                     (Sparrow__V1__CreateCheckpointResponse         *message)
+{
+  static const Sparrow__V1__CreateCheckpointResponse init_value = SPARROW__V1__CREATE_CHECKPOINT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__create_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__CreateCheckpointResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__create_checkpoint_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__create_checkpoint_response__pack
+                     (const Sparrow__V1__CreateCheckpointResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__create_checkpoint_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__create_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__CreateCheckpointResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__create_checkpoint_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__CreateCheckpointResponse *
+       sparrow__v1__create_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__CreateCheckpointResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__create_checkpoint_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__create_checkpoint_response__free_unpacked
+                     (Sparrow__V1__CreateCheckpointResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__create_checkpoint_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__read_checkpoint_request__init
+                     (Sparrow__V1__ReadCheckpointRequest         *message)
+{
+  static const Sparrow__V1__ReadCheckpointRequest init_value = SPARROW__V1__READ_CHECKPOINT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__read_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__ReadCheckpointRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_checkpoint_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__read_checkpoint_request__pack
+                     (const Sparrow__V1__ReadCheckpointRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_checkpoint_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__read_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__ReadCheckpointRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_checkpoint_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ReadCheckpointRequest *
+       sparrow__v1__read_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ReadCheckpointRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__read_checkpoint_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__read_checkpoint_request__free_unpacked
+                     (Sparrow__V1__ReadCheckpointRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__read_checkpoint_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__read_checkpoint_response__init
+                     (Sparrow__V1__ReadCheckpointResponse         *message)
+{
+  static const Sparrow__V1__ReadCheckpointResponse init_value = SPARROW__V1__READ_CHECKPOINT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__read_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__ReadCheckpointResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_checkpoint_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__read_checkpoint_response__pack
+                     (const Sparrow__V1__ReadCheckpointResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_checkpoint_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__read_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__ReadCheckpointResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_checkpoint_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ReadCheckpointResponse *
+       sparrow__v1__read_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ReadCheckpointResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__read_checkpoint_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__read_checkpoint_response__free_unpacked
+                     (Sparrow__V1__ReadCheckpointResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__read_checkpoint_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__drop_checkpoint_request__init
+                     (Sparrow__V1__DropCheckpointRequest         *message)
+{
+  static const Sparrow__V1__DropCheckpointRequest init_value = SPARROW__V1__DROP_CHECKPOINT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__drop_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__DropCheckpointRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_checkpoint_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__drop_checkpoint_request__pack
+                     (const Sparrow__V1__DropCheckpointRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_checkpoint_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__drop_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__DropCheckpointRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_checkpoint_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__DropCheckpointRequest *
+       sparrow__v1__drop_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__DropCheckpointRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__drop_checkpoint_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__drop_checkpoint_request__free_unpacked
+                     (Sparrow__V1__DropCheckpointRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__drop_checkpoint_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__drop_checkpoint_response__init
+                     (Sparrow__V1__DropCheckpointResponse         *message)
+{
+  static const Sparrow__V1__DropCheckpointResponse init_value = SPARROW__V1__DROP_CHECKPOINT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__drop_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__DropCheckpointResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_checkpoint_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__drop_checkpoint_response__pack
+                     (const Sparrow__V1__DropCheckpointResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_checkpoint_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__drop_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__DropCheckpointResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_checkpoint_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__DropCheckpointResponse *
+       sparrow__v1__drop_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__DropCheckpointResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__drop_checkpoint_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__drop_checkpoint_response__free_unpacked
+                     (Sparrow__V1__DropCheckpointResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__drop_checkpoint_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__receive_checkpoint_request__init
+                     (Sparrow__V1__ReceiveCheckpointRequest         *message)
+{
+  static const Sparrow__V1__ReceiveCheckpointRequest init_value = SPARROW__V1__RECEIVE_CHECKPOINT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__receive_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__ReceiveCheckpointRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__receive_checkpoint_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__receive_checkpoint_request__pack
+                     (const Sparrow__V1__ReceiveCheckpointRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__receive_checkpoint_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__receive_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__ReceiveCheckpointRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__receive_checkpoint_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ReceiveCheckpointRequest *
+       sparrow__v1__receive_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ReceiveCheckpointRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__receive_checkpoint_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__receive_checkpoint_request__free_unpacked
+                     (Sparrow__V1__ReceiveCheckpointRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__receive_checkpoint_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__receive_checkpoint_response__init
+                     (Sparrow__V1__ReceiveCheckpointResponse         *message)
+{
+  static const Sparrow__V1__ReceiveCheckpointResponse init_value = SPARROW__V1__RECEIVE_CHECKPOINT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__receive_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__ReceiveCheckpointResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__receive_checkpoint_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__receive_checkpoint_response__pack
+                     (const Sparrow__V1__ReceiveCheckpointResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__receive_checkpoint_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__receive_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__ReceiveCheckpointResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__receive_checkpoint_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ReceiveCheckpointResponse *
+       sparrow__v1__receive_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ReceiveCheckpointResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__receive_checkpoint_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__receive_checkpoint_response__free_unpacked
+                     (Sparrow__V1__ReceiveCheckpointResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__receive_checkpoint_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__install_checkpoint_request__init
+                     (Sparrow__V1__InstallCheckpointRequest         *message)
+{
+  static const Sparrow__V1__InstallCheckpointRequest init_value = SPARROW__V1__INSTALL_CHECKPOINT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__install_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__InstallCheckpointRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__install_checkpoint_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__install_checkpoint_request__pack
+                     (const Sparrow__V1__InstallCheckpointRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__install_checkpoint_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__install_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__InstallCheckpointRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__install_checkpoint_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__InstallCheckpointRequest *
+       sparrow__v1__install_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__InstallCheckpointRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__install_checkpoint_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__install_checkpoint_request__free_unpacked
+                     (Sparrow__V1__InstallCheckpointRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__install_checkpoint_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__install_checkpoint_response__init
+                     (Sparrow__V1__InstallCheckpointResponse         *message)
+{
+  static const Sparrow__V1__InstallCheckpointResponse init_value = SPARROW__V1__INSTALL_CHECKPOINT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__install_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__InstallCheckpointResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__install_checkpoint_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__install_checkpoint_response__pack
+                     (const Sparrow__V1__InstallCheckpointResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__install_checkpoint_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__install_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__InstallCheckpointResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__install_checkpoint_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__InstallCheckpointResponse *
+       sparrow__v1__install_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__InstallCheckpointResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__install_checkpoint_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__install_checkpoint_response__free_unpacked
+                     (Sparrow__V1__InstallCheckpointResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__install_checkpoint_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__change__init
+                     (Sparrow__V1__Change         *message)
+{
+  static const Sparrow__V1__Change init_value = SPARROW__V1__CHANGE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__change__get_packed_size
+                     (const Sparrow__V1__Change *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__change__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__change__pack
+                     (const Sparrow__V1__Change *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__change__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__change__pack_to_buffer
+                     (const Sparrow__V1__Change *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__change__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__Change *
+       sparrow__v1__change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__Change *)
+     protobuf_c_message_unpack (&sparrow__v1__change__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__change__free_unpacked
+                     (Sparrow__V1__Change *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__change__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__read_changes_request__init
+                     (Sparrow__V1__ReadChangesRequest         *message)
+{
+  static const Sparrow__V1__ReadChangesRequest init_value = SPARROW__V1__READ_CHANGES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__read_changes_request__get_packed_size
+                     (const Sparrow__V1__ReadChangesRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_changes_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__read_changes_request__pack
+                     (const Sparrow__V1__ReadChangesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_changes_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__read_changes_request__pack_to_buffer
+                     (const Sparrow__V1__ReadChangesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_changes_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ReadChangesRequest *
+       sparrow__v1__read_changes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ReadChangesRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__read_changes_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__read_changes_request__free_unpacked
+                     (Sparrow__V1__ReadChangesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__read_changes_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__read_changes_response__init
+                     (Sparrow__V1__ReadChangesResponse         *message)
+{
+  static const Sparrow__V1__ReadChangesResponse init_value = SPARROW__V1__READ_CHANGES_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__read_changes_response__get_packed_size
+                     (const Sparrow__V1__ReadChangesResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_changes_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__read_changes_response__pack
+                     (const Sparrow__V1__ReadChangesResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_changes_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__read_changes_response__pack_to_buffer
+                     (const Sparrow__V1__ReadChangesResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__read_changes_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ReadChangesResponse *
+       sparrow__v1__read_changes_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ReadChangesResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__read_changes_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__read_changes_response__free_unpacked
+                     (Sparrow__V1__ReadChangesResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__read_changes_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__apply_changes_request__init
+                     (Sparrow__V1__ApplyChangesRequest         *message)
+{
+  static const Sparrow__V1__ApplyChangesRequest init_value = SPARROW__V1__APPLY_CHANGES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__apply_changes_request__get_packed_size
+                     (const Sparrow__V1__ApplyChangesRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__apply_changes_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__apply_changes_request__pack
+                     (const Sparrow__V1__ApplyChangesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__apply_changes_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__apply_changes_request__pack_to_buffer
+                     (const Sparrow__V1__ApplyChangesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__apply_changes_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ApplyChangesRequest *
+       sparrow__v1__apply_changes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ApplyChangesRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__apply_changes_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__apply_changes_request__free_unpacked
+                     (Sparrow__V1__ApplyChangesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__apply_changes_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__apply_changes_response__init
+                     (Sparrow__V1__ApplyChangesResponse         *message)
+{
+  static const Sparrow__V1__ApplyChangesResponse init_value = SPARROW__V1__APPLY_CHANGES_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__apply_changes_response__get_packed_size
+                     (const Sparrow__V1__ApplyChangesResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__apply_changes_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__apply_changes_response__pack
+                     (const Sparrow__V1__ApplyChangesResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__apply_changes_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__apply_changes_response__pack_to_buffer
+                     (const Sparrow__V1__ApplyChangesResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__apply_changes_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ApplyChangesResponse *
+       sparrow__v1__apply_changes_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ApplyChangesResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__apply_changes_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__apply_changes_response__free_unpacked
+                     (Sparrow__V1__ApplyChangesResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__apply_changes_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__drop_shard_request__init
+                     (Sparrow__V1__DropShardRequest         *message)
+{
+  static const Sparrow__V1__DropShardRequest init_value = SPARROW__V1__DROP_SHARD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__drop_shard_request__get_packed_size
+                     (const Sparrow__V1__DropShardRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_shard_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__drop_shard_request__pack
+                     (const Sparrow__V1__DropShardRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_shard_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__drop_shard_request__pack_to_buffer
+                     (const Sparrow__V1__DropShardRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_shard_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__DropShardRequest *
+       sparrow__v1__drop_shard_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__DropShardRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__drop_shard_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__drop_shard_request__free_unpacked
+                     (Sparrow__V1__DropShardRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__drop_shard_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__drop_shard_response__init
+                     (Sparrow__V1__DropShardResponse         *message)
+{
+  static const Sparrow__V1__DropShardResponse init_value = SPARROW__V1__DROP_SHARD_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__drop_shard_response__get_packed_size
+                     (const Sparrow__V1__DropShardResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_shard_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__drop_shard_response__pack
+                     (const Sparrow__V1__DropShardResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_shard_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__drop_shard_response__pack_to_buffer
+                     (const Sparrow__V1__DropShardResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__drop_shard_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__DropShardResponse *
+       sparrow__v1__drop_shard_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__DropShardResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__drop_shard_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__drop_shard_response__free_unpacked
+                     (Sparrow__V1__DropShardResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__drop_shard_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor sparrow__v1__search_request__field_descriptors[6] =
 {
   {
@@ -1785,7 +2595,7 @@ const ProtobufCMessageDescriptor sparrow__v1__stats_request__descriptor =
   (ProtobufCMessageInit) sparrow__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__shard_stats__field_descriptors[12] =
+static const ProtobufCFieldDescriptor sparrow__v1__shard_stats__field_descriptors[13] =
 {
   {
     "shard",
@@ -1931,6 +2741,18 @@ static const ProtobufCFieldDescriptor sparrow__v1__shard_stats__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "last_change",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ShardStats, last_change),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__shard_stats__field_indices_by_name[] = {
   6,   /* field[6] = block_cache_bytes */
@@ -1939,6 +2761,7 @@ static const unsigned sparrow__v1__shard_stats__field_indices_by_name[] = {
   1,   /* field[1] = documents */
   9,   /* field[9] = encoder_fingerprint */
   7,   /* field[7] = epoch */
+  12,   /* field[12] = last_change */
   2,   /* field[2] = postings */
   11,   /* field[11] = prepared_build_id */
   8,   /* field[8] = quantization_scale */
@@ -1949,7 +2772,7 @@ static const unsigned sparrow__v1__shard_stats__field_indices_by_name[] = {
 static const ProtobufCIntRange sparrow__v1__shard_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__shard_stats__descriptor =
 {
@@ -1959,7 +2782,7 @@ const ProtobufCMessageDescriptor sparrow__v1__shard_stats__descriptor =
   "Sparrow__V1__ShardStats",
   "sparrow.v1",
   sizeof(Sparrow__V1__ShardStats),
-  12,
+  13,
   sparrow__v1__shard_stats__field_descriptors,
   sparrow__v1__shard_stats__field_indices_by_name,
   1,  sparrow__v1__shard_stats__number_ranges,
@@ -2909,5 +3732,1013 @@ const ProtobufCMessageDescriptor sparrow__v1__activate_bundle_response__descript
   sparrow__v1__activate_bundle_response__field_indices_by_name,
   1,  sparrow__v1__activate_bundle_response__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__activate_bundle_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__checkpoint_file__field_descriptors[3] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__CheckpointFile, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "size",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__CheckpointFile, size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "checksum",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__CheckpointFile, checksum),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__checkpoint_file__field_indices_by_name[] = {
+  2,   /* field[2] = checksum */
+  0,   /* field[0] = name */
+  1,   /* field[1] = size */
+};
+static const ProtobufCIntRange sparrow__v1__checkpoint_file__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__checkpoint_file__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.CheckpointFile",
+  "CheckpointFile",
+  "Sparrow__V1__CheckpointFile",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__CheckpointFile),
+  3,
+  sparrow__v1__checkpoint_file__field_descriptors,
+  sparrow__v1__checkpoint_file__field_indices_by_name,
+  1,  sparrow__v1__checkpoint_file__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__checkpoint_file__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__create_checkpoint_request__field_descriptors[2] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__CreateCheckpointRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "move_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__CreateCheckpointRequest, move_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__create_checkpoint_request__field_indices_by_name[] = {
+  1,   /* field[1] = move_id */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__create_checkpoint_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__create_checkpoint_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.CreateCheckpointRequest",
+  "CreateCheckpointRequest",
+  "Sparrow__V1__CreateCheckpointRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__CreateCheckpointRequest),
+  2,
+  sparrow__v1__create_checkpoint_request__field_descriptors,
+  sparrow__v1__create_checkpoint_request__field_indices_by_name,
+  1,  sparrow__v1__create_checkpoint_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__create_checkpoint_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__create_checkpoint_response__field_descriptors[3] =
+{
+  {
+    "files",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__CreateCheckpointResponse, n_files),
+    offsetof(Sparrow__V1__CreateCheckpointResponse, files),
+    &sparrow__v1__checkpoint_file__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_change",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__CreateCheckpointResponse, last_change),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "build_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__CreateCheckpointResponse, build_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__create_checkpoint_response__field_indices_by_name[] = {
+  2,   /* field[2] = build_id */
+  0,   /* field[0] = files */
+  1,   /* field[1] = last_change */
+};
+static const ProtobufCIntRange sparrow__v1__create_checkpoint_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__create_checkpoint_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.CreateCheckpointResponse",
+  "CreateCheckpointResponse",
+  "Sparrow__V1__CreateCheckpointResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__CreateCheckpointResponse),
+  3,
+  sparrow__v1__create_checkpoint_response__field_descriptors,
+  sparrow__v1__create_checkpoint_response__field_indices_by_name,
+  1,  sparrow__v1__create_checkpoint_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__create_checkpoint_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__read_checkpoint_request__field_descriptors[5] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadCheckpointRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "move_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadCheckpointRequest, move_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadCheckpointRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offset",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadCheckpointRequest, offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "length",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadCheckpointRequest, length),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__read_checkpoint_request__field_indices_by_name[] = {
+  4,   /* field[4] = length */
+  1,   /* field[1] = move_id */
+  2,   /* field[2] = name */
+  3,   /* field[3] = offset */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__read_checkpoint_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__read_checkpoint_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ReadCheckpointRequest",
+  "ReadCheckpointRequest",
+  "Sparrow__V1__ReadCheckpointRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ReadCheckpointRequest),
+  5,
+  sparrow__v1__read_checkpoint_request__field_descriptors,
+  sparrow__v1__read_checkpoint_request__field_indices_by_name,
+  1,  sparrow__v1__read_checkpoint_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__read_checkpoint_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__read_checkpoint_response__field_descriptors[1] =
+{
+  {
+    "data",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadCheckpointResponse, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__read_checkpoint_response__field_indices_by_name[] = {
+  0,   /* field[0] = data */
+};
+static const ProtobufCIntRange sparrow__v1__read_checkpoint_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__read_checkpoint_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ReadCheckpointResponse",
+  "ReadCheckpointResponse",
+  "Sparrow__V1__ReadCheckpointResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ReadCheckpointResponse),
+  1,
+  sparrow__v1__read_checkpoint_response__field_descriptors,
+  sparrow__v1__read_checkpoint_response__field_indices_by_name,
+  1,  sparrow__v1__read_checkpoint_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__read_checkpoint_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__drop_checkpoint_request__field_descriptors[2] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DropCheckpointRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "move_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DropCheckpointRequest, move_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__drop_checkpoint_request__field_indices_by_name[] = {
+  1,   /* field[1] = move_id */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__drop_checkpoint_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__drop_checkpoint_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.DropCheckpointRequest",
+  "DropCheckpointRequest",
+  "Sparrow__V1__DropCheckpointRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__DropCheckpointRequest),
+  2,
+  sparrow__v1__drop_checkpoint_request__field_descriptors,
+  sparrow__v1__drop_checkpoint_request__field_indices_by_name,
+  1,  sparrow__v1__drop_checkpoint_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__drop_checkpoint_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define sparrow__v1__drop_checkpoint_response__field_descriptors NULL
+#define sparrow__v1__drop_checkpoint_response__field_indices_by_name NULL
+#define sparrow__v1__drop_checkpoint_response__number_ranges NULL
+const ProtobufCMessageDescriptor sparrow__v1__drop_checkpoint_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.DropCheckpointResponse",
+  "DropCheckpointResponse",
+  "Sparrow__V1__DropCheckpointResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__DropCheckpointResponse),
+  0,
+  sparrow__v1__drop_checkpoint_response__field_descriptors,
+  sparrow__v1__drop_checkpoint_response__field_indices_by_name,
+  0,  sparrow__v1__drop_checkpoint_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__drop_checkpoint_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__receive_checkpoint_request__field_descriptors[6] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReceiveCheckpointRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "move_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReceiveCheckpointRequest, move_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReceiveCheckpointRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offset",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReceiveCheckpointRequest, offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReceiveCheckpointRequest, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "epoch",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReceiveCheckpointRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__receive_checkpoint_request__field_indices_by_name[] = {
+  4,   /* field[4] = data */
+  5,   /* field[5] = epoch */
+  1,   /* field[1] = move_id */
+  2,   /* field[2] = name */
+  3,   /* field[3] = offset */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__receive_checkpoint_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__receive_checkpoint_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ReceiveCheckpointRequest",
+  "ReceiveCheckpointRequest",
+  "Sparrow__V1__ReceiveCheckpointRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ReceiveCheckpointRequest),
+  6,
+  sparrow__v1__receive_checkpoint_request__field_descriptors,
+  sparrow__v1__receive_checkpoint_request__field_indices_by_name,
+  1,  sparrow__v1__receive_checkpoint_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__receive_checkpoint_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__receive_checkpoint_response__field_descriptors[1] =
+{
+  {
+    "received",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReceiveCheckpointResponse, received),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__receive_checkpoint_response__field_indices_by_name[] = {
+  0,   /* field[0] = received */
+};
+static const ProtobufCIntRange sparrow__v1__receive_checkpoint_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__receive_checkpoint_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ReceiveCheckpointResponse",
+  "ReceiveCheckpointResponse",
+  "Sparrow__V1__ReceiveCheckpointResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ReceiveCheckpointResponse),
+  1,
+  sparrow__v1__receive_checkpoint_response__field_descriptors,
+  sparrow__v1__receive_checkpoint_response__field_indices_by_name,
+  1,  sparrow__v1__receive_checkpoint_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__receive_checkpoint_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__install_checkpoint_request__field_descriptors[4] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__InstallCheckpointRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "move_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__InstallCheckpointRequest, move_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "files",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__InstallCheckpointRequest, n_files),
+    offsetof(Sparrow__V1__InstallCheckpointRequest, files),
+    &sparrow__v1__checkpoint_file__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "epoch",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__InstallCheckpointRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__install_checkpoint_request__field_indices_by_name[] = {
+  3,   /* field[3] = epoch */
+  2,   /* field[2] = files */
+  1,   /* field[1] = move_id */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__install_checkpoint_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__install_checkpoint_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.InstallCheckpointRequest",
+  "InstallCheckpointRequest",
+  "Sparrow__V1__InstallCheckpointRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__InstallCheckpointRequest),
+  4,
+  sparrow__v1__install_checkpoint_request__field_descriptors,
+  sparrow__v1__install_checkpoint_request__field_indices_by_name,
+  1,  sparrow__v1__install_checkpoint_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__install_checkpoint_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__install_checkpoint_response__field_descriptors[1] =
+{
+  {
+    "stats",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__InstallCheckpointResponse, stats),
+    &sparrow__v1__shard_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__install_checkpoint_response__field_indices_by_name[] = {
+  0,   /* field[0] = stats */
+};
+static const ProtobufCIntRange sparrow__v1__install_checkpoint_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__install_checkpoint_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.InstallCheckpointResponse",
+  "InstallCheckpointResponse",
+  "Sparrow__V1__InstallCheckpointResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__InstallCheckpointResponse),
+  1,
+  sparrow__v1__install_checkpoint_response__field_descriptors,
+  sparrow__v1__install_checkpoint_response__field_indices_by_name,
+  1,  sparrow__v1__install_checkpoint_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__install_checkpoint_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__change__field_descriptors[3] =
+{
+  {
+    "sequence",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Change, sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "upsert",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__Change, kind_case),
+    offsetof(Sparrow__V1__Change, upsert),
+    &sparrow__v1__document__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delete",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Sparrow__V1__Change, kind_case),
+    offsetof(Sparrow__V1__Change, delete_),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__change__field_indices_by_name[] = {
+  2,   /* field[2] = delete */
+  0,   /* field[0] = sequence */
+  1,   /* field[1] = upsert */
+};
+static const ProtobufCIntRange sparrow__v1__change__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__change__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.Change",
+  "Change",
+  "Sparrow__V1__Change",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__Change),
+  3,
+  sparrow__v1__change__field_descriptors,
+  sparrow__v1__change__field_indices_by_name,
+  1,  sparrow__v1__change__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__change__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__read_changes_request__field_descriptors[3] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadChangesRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadChangesRequest, after),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadChangesRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__read_changes_request__field_indices_by_name[] = {
+  1,   /* field[1] = after */
+  2,   /* field[2] = limit */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__read_changes_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__read_changes_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ReadChangesRequest",
+  "ReadChangesRequest",
+  "Sparrow__V1__ReadChangesRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ReadChangesRequest),
+  3,
+  sparrow__v1__read_changes_request__field_descriptors,
+  sparrow__v1__read_changes_request__field_indices_by_name,
+  1,  sparrow__v1__read_changes_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__read_changes_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__read_changes_response__field_descriptors[4] =
+{
+  {
+    "changes",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__ReadChangesResponse, n_changes),
+    offsetof(Sparrow__V1__ReadChangesResponse, changes),
+    &sparrow__v1__change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_change",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadChangesResponse, last_change),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "trimmed",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadChangesResponse, trimmed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "build_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadChangesResponse, build_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__read_changes_response__field_indices_by_name[] = {
+  3,   /* field[3] = build_id */
+  0,   /* field[0] = changes */
+  1,   /* field[1] = last_change */
+  2,   /* field[2] = trimmed */
+};
+static const ProtobufCIntRange sparrow__v1__read_changes_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__read_changes_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ReadChangesResponse",
+  "ReadChangesResponse",
+  "Sparrow__V1__ReadChangesResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ReadChangesResponse),
+  4,
+  sparrow__v1__read_changes_response__field_descriptors,
+  sparrow__v1__read_changes_response__field_indices_by_name,
+  1,  sparrow__v1__read_changes_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__read_changes_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__apply_changes_request__field_descriptors[3] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ApplyChangesRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changes",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__ApplyChangesRequest, n_changes),
+    offsetof(Sparrow__V1__ApplyChangesRequest, changes),
+    &sparrow__v1__change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "epoch",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ApplyChangesRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__apply_changes_request__field_indices_by_name[] = {
+  1,   /* field[1] = changes */
+  2,   /* field[2] = epoch */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__apply_changes_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__apply_changes_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ApplyChangesRequest",
+  "ApplyChangesRequest",
+  "Sparrow__V1__ApplyChangesRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ApplyChangesRequest),
+  3,
+  sparrow__v1__apply_changes_request__field_descriptors,
+  sparrow__v1__apply_changes_request__field_indices_by_name,
+  1,  sparrow__v1__apply_changes_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__apply_changes_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__apply_changes_response__field_descriptors[1] =
+{
+  {
+    "last_change",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ApplyChangesResponse, last_change),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__apply_changes_response__field_indices_by_name[] = {
+  0,   /* field[0] = last_change */
+};
+static const ProtobufCIntRange sparrow__v1__apply_changes_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__apply_changes_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ApplyChangesResponse",
+  "ApplyChangesResponse",
+  "Sparrow__V1__ApplyChangesResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ApplyChangesResponse),
+  1,
+  sparrow__v1__apply_changes_response__field_descriptors,
+  sparrow__v1__apply_changes_response__field_indices_by_name,
+  1,  sparrow__v1__apply_changes_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__apply_changes_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__drop_shard_request__field_descriptors[2] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DropShardRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "epoch",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DropShardRequest, epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__drop_shard_request__field_indices_by_name[] = {
+  1,   /* field[1] = epoch */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__drop_shard_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__drop_shard_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.DropShardRequest",
+  "DropShardRequest",
+  "Sparrow__V1__DropShardRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__DropShardRequest),
+  2,
+  sparrow__v1__drop_shard_request__field_descriptors,
+  sparrow__v1__drop_shard_request__field_indices_by_name,
+  1,  sparrow__v1__drop_shard_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__drop_shard_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define sparrow__v1__drop_shard_response__field_descriptors NULL
+#define sparrow__v1__drop_shard_response__field_indices_by_name NULL
+#define sparrow__v1__drop_shard_response__number_ranges NULL
+const ProtobufCMessageDescriptor sparrow__v1__drop_shard_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.DropShardResponse",
+  "DropShardResponse",
+  "Sparrow__V1__DropShardResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__DropShardResponse),
+  0,
+  sparrow__v1__drop_shard_response__field_descriptors,
+  sparrow__v1__drop_shard_response__field_indices_by_name,
+  0,  sparrow__v1__drop_shard_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__drop_shard_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -43,6 +43,24 @@ typedef struct Sparrow__V1__PrepareBundleRequest Sparrow__V1__PrepareBundleReque
 typedef struct Sparrow__V1__PrepareBundleResponse Sparrow__V1__PrepareBundleResponse;
 typedef struct Sparrow__V1__ActivateBundleRequest Sparrow__V1__ActivateBundleRequest;
 typedef struct Sparrow__V1__ActivateBundleResponse Sparrow__V1__ActivateBundleResponse;
+typedef struct Sparrow__V1__CheckpointFile Sparrow__V1__CheckpointFile;
+typedef struct Sparrow__V1__CreateCheckpointRequest Sparrow__V1__CreateCheckpointRequest;
+typedef struct Sparrow__V1__CreateCheckpointResponse Sparrow__V1__CreateCheckpointResponse;
+typedef struct Sparrow__V1__ReadCheckpointRequest Sparrow__V1__ReadCheckpointRequest;
+typedef struct Sparrow__V1__ReadCheckpointResponse Sparrow__V1__ReadCheckpointResponse;
+typedef struct Sparrow__V1__DropCheckpointRequest Sparrow__V1__DropCheckpointRequest;
+typedef struct Sparrow__V1__DropCheckpointResponse Sparrow__V1__DropCheckpointResponse;
+typedef struct Sparrow__V1__ReceiveCheckpointRequest Sparrow__V1__ReceiveCheckpointRequest;
+typedef struct Sparrow__V1__ReceiveCheckpointResponse Sparrow__V1__ReceiveCheckpointResponse;
+typedef struct Sparrow__V1__InstallCheckpointRequest Sparrow__V1__InstallCheckpointRequest;
+typedef struct Sparrow__V1__InstallCheckpointResponse Sparrow__V1__InstallCheckpointResponse;
+typedef struct Sparrow__V1__Change Sparrow__V1__Change;
+typedef struct Sparrow__V1__ReadChangesRequest Sparrow__V1__ReadChangesRequest;
+typedef struct Sparrow__V1__ReadChangesResponse Sparrow__V1__ReadChangesResponse;
+typedef struct Sparrow__V1__ApplyChangesRequest Sparrow__V1__ApplyChangesRequest;
+typedef struct Sparrow__V1__ApplyChangesResponse Sparrow__V1__ApplyChangesResponse;
+typedef struct Sparrow__V1__DropShardRequest Sparrow__V1__DropShardRequest;
+typedef struct Sparrow__V1__DropShardResponse Sparrow__V1__DropShardResponse;
 
 
 /* --- enums --- */
@@ -196,10 +214,14 @@ struct  Sparrow__V1__ShardStats
    */
   char *build_id;
   char *prepared_build_id;
+  /*
+   * Sequence number of the last online write (upsert or delete) in the shard's change log.
+   */
+  uint64_t last_change;
 };
 #define SPARROW__V1__SHARD_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__shard_stats__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Sparrow__V1__StatsResponse
@@ -437,6 +459,264 @@ struct  Sparrow__V1__ActivateBundleResponse
 #define SPARROW__V1__ACTIVATE_BUNDLE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__activate_bundle_response__descriptor) \
     , NULL }
+
+
+struct  Sparrow__V1__CheckpointFile
+{
+  ProtobufCMessage base;
+  char *name;
+  uint64_t size;
+  /*
+   * CRC-32C of the file's bytes.
+   */
+  uint32_t checksum;
+};
+#define SPARROW__V1__CHECKPOINT_FILE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__checkpoint_file__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
+ * Writes (or, when it exists, returns) checkpoint `move_id` of the shard.
+ */
+struct  Sparrow__V1__CreateCheckpointRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *move_id;
+};
+#define SPARROW__V1__CREATE_CHECKPOINT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__create_checkpoint_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Sparrow__V1__CreateCheckpointResponse
+{
+  ProtobufCMessage base;
+  size_t n_files;
+  Sparrow__V1__CheckpointFile **files;
+  /*
+   * The change-log sequence the checkpoint holds writes up to.
+   */
+  uint64_t last_change;
+  char *build_id;
+};
+#define SPARROW__V1__CREATE_CHECKPOINT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__create_checkpoint_response__descriptor) \
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Sparrow__V1__ReadCheckpointRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *move_id;
+  char *name;
+  uint64_t offset;
+  uint32_t length;
+};
+#define SPARROW__V1__READ_CHECKPOINT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__read_checkpoint_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Sparrow__V1__ReadCheckpointResponse
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData data;
+};
+#define SPARROW__V1__READ_CHECKPOINT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__read_checkpoint_response__descriptor) \
+    , {0,NULL} }
+
+
+/*
+ * Removes checkpoint `move_id` of the shard (no error when there is none).
+ */
+struct  Sparrow__V1__DropCheckpointRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *move_id;
+};
+#define SPARROW__V1__DROP_CHECKPOINT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__drop_checkpoint_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Sparrow__V1__DropCheckpointResponse
+{
+  ProtobufCMessage base;
+};
+#define SPARROW__V1__DROP_CHECKPOINT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__drop_checkpoint_response__descriptor) \
+     }
+
+
+/*
+ * Appends `data` to the received file when `offset` equals its size; otherwise writes nothing.
+ * Either way `received` is the file's size, so a sender resumes where the target stands.
+ */
+struct  Sparrow__V1__ReceiveCheckpointRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *move_id;
+  char *name;
+  uint64_t offset;
+  ProtobufCBinaryData data;
+  uint64_t epoch;
+};
+#define SPARROW__V1__RECEIVE_CHECKPOINT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__receive_checkpoint_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL}, 0 }
+
+
+struct  Sparrow__V1__ReceiveCheckpointResponse
+{
+  ProtobufCMessage base;
+  uint64_t received;
+};
+#define SPARROW__V1__RECEIVE_CHECKPOINT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__receive_checkpoint_response__descriptor) \
+    , 0 }
+
+
+/*
+ * Checks every received file against `files` (sizes and CRC-32C) and makes them the shard's
+ * content on this node, replacing any copy it had.
+ */
+struct  Sparrow__V1__InstallCheckpointRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *move_id;
+  size_t n_files;
+  Sparrow__V1__CheckpointFile **files;
+  uint64_t epoch;
+};
+#define SPARROW__V1__INSTALL_CHECKPOINT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__install_checkpoint_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+
+
+struct  Sparrow__V1__InstallCheckpointResponse
+{
+  ProtobufCMessage base;
+  Sparrow__V1__ShardStats *stats;
+};
+#define SPARROW__V1__INSTALL_CHECKPOINT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__install_checkpoint_response__descriptor) \
+    , NULL }
+
+
+typedef enum {
+  SPARROW__V1__CHANGE__KIND__NOT_SET = 0,
+  SPARROW__V1__CHANGE__KIND_UPSERT = 2,
+  SPARROW__V1__CHANGE__KIND_DELETE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPARROW__V1__CHANGE__KIND__CASE)
+} Sparrow__V1__Change__KindCase;
+
+/*
+ * One online write of a shard's change log.
+ */
+struct  Sparrow__V1__Change
+{
+  ProtobufCMessage base;
+  uint64_t sequence;
+  Sparrow__V1__Change__KindCase kind_case;
+  union {
+    Sparrow__V1__Document *upsert;
+    char *delete_;
+  };
+};
+#define SPARROW__V1__CHANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__change__descriptor) \
+    , 0, SPARROW__V1__CHANGE__KIND__NOT_SET, {0} }
+
+
+/*
+ * The writes after sequence `after`, oldest first, at most `limit` of them (0: 1000).
+ */
+struct  Sparrow__V1__ReadChangesRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  uint64_t after;
+  uint32_t limit;
+};
+#define SPARROW__V1__READ_CHANGES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__read_changes_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Sparrow__V1__ReadChangesResponse
+{
+  ProtobufCMessage base;
+  size_t n_changes;
+  Sparrow__V1__Change **changes;
+  /*
+   * The shard's last sequence.
+   */
+  uint64_t last_change;
+  /*
+   * The log no longer holds the writes right after `after` (a compaction trimmed it).
+   */
+  protobuf_c_boolean trimmed;
+  char *build_id;
+};
+#define SPARROW__V1__READ_CHANGES_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__read_changes_response__descriptor) \
+    , 0,NULL, 0, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Applies another copy's writes in order; ones at or below the shard's last sequence are skipped.
+ */
+struct  Sparrow__V1__ApplyChangesRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  size_t n_changes;
+  Sparrow__V1__Change **changes;
+  uint64_t epoch;
+};
+#define SPARROW__V1__APPLY_CHANGES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__apply_changes_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0 }
+
+
+struct  Sparrow__V1__ApplyChangesResponse
+{
+  ProtobufCMessage base;
+  uint64_t last_change;
+};
+#define SPARROW__V1__APPLY_CHANGES_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__apply_changes_response__descriptor) \
+    , 0 }
+
+
+/*
+ * Stops serving the shard and deletes its data, checkpoints and received files on this node.
+ */
+struct  Sparrow__V1__DropShardRequest
+{
+  ProtobufCMessage base;
+  char *shard;
+  uint64_t epoch;
+};
+#define SPARROW__V1__DROP_SHARD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__drop_shard_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Sparrow__V1__DropShardResponse
+{
+  ProtobufCMessage base;
+};
+#define SPARROW__V1__DROP_SHARD_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__drop_shard_response__descriptor) \
+     }
 
 
 /* Sparrow__V1__SearchRequest methods */
@@ -952,6 +1232,348 @@ Sparrow__V1__ActivateBundleResponse *
 void   sparrow__v1__activate_bundle_response__free_unpacked
                      (Sparrow__V1__ActivateBundleResponse *message,
                       ProtobufCAllocator *allocator);
+/* Sparrow__V1__CheckpointFile methods */
+void   sparrow__v1__checkpoint_file__init
+                     (Sparrow__V1__CheckpointFile         *message);
+size_t sparrow__v1__checkpoint_file__get_packed_size
+                     (const Sparrow__V1__CheckpointFile   *message);
+size_t sparrow__v1__checkpoint_file__pack
+                     (const Sparrow__V1__CheckpointFile   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__checkpoint_file__pack_to_buffer
+                     (const Sparrow__V1__CheckpointFile   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__CheckpointFile *
+       sparrow__v1__checkpoint_file__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__checkpoint_file__free_unpacked
+                     (Sparrow__V1__CheckpointFile *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__CreateCheckpointRequest methods */
+void   sparrow__v1__create_checkpoint_request__init
+                     (Sparrow__V1__CreateCheckpointRequest         *message);
+size_t sparrow__v1__create_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__CreateCheckpointRequest   *message);
+size_t sparrow__v1__create_checkpoint_request__pack
+                     (const Sparrow__V1__CreateCheckpointRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__create_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__CreateCheckpointRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__CreateCheckpointRequest *
+       sparrow__v1__create_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__create_checkpoint_request__free_unpacked
+                     (Sparrow__V1__CreateCheckpointRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__CreateCheckpointResponse methods */
+void   sparrow__v1__create_checkpoint_response__init
+                     (Sparrow__V1__CreateCheckpointResponse         *message);
+size_t sparrow__v1__create_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__CreateCheckpointResponse   *message);
+size_t sparrow__v1__create_checkpoint_response__pack
+                     (const Sparrow__V1__CreateCheckpointResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__create_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__CreateCheckpointResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__CreateCheckpointResponse *
+       sparrow__v1__create_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__create_checkpoint_response__free_unpacked
+                     (Sparrow__V1__CreateCheckpointResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ReadCheckpointRequest methods */
+void   sparrow__v1__read_checkpoint_request__init
+                     (Sparrow__V1__ReadCheckpointRequest         *message);
+size_t sparrow__v1__read_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__ReadCheckpointRequest   *message);
+size_t sparrow__v1__read_checkpoint_request__pack
+                     (const Sparrow__V1__ReadCheckpointRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__read_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__ReadCheckpointRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ReadCheckpointRequest *
+       sparrow__v1__read_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__read_checkpoint_request__free_unpacked
+                     (Sparrow__V1__ReadCheckpointRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ReadCheckpointResponse methods */
+void   sparrow__v1__read_checkpoint_response__init
+                     (Sparrow__V1__ReadCheckpointResponse         *message);
+size_t sparrow__v1__read_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__ReadCheckpointResponse   *message);
+size_t sparrow__v1__read_checkpoint_response__pack
+                     (const Sparrow__V1__ReadCheckpointResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__read_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__ReadCheckpointResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ReadCheckpointResponse *
+       sparrow__v1__read_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__read_checkpoint_response__free_unpacked
+                     (Sparrow__V1__ReadCheckpointResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__DropCheckpointRequest methods */
+void   sparrow__v1__drop_checkpoint_request__init
+                     (Sparrow__V1__DropCheckpointRequest         *message);
+size_t sparrow__v1__drop_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__DropCheckpointRequest   *message);
+size_t sparrow__v1__drop_checkpoint_request__pack
+                     (const Sparrow__V1__DropCheckpointRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__drop_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__DropCheckpointRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__DropCheckpointRequest *
+       sparrow__v1__drop_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__drop_checkpoint_request__free_unpacked
+                     (Sparrow__V1__DropCheckpointRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__DropCheckpointResponse methods */
+void   sparrow__v1__drop_checkpoint_response__init
+                     (Sparrow__V1__DropCheckpointResponse         *message);
+size_t sparrow__v1__drop_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__DropCheckpointResponse   *message);
+size_t sparrow__v1__drop_checkpoint_response__pack
+                     (const Sparrow__V1__DropCheckpointResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__drop_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__DropCheckpointResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__DropCheckpointResponse *
+       sparrow__v1__drop_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__drop_checkpoint_response__free_unpacked
+                     (Sparrow__V1__DropCheckpointResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ReceiveCheckpointRequest methods */
+void   sparrow__v1__receive_checkpoint_request__init
+                     (Sparrow__V1__ReceiveCheckpointRequest         *message);
+size_t sparrow__v1__receive_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__ReceiveCheckpointRequest   *message);
+size_t sparrow__v1__receive_checkpoint_request__pack
+                     (const Sparrow__V1__ReceiveCheckpointRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__receive_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__ReceiveCheckpointRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ReceiveCheckpointRequest *
+       sparrow__v1__receive_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__receive_checkpoint_request__free_unpacked
+                     (Sparrow__V1__ReceiveCheckpointRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ReceiveCheckpointResponse methods */
+void   sparrow__v1__receive_checkpoint_response__init
+                     (Sparrow__V1__ReceiveCheckpointResponse         *message);
+size_t sparrow__v1__receive_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__ReceiveCheckpointResponse   *message);
+size_t sparrow__v1__receive_checkpoint_response__pack
+                     (const Sparrow__V1__ReceiveCheckpointResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__receive_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__ReceiveCheckpointResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ReceiveCheckpointResponse *
+       sparrow__v1__receive_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__receive_checkpoint_response__free_unpacked
+                     (Sparrow__V1__ReceiveCheckpointResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__InstallCheckpointRequest methods */
+void   sparrow__v1__install_checkpoint_request__init
+                     (Sparrow__V1__InstallCheckpointRequest         *message);
+size_t sparrow__v1__install_checkpoint_request__get_packed_size
+                     (const Sparrow__V1__InstallCheckpointRequest   *message);
+size_t sparrow__v1__install_checkpoint_request__pack
+                     (const Sparrow__V1__InstallCheckpointRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__install_checkpoint_request__pack_to_buffer
+                     (const Sparrow__V1__InstallCheckpointRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__InstallCheckpointRequest *
+       sparrow__v1__install_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__install_checkpoint_request__free_unpacked
+                     (Sparrow__V1__InstallCheckpointRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__InstallCheckpointResponse methods */
+void   sparrow__v1__install_checkpoint_response__init
+                     (Sparrow__V1__InstallCheckpointResponse         *message);
+size_t sparrow__v1__install_checkpoint_response__get_packed_size
+                     (const Sparrow__V1__InstallCheckpointResponse   *message);
+size_t sparrow__v1__install_checkpoint_response__pack
+                     (const Sparrow__V1__InstallCheckpointResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__install_checkpoint_response__pack_to_buffer
+                     (const Sparrow__V1__InstallCheckpointResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__InstallCheckpointResponse *
+       sparrow__v1__install_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__install_checkpoint_response__free_unpacked
+                     (Sparrow__V1__InstallCheckpointResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__Change methods */
+void   sparrow__v1__change__init
+                     (Sparrow__V1__Change         *message);
+size_t sparrow__v1__change__get_packed_size
+                     (const Sparrow__V1__Change   *message);
+size_t sparrow__v1__change__pack
+                     (const Sparrow__V1__Change   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__change__pack_to_buffer
+                     (const Sparrow__V1__Change   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__Change *
+       sparrow__v1__change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__change__free_unpacked
+                     (Sparrow__V1__Change *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ReadChangesRequest methods */
+void   sparrow__v1__read_changes_request__init
+                     (Sparrow__V1__ReadChangesRequest         *message);
+size_t sparrow__v1__read_changes_request__get_packed_size
+                     (const Sparrow__V1__ReadChangesRequest   *message);
+size_t sparrow__v1__read_changes_request__pack
+                     (const Sparrow__V1__ReadChangesRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__read_changes_request__pack_to_buffer
+                     (const Sparrow__V1__ReadChangesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ReadChangesRequest *
+       sparrow__v1__read_changes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__read_changes_request__free_unpacked
+                     (Sparrow__V1__ReadChangesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ReadChangesResponse methods */
+void   sparrow__v1__read_changes_response__init
+                     (Sparrow__V1__ReadChangesResponse         *message);
+size_t sparrow__v1__read_changes_response__get_packed_size
+                     (const Sparrow__V1__ReadChangesResponse   *message);
+size_t sparrow__v1__read_changes_response__pack
+                     (const Sparrow__V1__ReadChangesResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__read_changes_response__pack_to_buffer
+                     (const Sparrow__V1__ReadChangesResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ReadChangesResponse *
+       sparrow__v1__read_changes_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__read_changes_response__free_unpacked
+                     (Sparrow__V1__ReadChangesResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ApplyChangesRequest methods */
+void   sparrow__v1__apply_changes_request__init
+                     (Sparrow__V1__ApplyChangesRequest         *message);
+size_t sparrow__v1__apply_changes_request__get_packed_size
+                     (const Sparrow__V1__ApplyChangesRequest   *message);
+size_t sparrow__v1__apply_changes_request__pack
+                     (const Sparrow__V1__ApplyChangesRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__apply_changes_request__pack_to_buffer
+                     (const Sparrow__V1__ApplyChangesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ApplyChangesRequest *
+       sparrow__v1__apply_changes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__apply_changes_request__free_unpacked
+                     (Sparrow__V1__ApplyChangesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ApplyChangesResponse methods */
+void   sparrow__v1__apply_changes_response__init
+                     (Sparrow__V1__ApplyChangesResponse         *message);
+size_t sparrow__v1__apply_changes_response__get_packed_size
+                     (const Sparrow__V1__ApplyChangesResponse   *message);
+size_t sparrow__v1__apply_changes_response__pack
+                     (const Sparrow__V1__ApplyChangesResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__apply_changes_response__pack_to_buffer
+                     (const Sparrow__V1__ApplyChangesResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ApplyChangesResponse *
+       sparrow__v1__apply_changes_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__apply_changes_response__free_unpacked
+                     (Sparrow__V1__ApplyChangesResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__DropShardRequest methods */
+void   sparrow__v1__drop_shard_request__init
+                     (Sparrow__V1__DropShardRequest         *message);
+size_t sparrow__v1__drop_shard_request__get_packed_size
+                     (const Sparrow__V1__DropShardRequest   *message);
+size_t sparrow__v1__drop_shard_request__pack
+                     (const Sparrow__V1__DropShardRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__drop_shard_request__pack_to_buffer
+                     (const Sparrow__V1__DropShardRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__DropShardRequest *
+       sparrow__v1__drop_shard_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__drop_shard_request__free_unpacked
+                     (Sparrow__V1__DropShardRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__DropShardResponse methods */
+void   sparrow__v1__drop_shard_response__init
+                     (Sparrow__V1__DropShardResponse         *message);
+size_t sparrow__v1__drop_shard_response__get_packed_size
+                     (const Sparrow__V1__DropShardResponse   *message);
+size_t sparrow__v1__drop_shard_response__pack
+                     (const Sparrow__V1__DropShardResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__drop_shard_response__pack_to_buffer
+                     (const Sparrow__V1__DropShardResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__DropShardResponse *
+       sparrow__v1__drop_shard_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__drop_shard_response__free_unpacked
+                     (Sparrow__V1__DropShardResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Sparrow__V1__SearchRequest_Closure)
@@ -1035,6 +1657,60 @@ typedef void (*Sparrow__V1__ActivateBundleRequest_Closure)
 typedef void (*Sparrow__V1__ActivateBundleResponse_Closure)
                  (const Sparrow__V1__ActivateBundleResponse *message,
                   void *closure_data);
+typedef void (*Sparrow__V1__CheckpointFile_Closure)
+                 (const Sparrow__V1__CheckpointFile *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__CreateCheckpointRequest_Closure)
+                 (const Sparrow__V1__CreateCheckpointRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__CreateCheckpointResponse_Closure)
+                 (const Sparrow__V1__CreateCheckpointResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ReadCheckpointRequest_Closure)
+                 (const Sparrow__V1__ReadCheckpointRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ReadCheckpointResponse_Closure)
+                 (const Sparrow__V1__ReadCheckpointResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__DropCheckpointRequest_Closure)
+                 (const Sparrow__V1__DropCheckpointRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__DropCheckpointResponse_Closure)
+                 (const Sparrow__V1__DropCheckpointResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ReceiveCheckpointRequest_Closure)
+                 (const Sparrow__V1__ReceiveCheckpointRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ReceiveCheckpointResponse_Closure)
+                 (const Sparrow__V1__ReceiveCheckpointResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__InstallCheckpointRequest_Closure)
+                 (const Sparrow__V1__InstallCheckpointRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__InstallCheckpointResponse_Closure)
+                 (const Sparrow__V1__InstallCheckpointResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__Change_Closure)
+                 (const Sparrow__V1__Change *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ReadChangesRequest_Closure)
+                 (const Sparrow__V1__ReadChangesRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ReadChangesResponse_Closure)
+                 (const Sparrow__V1__ReadChangesResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ApplyChangesRequest_Closure)
+                 (const Sparrow__V1__ApplyChangesRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ApplyChangesResponse_Closure)
+                 (const Sparrow__V1__ApplyChangesResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__DropShardRequest_Closure)
+                 (const Sparrow__V1__DropShardRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__DropShardResponse_Closure)
+                 (const Sparrow__V1__DropShardResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1068,6 +1744,24 @@ extern const ProtobufCMessageDescriptor sparrow__v1__prepare_bundle_request__des
 extern const ProtobufCMessageDescriptor sparrow__v1__prepare_bundle_response__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__activate_bundle_request__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__activate_bundle_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__checkpoint_file__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__create_checkpoint_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__create_checkpoint_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__read_checkpoint_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__read_checkpoint_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__drop_checkpoint_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__drop_checkpoint_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__receive_checkpoint_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__receive_checkpoint_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__install_checkpoint_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__install_checkpoint_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__change__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__read_changes_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__read_changes_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__apply_changes_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__apply_changes_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__drop_shard_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__drop_shard_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 
