@@ -11,55 +11,56 @@ extension Shard {
         try writeLock.withLock { try upsertLocked(record, sequence: nil) }
     }
 
+    /// The upsert, with `writeLock` held; `sequence` given when replaying another copy's change.
     func upsertLocked(_ record: TokenVectorRecord, sequence: UInt64?) throws -> UInt32 {
-            var s = state
-            let batch = WriteBatch()
-            try log(.init(upsert: record), sequence: sequence, in: batch, state: &s)
-            let doc = s.manifest.nextDocument
-            if let old = try lookup(record.id) {
-                try maskDocument(old, in: batch, state: &s)
+        var s = state
+        let batch = WriteBatch()
+        try log(.init(upsert: record), sequence: sequence, in: batch, state: &s)
+        let doc = s.manifest.nextDocument
+        if let old = try lookup(record.id) {
+            try maskDocument(old, in: batch, state: &s)
+        } else {
+            s.manifest.liveDocuments += 1
+        }
+        var pairs: [(UInt32, Float)] = []
+        for (token, weight) in record.vector where weight > 0 {
+            let term: UInt32
+            if let known = s.termOf[token] {
+                term = known
             } else {
-                s.manifest.liveDocuments += 1
+                term = UInt32(s.termOf.count)
+                s.termOf[token] = term
+                s.tokens[term] = token
+                var value: [UInt8] = []
+                ByteCodec.appendBigEndian(term, to: &value)
+                batch.put(ShardKeys.key("W", token), value)
+                batch.put(ShardKeys.key("V", term), Array(token.utf8))
             }
-            var pairs: [(UInt32, Float)] = []
-            for (token, weight) in record.vector where weight > 0 {
-                let term: UInt32
-                if let known = s.termOf[token] {
-                    term = known
-                } else {
-                    term = UInt32(s.termOf.count)
-                    s.termOf[token] = term
-                    s.tokens[term] = token
-                    var value: [UInt8] = []
-                    ByteCodec.appendBigEndian(term, to: &value)
-                    batch.put(ShardKeys.key("W", token), value)
-                    batch.put(ShardKeys.key("V", term), Array(token.utf8))
-                }
-                pairs.append((term, weight))
-            }
-            let vector = SparseVector(pairs: pairs)
-            let codes = vector.weights.map(s.quantizer.quantize)
-            var docValue: [UInt8] = []
-            ByteCodec.appendBigEndian(doc, to: &docValue)
-            batch.put(ShardKeys.key("E", record.id), docValue)
-            batch.put(ShardKeys.key("F", doc), ForwardVectorCodec.encode(terms: vector.terms, codes: codes))
-            batch.put(ShardKeys.key("I", doc), Array(try JSONEncoder().encode(DocumentRecord(id: record.id, fields: record.fields))))
-            for (field, value) in record.fields ?? [:] { batch.put(ShardKeys.fieldKey(field: field, value: value, doc: doc), []) }
-            for (term, code) in zip(vector.terms, codes) {
-                batch.put(ShardKeys.key("D", term, doc), [code])
-                s.deltaPostings[term, default: []].append((doc, code))
-            }
-            s.manifest.nextDocument = doc + 1
-            s.manifest.epoch += 1
-            s.manifest.postings += vector.count
-            batch.put(ShardKeys.manifest, try s.manifest.encoded())
-            try database.write(batch, sync: true)
-            s.externalIDs[doc] = record.id
-            s.live.insert(doc)
-            s.delta = ShardLoader.index(s.deltaPostings, documentCount: Int(doc + 1), quantizer: s.quantizer)
-            s.main = InvertedIndex(lists: s.main.lists, documentCount: Int(doc + 1), quantizer: s.quantizer)
-            state = s
-            return doc
+            pairs.append((term, weight))
+        }
+        let vector = SparseVector(pairs: pairs)
+        let codes = vector.weights.map(s.quantizer.quantize)
+        var docValue: [UInt8] = []
+        ByteCodec.appendBigEndian(doc, to: &docValue)
+        batch.put(ShardKeys.key("E", record.id), docValue)
+        batch.put(ShardKeys.key("F", doc), ForwardVectorCodec.encode(terms: vector.terms, codes: codes))
+        batch.put(ShardKeys.key("I", doc), Array(try JSONEncoder().encode(DocumentRecord(id: record.id, fields: record.fields))))
+        for (field, value) in record.fields ?? [:] { batch.put(ShardKeys.fieldKey(field: field, value: value, doc: doc), []) }
+        for (term, code) in zip(vector.terms, codes) {
+            batch.put(ShardKeys.key("D", term, doc), [code])
+            s.deltaPostings[term, default: []].append((doc, code))
+        }
+        s.manifest.nextDocument = doc + 1
+        s.manifest.epoch += 1
+        s.manifest.postings += vector.count
+        batch.put(ShardKeys.manifest, try s.manifest.encoded())
+        try database.write(batch, sync: true)
+        s.externalIDs[doc] = record.id
+        s.live.insert(doc)
+        s.delta = ShardLoader.index(s.deltaPostings, documentCount: Int(doc + 1), quantizer: s.quantizer)
+        s.main = InvertedIndex(lists: s.main.lists, documentCount: Int(doc + 1), quantizer: s.quantizer)
+        state = s
+        return doc
     }
 
     /// Deletes a document by external id; returns false when there was none. Durable on return;
@@ -72,21 +73,21 @@ extension Shard {
     /// A delete of an absent id is logged only when replayed (`sequence` given), so that the
     /// copy's sequence keeps step with its source's.
     func deleteLocked(id: String, sequence: UInt64?) throws -> Bool {
-            var s = state
-            let doc = try lookup(id)
-            guard doc != nil || sequence != nil else { return false }
-            let batch = WriteBatch()
-            try log(.init(delete: id), sequence: sequence, in: batch, state: &s)
-            if let doc {
-                try maskDocument(doc, in: batch, state: &s)
-                batch.delete(ShardKeys.key("E", id))
-                s.manifest.liveDocuments -= 1
-            }
-            s.manifest.epoch += 1
-            batch.put(ShardKeys.manifest, try s.manifest.encoded())
-            try database.write(batch, sync: true)
-            state = s
-            return doc != nil
+        var s = state
+        let doc = try lookup(id)
+        guard doc != nil || sequence != nil else { return false }
+        let batch = WriteBatch()
+        try log(.init(delete: id), sequence: sequence, in: batch, state: &s)
+        if let doc {
+            try maskDocument(doc, in: batch, state: &s)
+            batch.delete(ShardKeys.key("E", id))
+            s.manifest.liveDocuments -= 1
+        }
+        s.manifest.epoch += 1
+        batch.put(ShardKeys.manifest, try s.manifest.encoded())
+        try database.write(batch, sync: true)
+        state = s
+        return doc != nil
     }
 
     /// Rewrites the posting blocks from the forward index of live documents, dropping deleted

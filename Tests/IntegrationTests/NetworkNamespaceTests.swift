@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `ops/netns-test`: three nodes and a coordinator in separate network namespaces, operated
+/// `ops/netns-test`: four nodes and a coordinator in separate network namespaces, operated
 /// with the CLI. Needs root and `ip netns` (CI runs as root); elsewhere the test is skipped.
 @Suite struct NetworkNamespaceTests {
     static let available: Bool = {
