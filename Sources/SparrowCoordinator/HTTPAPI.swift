@@ -11,7 +11,8 @@ import SparrowWire
 ///                      → {"hits": [{"rank", "id", "shard", "score", "explanation"?}],
 ///                         "coverage": {"shards_total", "shards_ok", "failed": [{"shard", "node", "reason"}],
 ///                                      "timed_out"}, "query": {"token": w}, "took_ms"}
-///     GET  /v1/cluster → {"epoch", "build"?, "nodes": [{"node", "address", "state", "reason"?}], "shards": [{"shard", "replicas": [{"node", "address"}]}]}
+///     GET  /v1/cluster → {"epoch", "build"?, "owner"?, "nodes": [{"node", "address", "state", "reason"?}],
+///                         "shards": [{"shard", "replicas": [{"node", "address"}]}], "moves": [{"id", "shard", "from"?, "to", "phase"}]}
 ///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}}
 ///     GET  /metrics    → Prometheus text
 /// Errors: HTTP 400/404/500 with {"error": {"code", "message"}}.
@@ -83,13 +84,17 @@ public enum HTTPAPI {
             struct ReplicaJSON: Encodable { var node: String; var address: String }
             struct ShardJSON: Encodable { var shard: String; var replicas: [ReplicaJSON] }
             struct NodeJSON: Encodable { var node: String; var address: String; var state: String; var reason: String? }
-            struct ClusterJSON: Encodable { var epoch: UInt64; var build: String?; var nodes: [NodeJSON]; var shards: [ShardJSON] }
+            struct MoveJSON: Encodable { var id: String; var shard: String; var from: String?; var to: String; var phase: String }
+            struct ClusterJSON: Encodable {
+                var epoch: UInt64; var build: String?; var owner: String?; var nodes: [NodeJSON]; var shards: [ShardJSON]; var moves: [MoveJSON]
+            }
             return try json(ClusterJSON(
-                epoch: cluster.epoch, build: cluster.buildID.isEmpty ? nil : cluster.buildID,
+                epoch: cluster.epoch, build: cluster.buildID.isEmpty ? nil : cluster.buildID, owner: cluster.owner.isEmpty ? nil : cluster.owner,
                 nodes: cluster.nodes.map { NodeJSON(node: $0.node, address: $0.address, state: $0.state, reason: $0.reason.isEmpty ? nil : $0.reason) },
                 shards: cluster.shards.map { entry in
                     ShardJSON(shard: entry.shard, replicas: entry.replicas.map { ReplicaJSON(node: $0.node, address: $0.address) })
-                }))
+                },
+                moves: cluster.moves.map { MoveJSON(id: $0.id, shard: $0.shard, from: $0.from.isEmpty ? nil : $0.from, to: $0.to, phase: $0.phase) }))
         }
         router.get("/healthz") { _, _ -> Response in
             let nodes = await coordinator.nodeHealth()
