@@ -139,7 +139,8 @@ struct CtlStatusCommand: AsyncParsableCommand {
             let client = RPCClient(try Endpoint(parsing: coordinator), connections: 1)
             defer { Task { await client.close() } }
             let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
-            print("epoch \(cluster.epoch), build \(cluster.buildID.isEmpty ? "(none)" : cluster.buildID)")
+            print("epoch \(cluster.epoch), build \(cluster.buildID.isEmpty ? "(none)" : cluster.buildID)"
+                  + (cluster.owner.isEmpty ? "" : "; this coordinator follows \(cluster.owner), which owns the map"))
             for node in cluster.nodes {
                 print("node \(node.node) \(node.address): \(node.state)" + (node.reason.isEmpty ? "" : " (\(node.reason))"))
             }
