@@ -42,6 +42,12 @@ public struct ClusterMap: Codable, Sendable, Equatable {
 
     /// A copy of a shard between nodes, begun and not finished (see `Coordinator+Moves`).
     public struct Move: Codable, Sendable, Equatable {
+        public enum Phase: String, Codable, Sendable {
+            case copy
+            case catchUp = "catch-up"
+            case switched
+        }
+
         public var id: String
         public var shard: String
         /// The replica the copy is made from.
@@ -49,10 +55,9 @@ public struct ClusterMap: Codable, Sendable, Equatable {
         /// The replica the move takes away (nil: a replica is added).
         public var from: String?
         public var to: String
-        /// `copy`, `catch-up` or `switched`.
-        public var phase: String
+        public var phase: Phase
 
-        public init(id: String, shard: String, source: String, from: String?, to: String, phase: String) {
+        public init(id: String, shard: String, source: String, from: String?, to: String, phase: Phase) {
             self.id = id
             self.shard = shard
             self.source = source
@@ -178,6 +183,19 @@ public struct ClusterMap: Codable, Sendable, Equatable {
     /// The move in progress of shard `id`.
     public func move(of shard: String) -> Move? {
         moves?.first { $0.shard == shard }
+    }
+
+    /// Records `move` (replacing the one with its id, if any).
+    mutating func record(_ move: Move) {
+        var all = (moves ?? []).filter { $0.id != move.id }
+        all.append(move)
+        moves = all
+    }
+
+    /// Forgets the move with id `id` (`moves` is left out of the file when none remain).
+    mutating func forgetMove(_ id: String) {
+        moves = moves?.filter { $0.id != id }
+        if moves?.isEmpty == true { moves = nil }
     }
 
     /// The file's YAML text.

@@ -58,13 +58,13 @@ extension Coordinator {
     func runMove(shard: String, from: String?, to: String, rate: UInt64, until: String = "") async throws {
         var move = try beginMove(shard: shard, from: from, to: to)
         let fields: Logger.Metadata = ["shard.id": "\(shard)", "move.id": "\(move.id)", "move.to": "\(move.to)", "move.source": "\(move.source)"]
-        if move.phase == "copy" {
+        if move.phase == .copy {
             logger.info("move: copying", metadata: fields)
             try await copy(move, rate: rate)
-            move = try setPhase(of: move, to: "catch-up")
+            move = try setPhase(of: move, to: .catchUp)
             if until == "copy" { return }
         }
-        if move.phase == "catch-up" {
+        if move.phase == .catchUp {
             logger.info("move: catching up", metadata: fields)
             try await catchUp(move)
             if until == "catch-up" { return }
@@ -87,7 +87,7 @@ extension Coordinator {
         if let existing = cluster.move(of: shard) {
             guard to.isEmpty || (existing.to == to && (from == nil || existing.from == from)) else {
                 throw RPCError.failedPrecondition(
-                    "\(shard) has a move in progress (\(existing.from ?? "new replica") → \(existing.to), phase \(existing.phase)): resume it with the same --from/--to, or abort it")
+                    "\(shard) has a move in progress (\(existing.from ?? "new replica") → \(existing.to), phase \(existing.phase.rawValue)): resume it with the same --from/--to, or abort it")
             }
             return existing
         }
@@ -102,8 +102,8 @@ extension Coordinator {
         guard let source = from.flatMap({ downReason($0) == nil ? $0 : nil }) ?? entry.replicas.first(where: { downReason($0) == nil }) else {
             throw RPCError.failedPrecondition("no replica of \(shard) is up to copy from")
         }
-        let move = ClusterMap.Move(id: Self.newMoveID(), shard: shard, source: source, from: from, to: to, phase: "copy")
-        try update { $0.moves = ($0.moves ?? []) + [move] }
+        let move = ClusterMap.Move(id: Self.newMoveID(), shard: shard, source: source, from: from, to: to, phase: .copy)
+        try update { $0.record(move) }
         return move
     }
 
@@ -111,10 +111,10 @@ extension Coordinator {
         String((0..<4).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined())
     }
 
-    private func setPhase(of move: ClusterMap.Move, to phase: String) throws -> ClusterMap.Move {
+    private func setPhase(of move: ClusterMap.Move, to phase: ClusterMap.Move.Phase) throws -> ClusterMap.Move {
         var moved = move
         moved.phase = phase
-        try update { map in map.moves = map.moves?.map { $0.id == move.id ? moved : $0 } }
+        try update { $0.record(moved) }
         return moved
     }
 
@@ -204,7 +204,7 @@ extension Coordinator {
     /// The map names the target instead of `from` (or beside the others, when adding).
     private func switchReplicas(_ move: ClusterMap.Move) throws -> ClusterMap.Move {
         var switched = move
-        switched.phase = "switched"
+        switched.phase = .switched
         try update { map in
             guard let index = map.shards.firstIndex(where: { $0.id == move.shard }) else { return }
             var replicas = map.shards[index].replicas
@@ -214,7 +214,7 @@ extension Coordinator {
                 replicas.append(move.to)
             }
             map.shards[index].replicas = replicas
-            map.moves = map.moves?.map { $0.id == move.id ? switched : $0 }
+            map.record(switched)
         }
         return switched
     }
@@ -234,10 +234,7 @@ extension Coordinator {
                 try await dropShard(move.shard, on: from)
             }
         }
-        try update { map in
-            map.moves = map.moves?.filter { $0.id != move.id }
-            if map.moves?.isEmpty == true { map.moves = nil }
-        }
+        try update { $0.forgetMove(move.id) }
     }
 
     func dropShard(_ shard: String, on node: String) async throws {
@@ -250,7 +247,7 @@ extension Coordinator {
     /// Rolls back a move not yet switched: the target's copy and the source's checkpoint go.
     private func abortMove(shard: String) async throws {
         guard let move = cluster.move(of: shard) else { throw RPCError.notFound("no move of \(shard) is in progress") }
-        guard move.phase != "switched" else {
+        guard move.phase != .switched else {
             throw RPCError.failedPrecondition(
                 "the move of \(shard) has switched: \(move.to) serves it; run move-shard again to finish (or move the shard back)")
         }
@@ -264,10 +261,7 @@ extension Coordinator {
         drop.shard = shard
         drop.moveID = move.id
         _ = try? await client(move.source).call(ShardMethod.dropCheckpoint, drop, timeout: .seconds(60), as: Sparrow_V1_DropCheckpointResponse.self)
-        try update { map in
-            map.moves = map.moves?.filter { $0.id != move.id }
-            if map.moves?.isEmpty == true { map.moves = nil }
-        }
+        try update { $0.forgetMove(move.id) }
         logger.info("move aborted", metadata: ["shard.id": "\(shard)", "move.id": "\(move.id)"])
     }
 }

@@ -84,7 +84,7 @@ extension Coordinator {
     /// A plan over the current placement; refused while a move is unfinished.
     private func plan(_ planner: (Placement) throws -> [PlannedMove]) async throws -> [PlannedMove] {
         if let move = cluster.moves?.first {
-            throw RPCError.failedPrecondition("the move of \(move.shard) to \(move.to) is unfinished (phase \(move.phase)): resume or abort it first")
+            throw RPCError.failedPrecondition("the move of \(move.shard) to \(move.to) is unfinished (phase \(move.phase.rawValue)): resume or abort it first")
         }
         let placement = await placement()
         do {

@@ -219,7 +219,7 @@ public final class Coordinator: Sendable {
             wire.shard = move.shard
             wire.from = move.from ?? ""
             wire.to = move.to
-            wire.phase = move.phase
+            wire.phase = move.phase.rawValue
             return wire
         }
         response.shards = cluster.shards.map { shard in

@@ -69,6 +69,12 @@ import Testing
     final class Acknowledged: Sendable {
         let upserted = Mutex<[String: String]>([:])   // id → its unique token
         let deleted = Mutex<Set<String>>([])
+        /// A token of each document loaded at the start, to look a deleted one up by.
+        let loadedToken: [String: String]
+
+        init(loaded records: [TokenVectorRecord]) {
+            loadedToken = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.vector.keys.min()!) })
+        }
 
         func verify(_ client: RPCClient) async throws {
             for (id, token) in upserted.withLock({ $0 }) {
@@ -78,7 +84,8 @@ import Testing
                 #expect(response.coverage.failed.isEmpty)
             }
             for id in deleted.withLock({ $0 }) where upserted.withLock({ $0[id] }) == nil {
-                let response = try await search(client, ["t\(id.utf8.count % 40)": 1], k: 10_000)
+                let token = try #require(loadedToken[id], "deleted \(id) is neither loaded nor written")
+                let response = try await search(client, [token: 1], k: 10_000)
                 #expect(!response.hits.contains { $0.id == id }, "deleted \(id) still answers")
             }
         }
@@ -101,7 +108,11 @@ import Testing
         let queries = Atomic<Int>(0)
         let writes = Atomic<Int>(0)
         let problems = Mutex<[String]>([])
-        let acknowledged = Acknowledged()
+        let acknowledged: Acknowledged
+
+        init(loaded records: [TokenVectorRecord]) {
+            acknowledged = Acknowledged(loaded: records)
+        }
 
         /// Queries through `client` and, unless `readOnly`, writes through it.
         func run(_ client: RPCClient, queries: [[String: Float]], readOnly: Bool = false) -> [Task<Void, Never>] {
@@ -134,7 +145,7 @@ import Testing
                     self.writing.store(true, ordering: .sequentiallyConsistent)
                     if !self.paused.load(ordering: .sequentiallyConsistent) {
                         do {
-                            try await self.acknowledged.write(client, ["live-\(i)"], delete: i % 5 == 4 ? ["live-\(i - 2)", "doc-\(i)"] : [])
+                            try await self.acknowledged.write(client, ["live-\(i)"], delete: i % 5 == 4 ? ["live-\(i - 2)", "doc-\(i % 1000)"] : [])
                             self.writes.add(1, ordering: .relaxed)
                         } catch {
                             self.problems.withLock { $0.append("write \(i): \(error)") }
@@ -166,7 +177,7 @@ import Testing
         let client = RPCClient(cluster.coordinator)
         let follower = RPCClient(try Endpoint(parsing: try cluster.startFollower()))
         defer { Task { await client.close(); await follower.close() } }
-        let load = Load()
+        let load = Load(loaded: records)
         let queries = GeneratedCorpus.queries(200, vocabulary: Self.vocabulary, seed: 22)
         let tasks = load.run(client, queries: queries) + load.run(follower, queries: queries, readOnly: true)
 
@@ -216,7 +227,7 @@ import Testing
         let cluster = try LocalTestCluster(records: records, shards: 2, nodes: 3)
         defer { cluster.down() }
         var client = RPCClient(cluster.coordinator)
-        let acknowledged = Acknowledged()
+        let acknowledged = Acknowledged(loaded: records)
         try await acknowledged.write(client, (0..<20).map { "before-\($0)" }, delete: ["doc-1", "doc-2", "doc-3"])
 
         var mover: Process?
