@@ -49,8 +49,10 @@ struct BenchClusterCommand: AsyncParsableCommand {
         for callers in concurrency {
             let work = Self.schedule(queryVectors.count, callers: callers, passes: passes)
             _ = inProcess(shard, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
+            let before = ProcessCPU.seconds(of: [getpid()])
             let (times, seconds) = inProcess(shard, queryVectors, work: work)
-            rows.append(Row(system: "in-process", shards: 1, clients: callers, times: times, seconds: seconds))
+            let cpu = ["engine": ProcessCPU.seconds(of: [getpid()]) - before]
+            rows.append(Row(system: "in-process", shards: 1, clients: callers, times: times, seconds: seconds, cpu: cpu))
             progress(rows.last!)
         }
 
@@ -61,11 +63,18 @@ struct BenchClusterCommand: AsyncParsableCommand {
             guard up.status == 0 else { throw ValidationError("local up failed:\n\(up.text)") }
             defer { _ = try? Self.run(binary, ["local", "down", "--data", data]) }
             let local = try JSONDecoder().decode(LocalCluster.self, from: Data(contentsOf: URL(fileURLWithPath: LocalCluster.path(data))))
-            let client = RPCClient(try Endpoint(parsing: local.coordinatorRPC), connections: 4)
+            let client = RPCClient(try Endpoint(parsing: local.coordinatorRPC))
+            let roles: [String: [Int32]] = [
+                "client": [getpid()],
+                "coordinator": local.processes.filter { $0.name == "coordinator" }.map(\.pid),
+                "shards": local.processes.filter { $0.name != "coordinator" }.map(\.pid),
+            ]
             for callers in concurrency {
                 _ = try await remote(client, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
+                let before = roles.mapValues(ProcessCPU.seconds(of:))
                 let (times, seconds) = try await remote(client, queryVectors, work: Self.schedule(queryVectors.count, callers: callers, passes: passes))
-                rows.append(Row(system: "cluster", shards: count, clients: callers, times: times, seconds: seconds))
+                let cpu = roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -)
+                rows.append(Row(system: "cluster", shards: count, clients: callers, times: times, seconds: seconds, cpu: cpu))
                 progress(rows.last!)
             }
             await client.close()
@@ -79,6 +88,8 @@ struct BenchClusterCommand: AsyncParsableCommand {
         var clients: Int
         var times: [Double]
         var seconds: Double
+        /// CPU seconds used during the timed passes, by role (engine; client, coordinator, shards).
+        var cpu: [String: Double]
         var qps: Double { Double(times.count) / seconds }
         var latency: LatencySummary { LatencySummary(times) }
     }
@@ -137,7 +148,9 @@ struct BenchClusterCommand: AsyncParsableCommand {
 
     func report(_ rows: [Row], documents: Int, queries: Int) -> String {
         let lines = rows.map { row in
-            "{\"system\": \"\(row.system)\", \"shards\": \(row.shards), \"clients\": \(row.clients), \"p50_ms\": \(row.latency.p50), \"p99_ms\": \(row.latency.p99), \"qps\": \(String(format: "%.1f", row.qps))}"
+            let cpu = row.cpu.sorted { $0.key < $1.key }
+                .map { "\"\($0.key)\": \(String(format: "%.3f", $0.value * 1000 / Double(row.times.count)))" }
+            return "{\"system\": \"\(row.system)\", \"shards\": \(row.shards), \"clients\": \(row.clients), \"p50_ms\": \(row.latency.p50), \"p99_ms\": \(row.latency.p99), \"qps\": \(String(format: "%.1f", row.qps)), \"cpu_ms_per_query\": {\(cpu.joined(separator: ", "))}}"
         }
         let baseline = Dictionary(uniqueKeysWithValues: rows.filter { $0.system == "in-process" }.map { ($0.clients, $0) })
         let comparisons = rows.filter { $0.system == "cluster" }.compactMap { row -> String? in
@@ -173,5 +186,21 @@ struct BenchClusterCommand: AsyncParsableCommand {
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, text)
+    }
+}
+
+/// CPU time of processes, from /proc (Linux).
+enum ProcessCPU {
+    /// User + system CPU seconds used so far by `pids` together (0 for one that is gone).
+    static func seconds(of pids: [Int32]) -> Double {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return pids.reduce(0) { total, pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let end = stat.lastIndex(of: ")") else { return total }
+            // Fields after the command name: state is field 3; utime and stime are 14 and 15.
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return total }
+            return total + (user + system) / ticks
+        }
     }
 }
