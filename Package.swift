@@ -63,6 +63,8 @@ let package = Package(
             name: "SparrowCoordinator",
             dependencies: [
                 "SparrowWire", "SparrowEncoder", "SparrowCore", "SparrowIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

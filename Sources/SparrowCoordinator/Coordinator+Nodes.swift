@@ -13,7 +13,7 @@ extension Coordinator {
             } catch {
                 throw RPCError.invalidArgument("address '\(request.address)' is not host:port")
             }
-            let probe = RPCClient(endpoint, connections: 1)
+            let probe = RPCClient(endpoint)
             defer { Task { await probe.close() } }
             let health: Sparrow_V1_HealthResponse
             do {

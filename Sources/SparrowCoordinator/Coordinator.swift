@@ -19,7 +19,8 @@ public final class Coordinator: Sendable {
     let defaultTimeout: Duration
     let logger: Logger
     private let clients = Mutex<[String: RPCClient]>([:])
-    let connectionsPerNode: Int
+    /// Shard searches, coalesced per replica under load.
+    let searches: SearchBatcher
     private let rotation = Atomic<Int>(0)
     /// One map-changing operation (a move, drain, rebalance, node change) at a time.
     let operations = AsyncGate()
@@ -33,8 +34,9 @@ public final class Coordinator: Sendable {
     /// turns text queries into vectors (nil: vectors only).
     public init(
         cluster: ClusterMap, clusterFile: String? = nil, owner: String? = nil, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2),
-        connectionsPerNode: Int = 4, logger: Logger
+        callsPerReplica: Int = 2, logger: Logger
     ) throws {
+        guard callsPerReplica > 0 else { throw RPCError.invalidArgument("calls per replica must be at least 1, not \(callsPerReplica)") }
         map = Mutex(cluster)
         self.clusterFile = clusterFile
         self.owner = owner
@@ -48,9 +50,12 @@ public final class Coordinator: Sendable {
         }
         self.defaultTimeout = defaultTimeout
         self.logger = logger
-        self.connectionsPerNode = connectionsPerNode
+        searches = SearchBatcher(limit: callsPerReplica)
         try cluster.validate(path: clusterFile ?? "cluster map")
     }
+
+    /// Shard searches answered as part of a coalesced batch so far (see `SearchBatcher`).
+    public var batchedSearches: Int { searches.batched }
 
     /// The cluster map in force.
     public var cluster: ClusterMap { map.withLock { $0 } }
@@ -180,7 +185,7 @@ public final class Coordinator: Sendable {
             }
             let started = ContinuousClock.now
             do {
-                let response = try await client.call(ShardMethod.search, request, timeout: left, as: Sparrow_V1_SearchResponse.self)
+                let response = try await searches.search(request, node: node, client: client, deadline: deadline)
                 Timer(label: "sparrow_coordinator_shard_duration_seconds", dimensions: [("shard", shard.id)])
                     .recordNanoseconds((ContinuousClock.now - started).microseconds * 1000)
                 return ShardOutcome(result: .init(shard: shard.id, response: response))
@@ -266,7 +271,7 @@ public final class Coordinator: Sendable {
         let endpoint = try Endpoint(parsing: address)
         return clients.withLock { clients in
             if let client = clients[node] { return client }
-            let client = RPCClient(endpoint, connections: connectionsPerNode)
+            let client = RPCClient(endpoint)
             clients[node] = client
             return client
         }

@@ -3,28 +3,29 @@ import NIOPosix
 import SwiftProtobuf
 import Synchronization
 
-/// Calls one server over a small pool of connections, many calls in flight on each.
-/// Connections open on first use and reopen after they close. A call that outlives its
-/// timeout fails with `deadlineExceeded` and tells the server to cancel it.
+/// Calls one server over one connection per event loop, many calls in flight on each.
+/// A call made on an event loop's thread (as every task is, once `NIOSingletons` runs Swift
+/// concurrency on the event loops) travels on that loop's connection, so the request is written
+/// and its answer read without waking another thread. Connections open on first use and reopen
+/// after they close. A call that outlives its timeout fails with `deadlineExceeded` and tells the
+/// server to cancel it.
 public final class RPCClient: Sendable {
     public let endpoint: Endpoint
     let group: any EventLoopGroup
     let frameLimit: Int
     let connectTimeout: Duration
-    private let slots: Mutex<[EventLoopFuture<any Channel>?]>
+    /// The connection of each event loop that has made a call, by the loop's identity.
+    private let connections = Mutex<[ObjectIdentifier: EventLoopFuture<any Channel>]>([:])
     private let nextID = Atomic<UInt64>(1)
-    private let nextSlot = Atomic<Int>(0)
 
     public init(
-        _ endpoint: Endpoint, connections: Int = 2, frameLimit: Int = Frame.defaultLimit,
+        _ endpoint: Endpoint, frameLimit: Int = Frame.defaultLimit,
         connectTimeout: Duration = .seconds(2), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
-        precondition(connections > 0, "a client needs at least one connection")
         self.endpoint = endpoint
         self.group = group
         self.frameLimit = frameLimit
         self.connectTimeout = connectTimeout
-        slots = Mutex([EventLoopFuture<any Channel>?](repeating: nil, count: connections))
     }
 
     /// Calls `method`; throws `RPCError` (the server's status, `unavailable` when the server
@@ -61,22 +62,24 @@ public final class RPCClient: Sendable {
 
     /// Closes every connection; calls in flight fail with `unavailable`.
     public func close() async {
-        let futures = slots.withLock { slots in
-            defer { slots = slots.map { _ in nil } }
-            return slots.compactMap { $0 }
+        let futures = connections.withLock { open in
+            defer { open = [:] }
+            return Array(open.values)
         }
         for future in futures { try? await future.get().close() }
     }
 
+    /// The connection of the caller's event loop (any loop of the group for other callers).
     private func connection() async throws -> any Channel {
-        let index = nextSlot.add(1, ordering: .relaxed).oldValue % slots.withLock { $0.count }
-        let future = slots.withLock { slots in
-            if let existing = slots[index] { return existing }
-            let connecting = connect()
-            slots[index] = connecting
+        let loop = group.any()
+        let key = ObjectIdentifier(loop)
+        let future = connections.withLock { open in
+            if let existing = open[key] { return existing }
+            let connecting = connect(on: loop)
+            open[key] = connecting
             // Forget a failed or closed connection so that the next call reconnects.
             let forget: @Sendable () -> Void = { [weak self] in
-                self?.slots.withLock { if $0[index] === connecting { $0[index] = nil } }
+                self?.connections.withLock { if $0[key] === connecting { $0[key] = nil } }
             }
             connecting.whenComplete { result in
                 switch result {
@@ -93,10 +96,10 @@ public final class RPCClient: Sendable {
         }
     }
 
-    private func connect() -> EventLoopFuture<any Channel> {
+    private func connect(on loop: any EventLoop) -> EventLoopFuture<any Channel> {
         let limit = frameLimit
         let endpoint = endpoint
-        return ClientBootstrap(group: group)
+        return ClientBootstrap(group: loop)
             .connectTimeout(.microseconds(connectTimeout.microseconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in

@@ -53,6 +53,9 @@ public final class RPCServer: Service, Sendable {
         self.drainTimeout = drainTimeout
     }
 
+    /// Connections open now.
+    public var openConnections: Int { tracker.open.count }
+
     public func run() async throws {
         logger.info("rpc server listening", metadata: ["rpc.address": "\(address)"])
         try? await gracefulShutdown()

@@ -43,7 +43,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrorsAsync {
             let manifest = try BuildManifest.load(buildDirectory: build)
-            let client = RPCClient(try Endpoint(parsing: coordinator), connections: 1)
+            let client = RPCClient(try Endpoint(parsing: coordinator))
             defer { Task { await client.close() } }
             let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
             let encoder = manifest.encoder.map { encoder in
@@ -84,7 +84,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
 
     /// Whether the replica serves or has prepared `build` of `shard` already.
     func holds(_ replica: Sparrow_V1_Replica, shard: String, build: String) async throws -> Bool {
-        let node = RPCClient(try Endpoint(parsing: replica.address), connections: 1)
+        let node = RPCClient(try Endpoint(parsing: replica.address))
         defer { Task { await node.close() } }
         var request = Sparrow_V1_StatsRequest()
         request.shard = shard
@@ -98,7 +98,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
     func ship(_ file: String, shard: String, build: String, epoch: UInt64, to replica: Sparrow_V1_Replica) async throws {
         guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("\(file): cannot read the bundle") }
         defer { try? handle.close() }
-        let node = RPCClient(try Endpoint(parsing: replica.address), connections: 1)
+        let node = RPCClient(try Endpoint(parsing: replica.address))
         defer { Task { await node.close() } }
         let started = ContinuousClock.now
         var upload = Sparrow_V1_UploadBundleRequest()
@@ -136,7 +136,7 @@ struct CtlStatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrorsAsync {
-            let client = RPCClient(try Endpoint(parsing: coordinator), connections: 1)
+            let client = RPCClient(try Endpoint(parsing: coordinator))
             defer { Task { await client.close() } }
             let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
             print("epoch \(cluster.epoch), build \(cluster.buildID.isEmpty ? "(none)" : cluster.buildID)"
@@ -150,7 +150,7 @@ struct CtlStatusCommand: AsyncParsableCommand {
                 for replica in shard.replicas {
                     var line = shard.shard.padding(toLength: 12, withPad: " ", startingAt: 0) + replica.node.padding(toLength: 12, withPad: " ", startingAt: 0)
                         + replica.address.padding(toLength: 24, withPad: " ", startingAt: 0)
-                    let node = RPCClient(try Endpoint(parsing: replica.address), connections: 1)
+                    let node = RPCClient(try Endpoint(parsing: replica.address))
                     var request = Sparrow_V1_StatsRequest()
                     request.shard = shard.shard
                     if let stats = try? await node.call(ShardMethod.stats, request, timeout: .seconds(5), as: Sparrow_V1_StatsResponse.self).shards.first {

@@ -43,7 +43,7 @@ struct EvalCommand: AsyncParsableCommand {
         let reader = try CorpusReader(path: queries)
         while let query = try reader.next() { read.append((query.id, query.encoderInput)) }
         let texts = read
-        let client = RPCClient(try Endpoint(parsing: coordinator), connections: 2)
+        let client = RPCClient(try Endpoint(parsing: coordinator))
         let depth = UInt32(max(k, 100))
         let timeout = timeoutMs
         let results = try await withThrowingTaskGroup(of: (Int, Sparrow_V1_QueryResponse, Double).self) { group in

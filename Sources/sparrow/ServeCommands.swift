@@ -99,6 +99,9 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Health checks of every node, every this many milliseconds (0: none); nodes that do not answer are skipped.")
     var healthIntervalMs: Int = 1000
 
+    @Option(help: "Searches in flight to one shard replica; searches beyond these wait and go out together, as one batch, when one comes back.")
+    var callsPerReplica: Int = 2
+
     @Option(help: "Follow the coordinator at HOST:PORT, which owns the map: fetch its map every 500 ms and serve searches from it; writes and map changes are refused here. The --cluster file gives the encoder and the map to start from, and keeps the latest one.")
     var follow: String?
 
@@ -109,7 +112,8 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
         let map = try ClusterMap.load(path: cluster)
         let encoder = try map.encoder.map { try $0.load() }
         let coordinator = try Coordinator(
-            cluster: map, clusterFile: cluster, owner: follow, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs), logger: logger)
+            cluster: map, clusterFile: cluster, owner: follow, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs),
+            callsPerReplica: callsPerReplica, logger: logger)
         let rpc = try await RPCServer.bind(
             Endpoint(host: server.host, port: port), service: InstrumentedService(coordinator.routes), frameLimit: server.frameLimit, logger: logger)
         let rpcPort = rpc.address.port
@@ -173,7 +177,7 @@ struct QueryCommand: AsyncParsableCommand {
             }
             request.vector = .init(object.mapValues(\.floatValue))
         }
-        let client = RPCClient(try Endpoint(parsing: coordinator), connections: 1)
+        let client = RPCClient(try Endpoint(parsing: coordinator))
         defer { Task { await client.close() } }
         let response: Sparrow_V1_QueryResponse
         do {

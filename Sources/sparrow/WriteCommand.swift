@@ -32,7 +32,7 @@ struct WriteCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrorsAsync {
-            let client = RPCClient(try Endpoint(parsing: coordinator), connections: 1)
+            let client = RPCClient(try Endpoint(parsing: coordinator))
             defer { Task { await client.close() } }
             let records = try vectors.map { try TokenVectorRecord.readAll(path: $0) } ?? []
             var (upserted, deleted) = (0, 0)

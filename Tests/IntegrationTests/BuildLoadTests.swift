@@ -163,7 +163,7 @@ import Testing
         let cluster = try LocalTestCluster(shards: 3, ["--model", Self.model, "--idf", Self.idf], binary: Self.release)
         defer { cluster.down() }
         _ = try Self.succeed(["ctl", "load", small, "--coordinator", cluster.rpcAddress])
-        let client = RPCClient(cluster.coordinator, connections: 1)
+        let client = RPCClient(cluster.coordinator)
         defer { Task { await client.close() } }
         let before = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5), as: Sparrow_V1_ClusterResponse.self)
         let smallID = try #require(try Self.lastBuildID(small))

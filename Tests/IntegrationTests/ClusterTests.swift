@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SparrowCore
 import SparrowCoordinator
 import SparrowStorage
@@ -63,6 +64,39 @@ import Testing
         }
     }
 
+    /// Many searches at once through a coordinator that allows one call per replica: most
+    /// travel in coalesced batches, and every answer is still the oracle's.
+    @Test func concurrentSearchesAreBatchedAndStayExact() async throws {
+        let records = GeneratedCorpus.documents(3000, vocabulary: Self.vocabulary, seed: 11)
+        let cluster = try LocalTestCluster(records: records, shards: 4)
+        defer { cluster.down() }
+        let coordinator = try Coordinator(cluster: cluster.map, encoder: nil, callsPerReplica: 1, logger: Logger(label: "test"))
+        let oracle = Oracle(records)
+        let queries = GeneratedCorpus.queries(200, vocabulary: Self.vocabulary, seed: 13)
+        let responses = try await withThrowingTaskGroup(of: (Int, Sparrow_V1_QueryResponse).self) { group in
+            for (n, query) in queries.enumerated() {
+                group.addTask {
+                    var request = Sparrow_V1_QueryRequest()
+                    request.vector = .init(query)
+                    request.k = n % 2 == 0 ? 10 : 3
+                    request.timeoutMs = 20_000
+                    return (n, try await coordinator.search(request))
+                }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        await coordinator.close()
+        for (n, query) in queries.enumerated() {
+            let response = try #require(responses[n])
+            #expect(response.coverage.shardsOk == 4 && response.coverage.failed.isEmpty)
+            let expected = oracle.top(query, k: n % 2 == 0 ? 10 : 3)
+            #expect(response.hits.map(\.id) == expected.map(\.id), "query \(n): \(query)")
+            #expect(response.hits.map(\.rawScore) == expected.map(\.raw), "query \(n)")
+        }
+        // 800 shard searches; with one call per replica nearly all of them wait for one.
+        #expect(coordinator.batchedSearches > 400, "\(coordinator.batchedSearches) of 800 shard searches were batched")
+    }
+
     @Test func aKilledShardIsNamedInCoverageAndReplicasKeepFullCoverage() async throws {
         let records = GeneratedCorpus.documents(800, vocabulary: Self.vocabulary, seed: 21)
         let query: [String: Float] = ["t1": 1, "t2": 0.5, "t7": 2]
@@ -99,7 +133,7 @@ import Testing
         let cluster = try LocalTestCluster(records: records, shards: 1)
         defer { cluster.down() }
         let node = try cluster.node("node-0")
-        let healthy = RPCClient(node, connections: 1)
+        let healthy = RPCClient(node)
         defer { Task { await healthy.close() } }
         let health: Sparrow_V1_HealthResponse = try await healthy.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5))
         #expect(health.shards == ["shard-0"])
@@ -135,7 +169,7 @@ import Testing
         let records = GeneratedCorpus.documents(300, vocabulary: Self.vocabulary, seed: 44)
         let cluster = try LocalTestCluster(records: records, shards: 3, replicas: 2)
         defer { cluster.down() }
-        let client = RPCClient(cluster.coordinator, connections: 1)
+        let client = RPCClient(cluster.coordinator)
         defer { Task { await client.close() } }
         func nodes() async throws -> [String: String] {
             let response: Sparrow_V1_ClusterResponse = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5))
@@ -157,7 +191,7 @@ import Testing
     @Test func writesSentOnAnOlderMapAreRejected() async throws {
         let cluster = try LocalTestCluster(records: GeneratedCorpus.documents(50, vocabulary: Self.vocabulary, seed: 43), shards: 1)
         defer { cluster.down() }
-        let client = RPCClient(try cluster.node("node-0"), connections: 1)
+        let client = RPCClient(try cluster.node("node-0"))
         defer { Task { await client.close() } }
         func upsert(_ id: String, epoch: UInt64) async throws -> Sparrow_V1_UpsertResponse {
             var request = Sparrow_V1_UpsertRequest()
@@ -195,7 +229,7 @@ import Testing
         let records = GeneratedCorpus.documents(4000, vocabulary: Self.vocabulary, seed: 41)
         let cluster = try LocalTestCluster(records: records, shards: 1)
         defer { cluster.down() }
-        let client = RPCClient(try cluster.node("node-0"), connections: 1)
+        let client = RPCClient(try cluster.node("node-0"))
         defer { Task { await client.close() } }
         var batch = Sparrow_V1_BatchSearchRequest()
         batch.shard = "shard-0"

@@ -25,7 +25,7 @@ import Testing
 
     func withServer(_ body: (RPCServer, RPCClient) async throws -> Void) async throws {
         let server = try await RPCServer.bind(Endpoint(host: "127.0.0.1", port: 0), service: Self.service(), logger: Logger(label: "test"))
-        let client = RPCClient(server.address, connections: 1)
+        let client = RPCClient(server.address)
         do {
             try await body(server, client)
         } catch {
@@ -88,7 +88,7 @@ import Testing
 
     @Test func aClientReconnectsAfterTheServerClosedItsConnection() async throws {
         let first = try await RPCServer.bind(Endpoint(host: "127.0.0.1", port: 0), service: Self.service(), logger: Logger(label: "test"))
-        let client = RPCClient(first.address, connections: 1)
+        let client = RPCClient(first.address)
         let before: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(0), timeout: .seconds(5))
         #expect(before.node == "slept 0")
         await first.shutdown()
@@ -100,8 +100,28 @@ import Testing
         await second.shutdown()
     }
 
+    /// Calls share one connection per event loop of the client's group, however many run at once.
+    @Test func aClientOpensOneConnectionPerEventLoop() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let server = try await RPCServer.bind(Endpoint(host: "127.0.0.1", port: 0), service: Self.service(), logger: Logger(label: "test"))
+        let client = RPCClient(server.address, group: group)
+        try await withThrowingTaskGroup(of: Void.self) { calls in
+            for _ in 0..<40 {
+                calls.addTask {
+                    let response: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(20), timeout: .seconds(5))
+                    #expect(response.node == "slept 20")
+                }
+            }
+            try await calls.waitForAll()
+        }
+        #expect((1...2).contains(server.openConnections), "\(server.openConnections) connections for 40 concurrent calls")
+        await client.close()
+        await server.shutdown()
+        try await group.shutdownGracefully()
+    }
+
     @Test func anUnreachableServerIsUnavailable() async throws {
-        let client = RPCClient(Endpoint(host: "127.0.0.1", port: 1), connections: 1)
+        let client = RPCClient(Endpoint(host: "127.0.0.1", port: 1))
         do {
             let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(0), timeout: .seconds(2))
             Issue.record("expected a failure")
