@@ -58,7 +58,7 @@ public enum Pruning: Sendable, Equatable, CustomStringConvertible {
         case let .topK(n):
             guard vector.count > n else { return vector }
             let ranked = vector.entries.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-            return SparseVector(pairs: ranked.prefix(n))
+            return SparseVector(pairs: Array(ranked.prefix(n)))
         }
     }
 }

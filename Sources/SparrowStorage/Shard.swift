@@ -122,15 +122,25 @@ public final class Shard: @unchecked Sendable {
 
     /// What one integer score of `query` is worth as a float score on this shard.
     public func scoreScale(for query: [String: Float]) -> Float {
-        Self.quantize(query, state: state).scale
+        QuantizedQuery.scale(maxWeight: Self.largestWeight(query) ?? 1, documents: state.quantizer)
     }
 
     /// The query's tokens this shard knows, quantized with the step of the whole query (see
     /// `QuantizedQuery`), so that every shard scores a query on the same integer scale.
     static func quantize(_ query: [String: Float], state s: State) -> QuantizedQuery {
-        let vector = SparseVector(pairs: query.compactMap { token, weight in s.termOf[token].map { ($0, weight) } })
-        let largest = query.values.filter { $0 > 0 && $0.isFinite }.max()
-        return QuantizedQuery(vector, documents: s.quantizer, maxWeight: largest)
+        var known: [(UInt32, Float)] = []
+        known.reserveCapacity(query.count)
+        for (token, weight) in query {
+            if let term = s.termOf[token] { known.append((term, weight)) }
+        }
+        return QuantizedQuery(SparseVector(pairs: known), documents: s.quantizer, maxWeight: largestWeight(query))
+    }
+
+    /// The largest positive finite weight of the whole query (nil when it has none).
+    static func largestWeight(_ query: [String: Float]) -> Float? {
+        var largest: Float?
+        for weight in query.values where weight > 0 && weight.isFinite { largest = max(largest ?? weight, weight) }
+        return largest
     }
 
     /// Searches several queries; results in the same order.

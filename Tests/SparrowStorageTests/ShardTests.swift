@@ -66,6 +66,25 @@ struct ShardFixture {
         }
     }
 
+    /// Shard nodes send `scoreScale` beside the integer scores; it is computed without
+    /// quantizing the query again, so it must still be the scale `search` scored with, also
+    /// when the query's largest weight is on a token this shard lacks.
+    @Test func scoreScaleIsTheScaleSearchScoresWith() throws {
+        let fixture = try ShardFixture(documents: 500, seed: 4)
+        defer { fixture.cleanup() }
+        try ShardBuilder.build(records: fixture.records, directory: fixture.directory, shardID: "s1")
+        let shard = try Shard(directory: fixture.directory)
+        var queries = fixture.queries(20, seed: 5)
+        queries.append(["t1": 0.5, "t2": 1.5, "absent-token": 9])
+        queries.append(["t1": 0.5, "t3": -2, "absent-token": .infinity])
+        for query in queries {
+            let hits = try shard.search(query, k: 10)
+            #expect(!hits.isEmpty)
+            let scale = shard.scoreScale(for: query)
+            for hit in hits { #expect(hit.score == Float(hit.rawScore) * scale, "query \(query)") }
+        }
+    }
+
     @Test func internalIDsFollowExternalIDsSoTiesRankByID() throws {
         let fixture = try ShardFixture(documents: 0, seed: 9)
         defer { fixture.cleanup() }

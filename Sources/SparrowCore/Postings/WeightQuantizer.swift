@@ -43,9 +43,16 @@ public struct QuantizedQuery: Sendable, Equatable {
     public init(_ query: SparseVector, documents: WeightQuantizer, maxWeight: Float? = nil) {
         let positive = query.filter { _, w in w > 0 && w.isFinite }
         let maxWeight = maxWeight ?? positive.weights.max() ?? 1
-        let step = maxWeight / 65535
+        let step = Self.step(maxWeight: maxWeight)
         terms = positive.terms
         weights = positive.weights.map { UInt64(max(1, min(65535, ($0 / step).rounded()))) }
-        scale = step * documents.scale
+        scale = Self.scale(maxWeight: maxWeight, documents: documents)
     }
+
+    /// The `scale` of a query whose step comes from `maxWeight`, without quantizing it.
+    public static func scale(maxWeight: Float, documents: WeightQuantizer) -> Float {
+        step(maxWeight: maxWeight) * documents.scale
+    }
+
+    private static func step(maxWeight: Float) -> Float { maxWeight / 65535 }
 }

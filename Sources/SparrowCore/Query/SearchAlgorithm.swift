@@ -8,9 +8,12 @@ public protocol SearchAlgorithm: Sendable {
 extension SearchAlgorithm {
     /// Cursors of the query terms that have postings.
     func cursors(_ query: QuantizedQuery, in index: InvertedIndex) -> [PostingCursor] {
-        zip(query.terms, query.weights).compactMap { term, weight in
-            index.lists[term].map { PostingCursor(list: $0, queryWeight: weight) }
+        var cursors: [PostingCursor] = []
+        cursors.reserveCapacity(query.terms.count)
+        for (term, weight) in zip(query.terms, query.weights) {
+            if let list = index.lists[term] { cursors.append(PostingCursor(list: list, queryWeight: weight)) }
         }
+        return cursors
     }
 }
 
