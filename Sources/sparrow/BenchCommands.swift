@@ -76,9 +76,11 @@ struct BenchShardCommand: ParsableCommand {
             let postings = documents.reduce(0) { $0 + $1.vector.count }
             let termsMean = Double(queryRecords.reduce(0) { $0 + $1.vector.count }) / Double(max(1, queryRecords.count))
             let latency = LatencySummary(times)
+            let work = Percentiles(queryPostings(queryRecords, documents: documents))
             print("""
                 {"docs": \(documents.count), "queries": \(queryRecords.count), "postings": \(postings), "k": \(k), \
-                "query_terms_mean": \(String(format: "%.2f", termsMean)), "systems": [{"system": "sparrow-exact", \
+                "query_terms_mean": \(String(format: "%.2f", termsMean)), \
+                "query_postings_p50": \(Int(work.p50)), "query_postings_p99": \(Int(work.p99)), "systems": [{"system": "sparrow-exact", \
                 "algorithm": \(JSONText.quoted(algorithm)), "window": \(window), "recall": \(recall(results, floatExact)), \
                 "recall_vs_quantized_oracle": \(recall(results, oracle)), "mean_ms": \(latency.mean), \
                 "p50_ms": \(latency.p50), "p99_ms": \(latency.p99), "build_s": \(String(format: "%.2f", buildSeconds)), \
@@ -86,6 +88,16 @@ struct BenchShardCommand: ParsableCommand {
                 "resident_bytes": \(stats.residentBytes), "threads": 1}]}
                 """)
         }
+    }
+
+    /// Postings of each query's tokens: the work an exhaustive engine does per query, so its
+    /// p99/p50 is the latency spread to expect from an engine that reads them all.
+    func queryPostings(_ queries: [TokenVectorRecord], documents: [TokenVectorRecord]) -> [Double] {
+        var frequency: [String: Int] = [:]
+        for document in documents {
+            for token in document.vector.keys { frequency[token, default: 0] += 1 }
+        }
+        return queries.map { query in Double(query.vector.keys.reduce(0) { $0 + (frequency[$1] ?? 0) }) }
     }
 
     /// Mean overlap of each result with the reference top-k (the anchors' definition).
@@ -104,11 +116,23 @@ struct LatencySummary {
     let p99: String
 
     init(_ milliseconds: [Double]) {
-        let sorted = milliseconds.sorted()
+        let percentiles = Percentiles(milliseconds)
         func format(_ value: Double) -> String { String(format: "%.4f", value) }
-        mean = format(sorted.reduce(0, +) / Double(max(1, sorted.count)))
-        p50 = format(sorted.isEmpty ? 0 : sorted[sorted.count / 2])
-        p99 = format(sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))])
+        mean = format(milliseconds.reduce(0, +) / Double(max(1, milliseconds.count)))
+        p50 = format(percentiles.p50)
+        p99 = format(percentiles.p99)
+    }
+}
+
+/// Median and 99th percentile by anchors.py's rule: the value at index ⌊n·q⌋ of the sorted values.
+struct Percentiles {
+    let p50: Double
+    let p99: Double
+
+    init(_ values: [Double]) {
+        let sorted = values.sorted()
+        p50 = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        p99 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
     }
 }
 
