@@ -90,8 +90,8 @@ struct BenchShardCommand: ParsableCommand {
         }
     }
 
-    /// Postings of each query's tokens: the work an exhaustive engine does per query, so its
-    /// p99/p50 is the latency spread to expect from an engine that reads them all.
+    /// Postings of each query's tokens: the work of an engine that reads them all, whose
+    /// p99/p50 tells the engine's latency spread from the queries' own.
     func queryPostings(_ queries: [TokenVectorRecord], documents: [TokenVectorRecord]) -> [Double] {
         var frequency: [String: Int] = [:]
         for document in documents {
