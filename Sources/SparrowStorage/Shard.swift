@@ -133,10 +133,11 @@ public final class Shard: @unchecked Sendable {
         for (token, weight) in query {
             if let term = s.termOf[token] { known.append((term, weight)) }
         }
-        return QuantizedQuery(SparseVector(pairs: known), documents: s.quantizer, maxWeight: largestWeight(query))
+        return QuantizedQuery(SparseVector(pairs: known), documents: s.quantizer, maxWeight: largestWeight(query) ?? 1)
     }
 
-    /// The largest positive finite weight of the whole query (nil when it has none).
+    /// The largest positive finite weight of the whole query (nil when it has none: the step
+    /// is then 1/65535, in `quantize` and `scoreScale` alike).
     static func largestWeight(_ query: [String: Float]) -> Float? {
         var largest: Float?
         for weight in query.values where weight > 0 && weight.isFinite { largest = max(largest ?? weight, weight) }

@@ -76,7 +76,7 @@ struct BenchShardCommand: ParsableCommand {
             let postings = documents.reduce(0) { $0 + $1.vector.count }
             let termsMean = Double(queryRecords.reduce(0) { $0 + $1.vector.count }) / Double(max(1, queryRecords.count))
             let latency = LatencySummary(times)
-            let work = Percentiles(queryPostings(queryRecords, documents: documents))
+            let work = Percentiles(queryRecords.map { Double(exact.postingCount(of: $0.vector)) })
             print("""
                 {"docs": \(documents.count), "queries": \(queryRecords.count), "postings": \(postings), "k": \(k), \
                 "query_terms_mean": \(String(format: "%.2f", termsMean)), \
@@ -88,16 +88,6 @@ struct BenchShardCommand: ParsableCommand {
                 "resident_bytes": \(stats.residentBytes), "threads": 1}]}
                 """)
         }
-    }
-
-    /// Postings of each query's tokens: the work of an engine that reads them all, whose
-    /// p99/p50 tells the engine's latency spread from the queries' own.
-    func queryPostings(_ queries: [TokenVectorRecord], documents: [TokenVectorRecord]) -> [Double] {
-        var frequency: [String: Int] = [:]
-        for document in documents {
-            for token in document.vector.keys { frequency[token, default: 0] += 1 }
-        }
-        return queries.map { query in Double(query.vector.keys.reduce(0) { $0 + (frequency[$1] ?? 0) }) }
     }
 
     /// Mean overlap of each result with the reference top-k (the anchors' definition).
@@ -148,6 +138,12 @@ struct FloatBruteForce {
             for (token, weight) in record.vector { postings[token, default: []].append((doc, weight)) }
         }
         self.postings = postings
+    }
+
+    /// Postings of the query's tokens: the work of an engine that reads them all, whose
+    /// p99/p50 over the queries tells an engine's latency spread from the queries' own.
+    func postingCount(of query: [String: Float]) -> Int {
+        query.keys.reduce(0) { $0 + (postings[$1]?.count ?? 0) }
     }
 
     func topK(_ query: [String: Float], k: Int) -> [String] {
