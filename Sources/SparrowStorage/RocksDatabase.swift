@@ -37,10 +37,14 @@ public final class RocksDatabase: @unchecked Sendable {
     }
 
     /// The table settings of every Sparrow database (and of SST files written for one).
+    /// ZSTD over 16 KiB blocks: queries run on postings decoded into memory at open, so the
+    /// blocks are read back only at open, for explain and for single documents; on CISI this
+    /// stores the shard in 19% fewer bytes than LZ4 over 4 KiB blocks.
     static func makeOptions(cache: OpaquePointer?) -> (options: OpaquePointer, table: OpaquePointer) {
         let options = rocksdb_options_create()!
-        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+        rocksdb_options_set_compression(options, Int32(rocksdb_zstd_compression))
         let table = rocksdb_block_based_options_create()!
+        rocksdb_block_based_options_set_block_size(table, 16 << 10)
         if let cache { rocksdb_block_based_options_set_block_cache(table, cache) }
         rocksdb_options_set_block_based_table_factory(options, table)
         return (options, table)
