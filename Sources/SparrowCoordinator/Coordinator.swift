@@ -29,6 +29,8 @@ public final class Coordinator: Sendable {
     private let shardGates = Mutex<[String: AsyncGate]>([:])
     /// Nodes the health checks found not answering, with the reason.
     let down = Mutex<[String: String]>([:])
+    private static let timers = MetricHandles { Timer(label: $0, dimensions: $1) }
+    private static let counters = MetricHandles { Counter(label: $0, dimensions: $1) }
 
     /// A coordinator over `cluster` (saved back to `clusterFile` when it changes); `encoder`
     /// turns text queries into vectors (nil: vectors only).
@@ -186,7 +188,7 @@ public final class Coordinator: Sendable {
             let started = ContinuousClock.now
             do {
                 let response = try await searches.search(request, node: node, client: client, deadline: deadline)
-                Timer(label: "sparrow_coordinator_shard_duration_seconds", dimensions: [("shard", shard.id)])
+                Self.timers("sparrow_coordinator_shard_duration_seconds", [("shard", shard.id)])
                     .recordNanoseconds((ContinuousClock.now - started).microseconds * 1000)
                 return ShardOutcome(result: .init(shard: shard.id, response: response))
             } catch let error as RPCError {
@@ -195,7 +197,7 @@ public final class Coordinator: Sendable {
             } catch {
                 failure.reason = "\(error)"
             }
-            Counter(label: "sparrow_coordinator_shard_failures_total", dimensions: [("shard", shard.id), ("node", node)]).increment()
+            Self.counters("sparrow_coordinator_shard_failures_total", [("shard", shard.id), ("node", node)]).increment()
             logger.debug("shard call failed", metadata: ["shard.id": "\(shard.id)", "node.id": "\(node)", "error": "\(failure.reason)"])
         }
         return ShardOutcome(failure: failure, timedOut: timedOut)

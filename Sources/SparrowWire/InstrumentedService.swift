@@ -4,6 +4,8 @@ import Metrics
 /// `sparrow_rpc_request_duration_seconds{method}`.
 public struct InstrumentedService: RPCService {
     let inner: any RPCService
+    private static let counters = MetricHandles { Counter(label: $0, dimensions: $1) }
+    private static let timers = MetricHandles { Timer(label: $0, dimensions: $1) }
 
     public init(_ inner: any RPCService) {
         self.inner = inner
@@ -13,8 +15,8 @@ public struct InstrumentedService: RPCService {
         let started = ContinuousClock.now
         var code = Sparrow_V1_Status.Code.ok
         defer {
-            Counter(label: "sparrow_rpc_requests_total", dimensions: [("method", method), ("code", code.name)]).increment()
-            Timer(label: "sparrow_rpc_request_duration_seconds", dimensions: [("method", method)])
+            Self.counters("sparrow_rpc_requests_total", [("method", method), ("code", code.name)]).increment()
+            Self.timers("sparrow_rpc_request_duration_seconds", [("method", method)])
                 .recordNanoseconds((ContinuousClock.now - started).microseconds * 1000)
         }
         do {
