@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Synchronization
+import SparrowCoordinator
 import SparrowStorage
 import SparrowWire
 
@@ -63,12 +64,16 @@ struct BenchClusterCommand: AsyncParsableCommand {
             guard up.status == 0 else { throw ValidationError("local up failed:\n\(up.text)") }
             defer { _ = try? Self.run(binary, ["local", "down", "--data", data]) }
             let local = try JSONDecoder().decode(LocalCluster.self, from: Data(contentsOf: URL(fileURLWithPath: LocalCluster.path(data))))
-            let client = RPCClient(try Endpoint(parsing: local.coordinatorRPC))
             let roles: [String: [Int32]] = [
                 "client": [getpid()],
                 "coordinator": local.processes.filter { $0.name == "coordinator" }.map(\.pid),
                 "shards": local.processes.filter { $0.name != "coordinator" }.map(\.pid),
             ]
+            let node = try ClusterMap.load(path: local.clusterFile).nodes[0]
+            let nodeRoles = ["client": [getpid()], "shards": local.processes.filter { $0.name == node.id }.map(\.pid)]
+            rows.append(try await wireRow(shards: count, node: node.address, roles: nodeRoles))
+            progress(rows.last!)
+            let client = RPCClient(try Endpoint(parsing: local.coordinatorRPC))
             for callers in concurrency {
                 _ = try await remote(client, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
                 let before = roles.mapValues(ProcessCPU.seconds(of:))
@@ -140,6 +145,28 @@ struct BenchClusterCommand: AsyncParsableCommand {
             return try await group.reduce(into: []) { $0 += $1 }
         }
         return (times, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+    }
+
+    /// The wire alone: round trips of a Health call (no search) to one shard node from one
+    /// caller, the floor under each of the cluster's two hops (caller → coordinator → shards).
+    func wireRow(shards: Int, node address: String, roles: [String: [Int32]]) async throws -> Row {
+        let client = RPCClient(try Endpoint(parsing: address))
+        func health() async throws {
+            let _: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(30))
+        }
+        for _ in 0..<100 { try await health() }
+        var times: [Double] = []
+        let before = roles.mapValues(ProcessCPU.seconds(of:))
+        let started = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<2000 {
+            let t = DispatchTime.now().uptimeNanoseconds
+            try await health()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        let cpu = roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -)
+        await client.close()
+        return Row(system: "wire", shards: shards, clients: 1, times: times, seconds: seconds, cpu: cpu)
     }
 
     func progress(_ row: Row) {
