@@ -18,7 +18,13 @@ public final class MetricHandles<Handle: Sendable>: Sendable {
     }
 
     public func callAsFunction(_ label: String, _ dimensions: [(String, String)] = []) -> Handle {
-        let key = Key(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+        var flat: [String] = []
+        flat.reserveCapacity(dimensions.count * 2)
+        for (name, value) in dimensions {
+            flat.append(name)
+            flat.append(value)
+        }
+        let key = Key(label: label, dimensions: flat)
         return made.withLock { made in
             if let handle = made[key] { return handle }
             let handle = make(label, dimensions)

@@ -70,7 +70,7 @@ struct BenchClusterCommand: AsyncParsableCommand {
                 "shards": local.processes.filter { $0.name != "coordinator" }.map(\.pid),
             ]
             let node = try ClusterMap.load(path: local.clusterFile).nodes[0]
-            let nodeRoles = ["client": [getpid()], "shards": local.processes.filter { $0.name == node.id }.map(\.pid)]
+            let nodeRoles = ["client": roles["client"]!, "shards": local.processes.filter { $0.name == node.id }.map(\.pid)]
             rows.append(try await wireRow(shards: count, node: node.address, roles: nodeRoles))
             progress(rows.last!)
             let client = RPCClient(try Endpoint(parsing: local.coordinatorRPC))
