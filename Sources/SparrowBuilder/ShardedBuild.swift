@@ -284,8 +284,6 @@ public enum ShardedBuild {
                 tokenizer: $0.tokenizerFingerprint, idf: $0.idfFingerprint)
         }
 
-        // One quantization scale for every shard, so that their integer scores compare exactly.
-        let scale = WeightQuantizer(maxWeight: records.lazy.flatMap(\.vector.values).max() ?? 1).scale
         let buildID = buildID(records: records, settings: settings, encoder: encoder)
         try? FileManager.default.removeItem(atPath: out.partial)
         let partial = BuildLayout(root: out.partial)
@@ -295,8 +293,8 @@ public enum ShardedBuild {
             for record in records { try file.write(record.jsonLine) }
             try file.commit()
         }
-        var parts = [[TokenVectorRecord]](repeating: [], count: settings.shards)
-        for record in records { parts[ShardPartitioner.shard(of: record.id, count: settings.shards)].append(record) }
+        // One quantization scale for every shard, so that their integer scores compare exactly.
+        let (parts, scale) = ShardBuilder.partition(records, count: settings.shards)
         records = []
 
         let writing = ProgressReporter(label: "write shards", total: parts.reduce(0) { $0 + $1.count }, enabled: showProgress)

@@ -34,7 +34,7 @@ extension ShardNode {
         let shard = try shard(request.shard, build: request.build)
         let k = try Self.validK(request.k)
         let hits = try storage { try shard.search(request.query.weights, k: k, filter: request.filter.values, explain: request.explain) }
-        return response(hits, shard: request.shard, scale: shard.scoreScale(for: request.query.weights))
+        return Sparrow_V1_SearchResponse(hits, shard: request.shard, scale: shard.scoreScale(for: request.query.weights))
     }
 
     func batchSearch(_ request: Sparrow_V1_BatchSearchRequest) throws -> Sparrow_V1_BatchSearchResponse {
@@ -43,7 +43,7 @@ extension ShardNode {
         let queries = request.queries.map(\.terms.weights)
         let results = try storage { try shard.batchSearch(queries, k: k, filter: request.filter.values) }
         var response = Sparrow_V1_BatchSearchResponse()
-        response.results = zip(results, queries).map { self.response($0, shard: request.shard, scale: shard.scoreScale(for: $1)) }
+        response.results = zip(results, queries).map { Sparrow_V1_SearchResponse($0, shard: request.shard, scale: shard.scoreScale(for: $1)) }
         return response
     }
 
@@ -173,22 +173,6 @@ extension ShardNode {
         }
     }
 
-    func response(_ hits: [Hit], shard: String, scale: Float) -> Sparrow_V1_SearchResponse {
-        var response = Sparrow_V1_SearchResponse()
-        response.scale = scale
-        response.hits = hits.map { hit in
-            var wire = Sparrow_V1_Hit()
-            wire.id = hit.id
-            wire.shard = shard
-            wire.doc = hit.doc
-            wire.score = hit.score
-            wire.rawScore = hit.rawScore
-            wire.explanation = (hit.explanation ?? []).map(Self.contribution)
-            return wire
-        }
-        return response
-    }
-
     static func contribution(_ term: TermContribution) -> Sparrow_V1_Contribution {
         var wire = Sparrow_V1_Contribution()
         wire.token = term.token
@@ -222,5 +206,24 @@ extension ShardNode {
         wire.buildID = manifest.buildID ?? ""
         wire.lastChange = manifest.lastChange ?? 0
         return wire
+    }
+}
+
+extension Sparrow_V1_SearchResponse {
+    /// A shard's answer: its hits, labelled with the shard, and the float value of one integer
+    /// score unit (`scale`), by which the coordinator tells whether raw scores compare.
+    public init(_ hits: [Hit], shard: String, scale: Float) {
+        self.init()
+        self.scale = scale
+        self.hits = hits.map { hit in
+            var wire = Sparrow_V1_Hit()
+            wire.id = hit.id
+            wire.shard = shard
+            wire.doc = hit.doc
+            wire.score = hit.score
+            wire.rawScore = hit.rawScore
+            wire.explanation = (hit.explanation ?? []).map(ShardNode.contribution)
+            return wire
+        }
     }
 }

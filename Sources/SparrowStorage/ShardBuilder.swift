@@ -22,6 +22,16 @@ public enum ShardBuilder {
         }
     }
 
+    /// Splits `records` over `count` shards by the stable hash of their ids (`ShardPartitioner`),
+    /// with the quantization scale of the whole set, which every part must be built with so
+    /// that the shards' integer scores compare exactly.
+    public static func partition(_ records: [TokenVectorRecord], count: Int) -> (parts: [[TokenVectorRecord]], quantizationScale: Float) {
+        let largest = records.lazy.flatMap(\.vector.values).max() ?? 1
+        var parts = [[TokenVectorRecord]](repeating: [], count: count)
+        for record in records { parts[ShardPartitioner.shard(of: record.id, count: count)].append(record) }
+        return (parts, WeightQuantizer(maxWeight: largest).scale)
+    }
+
     /// Builds `records` into the shard directory `directory` (created if needed) and serves it.
     /// `quantizationScale` is the weight of one 8-bit step; shards of one index share it so
     /// that their integer scores compare exactly (nil: the largest weight here / 255).

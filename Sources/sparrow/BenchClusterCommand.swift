@@ -2,7 +2,9 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Synchronization
+import SparrowCore
 import SparrowCoordinator
+import SparrowShard
 import SparrowStorage
 import SparrowWire
 
@@ -11,7 +13,9 @@ struct BenchClusterCommand: AsyncParsableCommand {
         commandName: "cluster",
         abstract: "Latency and throughput of a local cluster (1, 2, 4 shards) next to the in-process engine, at 1, 8, 32 clients.",
         discussion: """
-        The in-process engine is one shard holding every document, searched by N threads at once; the \
+        The in-process engine is one shard holding every document, searched by N threads at once; for \
+        each shard count S above 1, the same documents split over S shards in this process, each \
+        query searching them one after another (the cost of sharding without the wire). The \
         cluster is `sparrow local up` (separate processes on 127.0.0.1) searched through the coordinator's \
         protobuf/TCP API by N concurrent callers. Same query vectors, same k, same run.
         """
@@ -45,16 +49,17 @@ struct BenchClusterCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         var rows: [Row] = []
 
-        try ShardBuilder.build(records: documents, directory: scratch + "/in-process", shardID: "bench")
-        let shard = try Shard(directory: scratch + "/in-process")
-        for callers in concurrency {
-            let work = Self.schedule(queryVectors.count, callers: callers, passes: passes)
-            _ = inProcess(shard, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
-            let before = ProcessCPU.seconds(of: [getpid()])
-            let (times, seconds) = inProcess(shard, queryVectors, work: work)
-            let cpu = ["engine": ProcessCPU.seconds(of: [getpid()]) - before]
-            rows.append(Row(system: "in-process", shards: 1, clients: callers, times: times, seconds: seconds, cpu: cpu))
-            progress(rows.last!)
+        for count in Set([1] + shardCounts).sorted() {
+            let engine = try Self.inProcessShards(documents, count: count, directory: scratch + "/in-process-\(count)")
+            for callers in concurrency {
+                let work = Self.schedule(queryVectors.count, callers: callers, passes: passes)
+                _ = inProcess(engine, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
+                let before = ProcessCPU.seconds(of: [getpid()])
+                let (times, seconds) = inProcess(engine, queryVectors, work: work)
+                let cpu = ["engine": ProcessCPU.seconds(of: [getpid()]) - before]
+                rows.append(Row(system: "in-process", shards: count, clients: callers, times: times, seconds: seconds, cpu: cpu))
+                progress(rows.last!)
+            }
         }
 
         let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
@@ -106,14 +111,38 @@ struct BenchClusterCommand: AsyncParsableCommand {
         }
     }
 
-    func inProcess(_ shard: Shard, _ queries: [[String: Float]], work: [[Int]]) -> ([Double], Double) {
+    /// The documents split over `count` shards as `local up` splits them, built and opened in
+    /// this process.
+    static func inProcessShards(_ documents: [TokenVectorRecord], count: Int, directory: String) throws -> [Shard] {
+        let (parts, scale) = ShardBuilder.partition(documents, count: count)
+        return try parts.enumerated().map { index, part in
+            let id = ShardPartitioner.shardID(index)
+            try ShardBuilder.build(records: part, directory: directory + "/" + id, shardID: id, quantizationScale: scale)
+            return try Shard(directory: directory + "/" + id)
+        }
+    }
+
+    /// The engine alone: one shard searched, or several searched one after another on the
+    /// caller's thread and merged as the coordinator merges them (no wire, no coordinator).
+    static func search(_ shards: [Shard], _ query: [String: Float], k: Int) throws {
+        guard shards.count > 1 else {
+            _ = try shards[0].search(query, k: k)
+            return
+        }
+        _ = ResultMerger.merge(try shards.enumerated().map { index, shard in
+            let id = ShardPartitioner.shardID(index)
+            return .init(shard: id, response: .init(try shard.search(query, k: k), shard: id, scale: shard.scoreScale(for: query)))
+        }, k: k)
+    }
+
+    func inProcess(_ shards: [Shard], _ queries: [[String: Float]], work: [[Int]]) -> ([Double], Double) {
         let times = Mutex<[Double]>([])
         let started = DispatchTime.now().uptimeNanoseconds
         DispatchQueue.concurrentPerform(iterations: work.count) { caller in
             var mine: [Double] = []
             for index in work[caller] {
                 let t = DispatchTime.now().uptimeNanoseconds
-                _ = try? shard.search(queries[index], k: k)
+                try? Self.search(shards, queries[index], k: k)
                 mine.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
             }
             times.withLock { $0 += mine }
@@ -179,11 +208,14 @@ struct BenchClusterCommand: AsyncParsableCommand {
                 .map { "\"\($0.key)\": \(String(format: "%.3f", $0.value * 1000 / Double(row.times.count)))" }
             return "{\"system\": \"\(row.system)\", \"shards\": \(row.shards), \"clients\": \(row.clients), \"p50_ms\": \(row.latency.p50), \"p99_ms\": \(row.latency.p99), \"qps\": \(String(format: "%.1f", row.qps)), \"cpu_ms_per_query\": {\(cpu.joined(separator: ", "))}}"
         }
-        let baseline = Dictionary(uniqueKeysWithValues: rows.filter { $0.system == "in-process" }.map { ($0.clients, $0) })
+        let engine = Dictionary(uniqueKeysWithValues: rows.filter { $0.system == "in-process" }.map { ("\($0.shards)x\($0.clients)", $0) })
         let comparisons = rows.filter { $0.system == "cluster" }.compactMap { row -> String? in
-            guard let base = baseline[row.clients] else { return nil }
-            let overhead = (Double(row.latency.p50)! - Double(base.latency.p50)!)
-            return "{\"shards\": \(row.shards), \"clients\": \(row.clients), \"p50_overhead_ms\": \(String(format: "%.4f", overhead)), \"qps_vs_in_process\": \(String(format: "%.3f", row.qps / base.qps))}"
+            guard let whole = engine["1x\(row.clients)"], let split = engine["\(row.shards)x\(row.clients)"] else { return nil }
+            func overhead(_ base: Row) -> String { String(format: "%.4f", Double(row.latency.p50)! - Double(base.latency.p50)!) }
+            func ratio(_ a: Row, _ b: Row) -> String { String(format: "%.3f", a.qps / b.qps) }
+            return "{\"shards\": \(row.shards), \"clients\": \(row.clients), \"p50_overhead_ms\": \(overhead(whole)), \"qps_vs_in_process\": \(ratio(row, whole)), "
+                + "\"p50_overhead_vs_same_shards_ms\": \(overhead(split)), \"qps_vs_same_shards_in_process\": \(ratio(row, split)), "
+                + "\"same_shards_in_process_qps_vs_in_process\": \(ratio(split, whole))}"
         }
         return """
             {"docs": \(documents), "queries": \(queries), "k": \(k), "passes": \(passes), "cores": \(ProcessInfo.processInfo.activeProcessorCount),

@@ -128,11 +128,7 @@ struct LocalUpCommand: ParsableCommand {
 
     /// Splits the vectors over the shards and bulk-loads every replica.
     func load(_ vectors: String, nodes: [String], placement: [[String]]) throws {
-        let records = try TokenVectorRecord.readAll(path: vectors)
-        let largest = records.lazy.flatMap(\.vector.values).max() ?? 1
-        let scale = WeightQuantizer(maxWeight: largest).scale
-        var parts = [[TokenVectorRecord]](repeating: [], count: shards)
-        for record in records { parts[ShardPartitioner.shard(of: record.id, count: shards)].append(record) }
+        let (parts, scale) = ShardBuilder.partition(try TokenVectorRecord.readAll(path: vectors), count: shards)
         for (shard, replicas) in placement.enumerated() {
             for node in replicas {
                 let directory = ((data as NSString).appendingPathComponent(node) as NSString)
