@@ -3,15 +3,16 @@ import SparrowStorage
 import SparrowWire
 
 extension ShardNode {
-    /// The node's RPC methods.
+    /// The node's RPC methods. Reads run as soon as they are read off the connection (see
+    /// `RPCRoutes.immediate`); writes and shard transfers each run in a task of their own.
     public var routes: RPCRoutes {
         var routes = RPCRoutes()
-        routes.on(ShardMethod.search) { (request: Sparrow_V1_SearchRequest, _) in try self.search(request) }
-        routes.on(ShardMethod.batchSearch) { (request: Sparrow_V1_BatchSearchRequest, _) in try self.batchSearch(request) }
-        routes.on(ShardMethod.explain) { (request: Sparrow_V1_ExplainRequest, _) in try self.explain(request) }
-        routes.on(ShardMethod.getDocument) { (request: Sparrow_V1_GetDocumentRequest, _) in try self.getDocument(request) }
-        routes.on(ShardMethod.stats) { (request: Sparrow_V1_StatsRequest, _) in try self.stats(request) }
-        routes.on(ShardMethod.health) { (request: Sparrow_V1_HealthRequest, _) in try self.health(request) }
+        routes.immediate(ShardMethod.search) { (request: Sparrow_V1_SearchRequest, _) in try self.search(request) }
+        routes.immediate(ShardMethod.batchSearch) { (request: Sparrow_V1_BatchSearchRequest, _) in try self.batchSearch(request) }
+        routes.immediate(ShardMethod.explain) { (request: Sparrow_V1_ExplainRequest, _) in try self.explain(request) }
+        routes.immediate(ShardMethod.getDocument) { (request: Sparrow_V1_GetDocumentRequest, _) in try self.getDocument(request) }
+        routes.immediate(ShardMethod.stats) { (request: Sparrow_V1_StatsRequest, _) in try self.stats(request) }
+        routes.immediate(ShardMethod.health) { (request: Sparrow_V1_HealthRequest, _) in try self.health(request) }
         routes.on(ShardMethod.upsert) { (request: Sparrow_V1_UpsertRequest, _) in try self.upsert(request) }
         routes.on(ShardMethod.delete) { (request: Sparrow_V1_DeleteRequest, _) in try self.delete(request) }
         routes.on(ShardMethod.bulkLoad) { (request: Sparrow_V1_BulkLoadRequest, _) in try self.bulkLoad(request) }

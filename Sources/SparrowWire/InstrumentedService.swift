@@ -13,20 +13,30 @@ public struct InstrumentedService: RPCService {
 
     public func call(method: String, payload: [UInt8], deadline: ContinuousClock.Instant?) async throws -> [UInt8] {
         let started = ContinuousClock.now
-        var code = Sparrow_V1_Status.Code.ok
-        defer {
-            Self.counters("sparrow_rpc_requests_total", [("method", method), ("code", code.name)]).increment()
-            Self.timers("sparrow_rpc_request_duration_seconds", [("method", method)])
-                .recordNanoseconds((ContinuousClock.now - started).microseconds * 1000)
-        }
+        let outcome: Result<[UInt8], any Error>
         do {
-            return try await inner.call(method: method, payload: payload, deadline: deadline)
-        } catch let error as RPCError {
-            code = error.code
-            throw error
+            outcome = .success(try await inner.call(method: method, payload: payload, deadline: deadline))
         } catch {
-            code = .internal
-            throw error
+            outcome = .failure(error)
         }
+        return try Self.recorded(outcome, method, since: started)
+    }
+
+    public func immediate(method: String) -> RPCImmediateHandler? {
+        guard let handler = inner.immediate(method: method) else { return nil }
+        return { payload, deadline in
+            let started = ContinuousClock.now
+            return try Self.recorded(Result { try handler(payload, deadline) }, method, since: started)
+        }
+    }
+
+    /// Counts and times one call of `method`, then hands its outcome on.
+    private static func recorded(_ outcome: Result<[UInt8], any Error>, _ method: String, since started: ContinuousClock.Instant) throws -> [UInt8] {
+        var code = Sparrow_V1_Status.Code.ok
+        if case .failure(let error) = outcome { code = (error as? RPCError)?.code ?? .internal }
+        counters("sparrow_rpc_requests_total", [("method", method), ("code", code.name)]).increment()
+        timers("sparrow_rpc_request_duration_seconds", [("method", method)])
+            .recordNanoseconds((ContinuousClock.now - started).microseconds * 1000)
+        return try outcome.get()
     }
 }

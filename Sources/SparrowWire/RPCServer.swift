@@ -91,7 +91,9 @@ final class ConnectionTracker: Sendable {
     func end() { state.withLock { $0.inflight -= 1 } }
 }
 
-/// One connection's calls: each request runs in its own task; a CANCEL cancels it.
+/// One connection's calls: each request runs in its own task (a CANCEL cancels it), except
+/// those the service answers immediately, which run as they are read; their responses go out
+/// together once the read is done.
 final class ServerConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Sparrow_V1_Envelope
     typealias OutboundOut = Sparrow_V1_Envelope
@@ -102,6 +104,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     let peer: String
     let logger: Logger
     private var running: [UInt64: Task<Void, Never>] = [:]
+    /// Responses written since the last flush.
+    private var unflushed = false
 
     init(service: any RPCService, tracker: ConnectionTracker, frameLimit: Int, peer: String, logger: Logger) {
         self.service = service
@@ -115,13 +119,28 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let envelope = unwrapInboundIn(data)
         switch envelope.kind {
         case .request:
-            start(envelope, context: context)
+            if let handler = service.immediate(method: envelope.method) {
+                let deadline = Self.deadline(of: envelope)
+                let outcome = Result { try Self.checkStart(deadline); return try handler(Array(envelope.payload), deadline) }
+                context.write(wrapOutboundOut(Self.response(to: envelope, outcome, frameLimit: frameLimit)), promise: nil)
+                unflushed = true
+            } else {
+                start(envelope, context: context)
+            }
         case .cancel:
             running[envelope.requestID]?.cancel()
         default:
             logger.warning("closing connection", metadata: ["rpc.peer": "\(peer)", "rpc.reason": "a client sent an envelope of kind \(envelope.kind)"])
             context.close(promise: nil)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if unflushed {
+            unflushed = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
     }
 
     private func start(_ envelope: Sparrow_V1_Envelope, context: ChannelHandlerContext) {
@@ -140,7 +159,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         _ envelope: Sparrow_V1_Envelope, service: any RPCService, frameLimit: Int, channel: any Channel,
         done: @escaping @Sendable () -> Void
     ) -> Task<Void, Never> {
-        let deadline = envelope.timeoutMicros > 0 ? ContinuousClock.now + .microseconds(Int64(clamping: envelope.timeoutMicros)) : nil
+        let deadline = deadline(of: envelope)
         return Task {
             let response = await answer(envelope, service: service, deadline: deadline, frameLimit: frameLimit)
             channel.writeAndFlush(response).whenComplete { _ in done() }
@@ -150,13 +169,34 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     static func answer(
         _ request: Sparrow_V1_Envelope, service: any RPCService, deadline: ContinuousClock.Instant?, frameLimit: Int
     ) async -> Sparrow_V1_Envelope {
+        let outcome: Result<[UInt8], any Error>
+        do {
+            try checkStart(deadline)
+            outcome = .success(try await service.call(method: request.method, payload: Array(request.payload), deadline: deadline))
+        } catch {
+            outcome = .failure(error)
+        }
+        return response(to: request, outcome, frameLimit: frameLimit)
+    }
+
+    /// When the caller stops waiting for `request` (nil: no deadline).
+    static func deadline(of request: Sparrow_V1_Envelope) -> ContinuousClock.Instant? {
+        request.timeoutMicros > 0 ? ContinuousClock.now + .microseconds(Int64(clamping: request.timeoutMicros)) : nil
+    }
+
+    /// Fails a call whose deadline passed before it started.
+    static func checkStart(_ deadline: ContinuousClock.Instant?) throws {
+        if let deadline, ContinuousClock.now >= deadline { throw RPCError.deadlineExceeded("the deadline passed before the call started") }
+    }
+
+    /// The response envelope to `request`: the payload, or the failure as a status.
+    static func response(to request: Sparrow_V1_Envelope, _ outcome: Result<[UInt8], any Error>, frameLimit: Int) -> Sparrow_V1_Envelope {
         var response = Sparrow_V1_Envelope()
         response.requestID = request.requestID
         response.kind = .response
         response.method = request.method
         do {
-            if let deadline, ContinuousClock.now >= deadline { throw RPCError.deadlineExceeded("the deadline passed before the call started") }
-            let payload = try await service.call(method: request.method, payload: Array(request.payload), deadline: deadline)
+            let payload = try outcome.get()
             // Leave room for the envelope's own fields.
             guard payload.count <= frameLimit - 1024 else {
                 throw RPCError(.internal, "the response (\(payload.count) bytes) exceeds the frame limit of \(frameLimit) bytes; ask for less")

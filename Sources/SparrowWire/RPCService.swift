@@ -5,12 +5,25 @@ public protocol RPCService: Sendable {
     /// Answers `method` with a serialized response; throws `RPCError` for a failed call.
     /// `deadline` is when the caller stops waiting (nil: no deadline).
     func call(method: String, payload: [UInt8], deadline: ContinuousClock.Instant?) async throws -> [UInt8]
+
+    /// The handler of `method` when it never waits (nil: answer it through `call`). The server
+    /// runs such a handler on the connection's event loop as soon as the request is read, with
+    /// no task, and sends its response with the others answered in the same read.
+    func immediate(method: String) -> RPCImmediateHandler?
+}
+
+/// A handler that answers at once on the calling thread (see `RPCService.immediate`).
+public typealias RPCImmediateHandler = @Sendable ([UInt8], ContinuousClock.Instant?) throws -> [UInt8]
+
+extension RPCService {
+    public func immediate(method: String) -> RPCImmediateHandler? { nil }
 }
 
 /// An `RPCService` made of typed handlers, one per method name.
 public struct RPCRoutes: RPCService {
     public typealias Handler = @Sendable ([UInt8], ContinuousClock.Instant?) async throws -> [UInt8]
     private var handlers: [String: Handler] = [:]
+    private var immediateHandlers: [String: RPCImmediateHandler] = [:]
 
     public init() {}
 
@@ -18,14 +31,24 @@ public struct RPCRoutes: RPCService {
     public mutating func on<Request: Message, Response: Message>(
         _ method: String, _ body: @escaping @Sendable (Request, ContinuousClock.Instant?) async throws -> Response
     ) {
-        handlers[method] = { payload, deadline in
-            let request: Request
-            do {
-                request = try Request(serializedBytes: payload)
-            } catch {
-                throw RPCError.invalidArgument("\(method): request is not a valid \(Request.protoMessageName): \(error)")
-            }
-            return try await body(request, deadline).serializedBytes()
+        handlers[method] = { payload, deadline in try await body(Self.decode(payload, method), deadline).serializedBytes() }
+    }
+
+    /// Routes `method` to `body`, a handler that never waits (no I/O but local reads, no lock
+    /// held for long): it runs on the connection's event loop without a task of its own.
+    public mutating func immediate<Request: Message, Response: Message>(
+        _ method: String, _ body: @escaping @Sendable (Request, ContinuousClock.Instant?) throws -> Response
+    ) {
+        let handler: RPCImmediateHandler = { payload, deadline in try body(Self.decode(payload, method), deadline).serializedBytes() }
+        immediateHandlers[method] = handler
+        handlers[method] = { payload, deadline in try handler(payload, deadline) }
+    }
+
+    private static func decode<Request: Message>(_ payload: [UInt8], _ method: String) throws -> Request {
+        do {
+            return try Request(serializedBytes: payload)
+        } catch {
+            throw RPCError.invalidArgument("\(method): request is not a valid \(Request.protoMessageName): \(error)")
         }
     }
 
@@ -37,4 +60,6 @@ public struct RPCRoutes: RPCService {
         }
         return try await handler(payload, deadline)
     }
+
+    public func immediate(method: String) -> RPCImmediateHandler? { immediateHandlers[method] }
 }

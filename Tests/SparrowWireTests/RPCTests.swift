@@ -7,7 +7,8 @@ import Testing
 
 /// Server and client over real sockets on 127.0.0.1.
 @Suite struct RPCTests {
-    /// Echo: answers a HealthRequest with the node name "echo:<delay ms>", after that delay.
+    /// Sleep answers after the delay its request names; Fail fails; Echo answers at once (an
+    /// immediate route) with the request's epoch, and fails for epoch 0.
     static func service() -> RPCRoutes {
         var routes = RPCRoutes()
         routes.on("test/Sleep") { (request: Sparrow_V1_StatsRequest, _) in
@@ -19,6 +20,12 @@ import Testing
         }
         routes.on("test/Fail") { (_: Sparrow_V1_HealthRequest, _) -> Sparrow_V1_HealthResponse in
             throw RPCError.notFound("nothing here")
+        }
+        routes.immediate("test/Echo") { (request: Sparrow_V1_HealthRequest, _) -> Sparrow_V1_HealthResponse in
+            guard request.epoch > 0 else { throw RPCError.invalidArgument("epoch 0") }
+            var response = Sparrow_V1_HealthResponse()
+            response.epoch = request.epoch
+            return response
         }
         return routes
     }
@@ -84,6 +91,45 @@ import Testing
             let response: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(0), timeout: .seconds(5))
             #expect(response.node == "slept 0")
         }
+    }
+
+    /// Immediate calls run as they are read and their answers are flushed when the read is done:
+    /// hundreds in flight on one connection all come back (each with its own answer or error)
+    /// while a task's call is still sleeping, not with that call's flush.
+    @Test func immediateCallsAreAnsweredAtOnceAndTogether() async throws {
+        try await withServer { _, client in
+            async let slow: Sparrow_V1_HealthResponse = client.call("test/Sleep", sleep(3_000), timeout: .seconds(10))
+            let started = ContinuousClock.now
+            let answers = try await withThrowingTaskGroup(of: (UInt64, UInt64?).self) { calls in
+                for epoch in UInt64(0)..<300 {
+                    calls.addTask {
+                        var request = Sparrow_V1_HealthRequest()
+                        request.epoch = epoch
+                        do {
+                            let response: Sparrow_V1_HealthResponse = try await client.call("test/Echo", request, timeout: .seconds(5))
+                            return (epoch, response.epoch)
+                        } catch let error as RPCError where error.code == .invalidArgument {
+                            return (epoch, nil)
+                        }
+                    }
+                }
+                return try await calls.reduce(into: [UInt64: UInt64?]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(ContinuousClock.now - started < .seconds(2), "immediate calls waited behind a sleeping one")
+            #expect(answers.count == 300)
+            #expect(answers.allSatisfy { epoch, answer in epoch == 0 ? answer == nil : answer == epoch })
+            #expect(try await slow.node == "slept 3000")
+        }
+    }
+
+    @Test func instrumentationKeepsImmediateRoutesImmediate() throws {
+        let service = InstrumentedService(Self.service())
+        #expect(service.immediate(method: "test/Sleep") == nil)
+        let echo = try #require(service.immediate(method: "test/Echo"))
+        var request = Sparrow_V1_HealthRequest()
+        request.epoch = 7
+        let response = try Sparrow_V1_HealthResponse(serializedBytes: try echo(try request.serializedBytes(), nil))
+        #expect(response.epoch == 7)
     }
 
     @Test func aClientReconnectsAfterTheServerClosedItsConnection() async throws {
