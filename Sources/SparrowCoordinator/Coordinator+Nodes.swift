@@ -129,7 +129,7 @@ extension Coordinator {
     /// Takes `node` out of the shard's replicas, then drops its copy once searches sent on
     /// the old map are over.
     private func removeReplica(_ shard: String, from node: String) async throws {
-        try await gate(shard).run {
+        _ = try await gate(shard).run {
             try self.update { map in
                 guard let index = map.shards.firstIndex(where: { $0.id == shard }), map.shards[index].replicas.count > 1 else {
                     throw RPCError.failedPrecondition("\(shard) keeps at least one replica")

@@ -22,7 +22,8 @@ extension ShardNode {
             try FileManager.default.createDirectory(atPath: uploadsDirectory, withIntermediateDirectories: true)
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             if request.offset == 0 {
-                FileManager.default.createFile(atPath: path, contents: nil)
+                // Starts the file over, so that a retried upload does not append to an old one.
+                guard FileManager.default.createFile(atPath: path, contents: nil) else { throw RPCError(.internal, "\(path): cannot create") }
             } else if request.offset != UInt64(size) {
                 throw RPCError.invalidArgument("upload of \(request.shard)@\(request.buildID): offset \(request.offset), but \(size) bytes are here")
             }

@@ -74,7 +74,9 @@ extension ShardNode {
         let path = try checkpointFile(directory, request.name)
         return try bundleLock.withLock {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: path) && !FileManager.default.createFile(atPath: path, contents: nil) {
+                throw RPCError(.internal, "\(path): cannot create")
+            }
             guard let handle = FileHandle(forWritingAtPath: path) else { throw RPCError(.internal, "\(path): cannot open for writing") }
             defer { try? handle.close() }
             var response = Sparrow_V1_ReceiveCheckpointResponse()

@@ -82,7 +82,7 @@ final class LocalTestCluster {
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments + ["--port-file", portFile]
         let log = data + "/cluster/\(name).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: log]) }
         process.standardOutput = FileHandle(forWritingAtPath: log)
         process.standardError = process.standardOutput
         try process.run()
