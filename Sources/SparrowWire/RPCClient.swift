@@ -15,7 +15,7 @@ public final class RPCClient: Sendable {
     let frameLimit: Int
     let connectTimeout: Duration
     /// The connection of each event loop that has made a call, by the loop's identity.
-    private let connections = Mutex<[ObjectIdentifier: EventLoopFuture<any Channel>]>([:])
+    private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
     private let nextID = Atomic<UInt64>(1)
 
     public init(
@@ -62,37 +62,68 @@ public final class RPCClient: Sendable {
 
     /// Closes every connection; calls in flight fail with `unavailable`.
     public func close() async {
-        let futures = connections.withLock { open in
+        let open = connections.withLock { open in
             defer { open = [:] }
             return Array(open.values)
         }
-        for future in futures { try? await future.get().close() }
+        for connection in open {
+            switch connection {
+            case .connecting(let future): try? await future.get().close()
+            case .open(let channel): try? await channel.close()
+            }
+        }
+    }
+
+    /// A connection being opened, or open (then a call takes it without waiting).
+    private enum Connection {
+        case connecting(EventLoopFuture<any Channel>)
+        case open(any Channel)
+
+        var identity: ObjectIdentifier {
+            switch self {
+            case .connecting(let future): ObjectIdentifier(future)
+            case .open(let channel): ObjectIdentifier(channel)
+            }
+        }
     }
 
     /// The connection of the caller's event loop (any loop of the group for other callers).
     private func connection() async throws -> any Channel {
         let loop = group.any()
         let key = ObjectIdentifier(loop)
-        let future = connections.withLock { open in
+        let state = connections.withLock { open in
             if let existing = open[key] { return existing }
             let connecting = connect(on: loop)
-            open[key] = connecting
-            // Forget a failed or closed connection so that the next call reconnects.
-            let forget: @Sendable () -> Void = { [weak self] in
-                self?.connections.withLock { if $0[key] === connecting { $0[key] = nil } }
-            }
-            connecting.whenComplete { result in
+            open[key] = .connecting(connecting)
+            // Keep the channel once it is open; forget a failed or closed connection so that the
+            // next call reconnects.
+            connecting.whenComplete { [weak self] result in
                 switch result {
-                case .success(let channel): channel.closeFuture.whenComplete { _ in forget() }
-                case .failure: forget()
+                case .success(let channel):
+                    self?.replace(key, .connecting(connecting), with: .open(channel))
+                    channel.closeFuture.whenComplete { [weak self] _ in self?.replace(key, .open(channel), with: nil) }
+                case .failure:
+                    self?.replace(key, .connecting(connecting), with: nil)
                 }
             }
-            return connecting
+            return .connecting(connecting)
         }
-        do {
-            return try await future.get()
-        } catch {
-            throw RPCError.unavailable("cannot connect to \(endpoint): \(error)")
+        switch state {
+        case .open(let channel):
+            return channel
+        case .connecting(let future):
+            do {
+                return try await future.get()
+            } catch {
+                throw RPCError.unavailable("cannot connect to \(endpoint): \(error)")
+            }
+        }
+    }
+
+    /// Sets the connection of loop `key` to `next` if it is still `current` (nil: none).
+    private func replace(_ key: ObjectIdentifier, _ current: Connection, with next: Connection?) {
+        connections.withLock { open in
+            if open[key]?.identity == current.identity { open[key] = next }
         }
     }
 

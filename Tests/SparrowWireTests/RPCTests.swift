@@ -146,6 +146,21 @@ import Testing
         await second.shutdown()
     }
 
+    @Test func aClientConnectsAgainAfterAFailedConnect() async throws {
+        let first = try await RPCServer.bind(Endpoint(host: "127.0.0.1", port: 0), service: Self.service(), logger: Logger(label: "test"))
+        let address = first.address
+        await first.shutdown()
+        let client = RPCClient(address)
+        await #expect(throws: RPCError.self) {
+            let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(0), timeout: .seconds(5))
+        }
+        let second = try await RPCServer.bind(address, service: Self.service(), logger: Logger(label: "test"))
+        let after: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", sleep(0), timeout: .seconds(5))
+        #expect(after.node == "slept 0")
+        await client.close()
+        await second.shutdown()
+    }
+
     /// Calls share one connection per event loop of the client's group, however many run at once.
     @Test func aClientOpensOneConnectionPerEventLoop() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
