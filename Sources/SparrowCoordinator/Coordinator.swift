@@ -129,13 +129,17 @@ public final class Coordinator: Sendable {
 
         let first = rotation.add(1, ordering: .relaxed).oldValue
         let fanout = shardRequest
+        // This task searches the first shard itself (a map lists at least one): a task fewer
+        // per query, and none for a single shard.
         let outcomes = await withTaskGroup(of: ShardOutcome.self) { group in
-            for (index, shard) in cluster.shards.enumerated() {
+            for (index, shard) in cluster.shards.enumerated().dropFirst() {
                 group.addTask {
                     await self.searchShard(shard, request: fanout, deadline: deadline, rotation: first + index)
                 }
             }
-            return await group.reduce(into: []) { $0.append($1) }
+            var outcomes = [await searchShard(cluster.shards[0], request: fanout, deadline: deadline, rotation: first)]
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
         }
         var response = Sparrow_V1_QueryResponse()
         response.hits = ResultMerger.merge(outcomes.compactMap(\.result), k: k)
