@@ -116,13 +116,13 @@ public final class Coordinator: Sendable {
         let started = ContinuousClock.now
         let k = request.k == 0 ? 10 : Int(request.k)
         guard k <= 10_000 else { throw RPCError.invalidArgument("k must be at most 10000, not \(k)") }
-        let query = try queryVector(request)
+        let query = [Sparrow_V1_TermWeight](try queryVector(request))
         let cluster = self.cluster
         let timeout = request.timeoutMs > 0 ? Duration.milliseconds(Int64(request.timeoutMs)) : defaultTimeout
         let deadline = started + timeout
         var shardRequest = Sparrow_V1_SearchRequest()
         shardRequest.k = UInt32(k)
-        shardRequest.query = .init(query)
+        shardRequest.query = query
         shardRequest.filter = request.filter
         shardRequest.explain = request.explain
         shardRequest.build = cluster.build ?? ""
@@ -147,7 +147,7 @@ public final class Coordinator: Sendable {
         response.coverage.shardsOk = UInt32(outcomes.count { $0.result != nil })
         response.coverage.failed = outcomes.compactMap(\.failure).sorted { $0.shard < $1.shard }
         response.coverage.timedOut = outcomes.contains { $0.timedOut }
-        response.query = .init(query)
+        response.query = query
         response.tookMs = (ContinuousClock.now - started).milliseconds
         if !response.coverage.failed.isEmpty {
             logger.warning("partial results", metadata: [

@@ -34,8 +34,9 @@ extension ShardNode {
     func search(_ request: Sparrow_V1_SearchRequest) throws -> Sparrow_V1_SearchResponse {
         let shard = try shard(request.shard, build: request.build)
         let k = try Self.validK(request.k)
-        let hits = try storage { try shard.search(request.query.weights, k: k, filter: request.filter.values, explain: request.explain) }
-        return Sparrow_V1_SearchResponse(hits, shard: request.shard, scale: shard.scoreScale(for: request.query.weights))
+        let query = request.query.weights
+        let hits = try storage { try shard.search(query, k: k, filter: request.filter.values, explain: request.explain) }
+        return Sparrow_V1_SearchResponse(hits, shard: request.shard, scale: shard.scoreScale(for: query))
     }
 
     func batchSearch(_ request: Sparrow_V1_BatchSearchRequest) throws -> Sparrow_V1_BatchSearchResponse {
