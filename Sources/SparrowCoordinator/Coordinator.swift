@@ -18,7 +18,8 @@ public final class Coordinator: Sendable {
     let encoderInfo: Sparrow_V1_QueryEncoderInfo?
     let defaultTimeout: Duration
     let logger: Logger
-    private let clients = Mutex<[String: RPCClient]>([:])
+    /// Clients by node id, with the address each was made for.
+    private let clients = Mutex<[String: (address: String, client: RPCClient)]>([:])
     /// Shard searches, coalesced per replica under load.
     let searches: SearchBatcher
     private let rotation = Atomic<Int>(0)
@@ -270,25 +271,30 @@ public final class Coordinator: Sendable {
         }
     }
 
-    /// The RPC client of `node` (made on first use from its address in the map).
+    /// The RPC client of `node` at its address in the map now: made on first use, and made again
+    /// (the old one closed) when the map gives the node another address, as a follower learns
+    /// from its owner's map.
     func client(_ node: String) throws -> RPCClient {
-        if let client = clients.withLock({ $0[node] }) { return client }
-        guard let address = cluster.address(of: node) else { throw RPCError.notFound("node '\(node)' is not in the cluster map") }
+        guard let address = map.withLock({ $0.address(of: node) }) else { throw RPCError.notFound("node '\(node)' is not in the cluster map") }
+        if let cached = clients.withLock({ $0[node] }), cached.address == address { return cached.client }
         let endpoint = try Endpoint(parsing: address)
-        return clients.withLock { clients in
-            if let client = clients[node] { return client }
+        let (client, replaced) = clients.withLock { clients -> (RPCClient, RPCClient?) in
+            if let cached = clients[node], cached.address == address { return (cached.client, nil) }
+            let replaced = clients[node]?.client
             let client = RPCClient(endpoint)
-            clients[node] = client
-            return client
+            clients[node] = (address, client)
+            return (client, replaced)
         }
+        if let replaced { Task { await replaced.close() } }
+        return client
     }
 
     /// Forgets the client of a node taken out of the map.
     func forgetClient(_ node: String) async {
-        await clients.withLock { $0.removeValue(forKey: node) }?.close()
+        await clients.withLock { $0.removeValue(forKey: node) }?.client.close()
     }
 
     public func close() async {
-        for client in clients.withLock({ Array($0.values) }) { await client.close() }
+        for client in clients.withLock({ $0.values.map(\.client) }) { await client.close() }
     }
 }
