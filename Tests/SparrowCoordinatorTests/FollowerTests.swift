@@ -53,6 +53,7 @@ import Testing
         let deadline = ContinuousClock.now + .seconds(10)
         while follower.cluster.epoch < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         following.cancel()
+        try? await following.value
         #expect(follower.cluster.address(of: "n1") == "\(new.address)")
         #expect(await follower.nodeHealth()["n1"] == .some(nil), "n1 is asked at its old address")
 
