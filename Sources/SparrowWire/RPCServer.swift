@@ -120,9 +120,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         switch envelope.kind {
         case .request:
             if let handler = service.immediate(method: envelope.method) {
+                // In flight until its response is written out, so that a draining server does
+                // not close the connection under a large answer still in the send buffer.
+                tracker.begin()
+                let written = context.eventLoop.makePromise(of: Void.self)
+                written.futureResult.whenComplete { [tracker] _ in tracker.end() }
                 let deadline = Self.deadline(of: envelope)
                 let outcome = Result { try Self.checkStart(deadline); return try handler(Array(envelope.payload), deadline) }
-                context.write(wrapOutboundOut(Self.response(to: envelope, outcome, frameLimit: frameLimit)), promise: nil)
+                context.write(wrapOutboundOut(Self.response(to: envelope, outcome, frameLimit: frameLimit)), promise: written)
                 unflushed = true
             } else {
                 start(envelope, context: context)
