@@ -18,6 +18,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         .systemLibrary(
@@ -41,8 +45,20 @@ let package = Package(
         .target(name: "SparrowEncoder", dependencies: ["SparrowCore", "CBLAS"]),
         .target(name: "SparrowBuilder", dependencies: ["SparrowCore", "SparrowEncoder", "SparrowIO", "SparrowStorage"]),
         .target(
+            name: "SparrowSecurity",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .target(
             name: "SparrowWire",
             dependencies: [
+                "SparrowSecurity",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -70,14 +86,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                "SparrowSecurity",
             ]
         ),
         .executableTarget(
             name: "sparrow",
             dependencies: [
                 "SparrowEncoder", "SparrowBuilder", "SparrowIO", "SparrowStorage", "SparrowWire", "SparrowShard",
-                "SparrowCoordinator",
+                "SparrowCoordinator", "SparrowSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -87,10 +105,14 @@ let package = Package(
         .testTarget(name: "SparrowIOTests", dependencies: ["SparrowIO"]),
         .testTarget(name: "SparrowStorageTests", dependencies: ["SparrowStorage", "SparrowCore"]),
         .testTarget(name: "SparrowWireTests", dependencies: [
-            "SparrowWire", .product(name: "NIOEmbedded", package: "swift-nio"),
+            "SparrowWire", "SparrowSecurity", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        .testTarget(name: "SparrowSecurityTests", dependencies: ["SparrowSecurity"]),
         .testTarget(name: "SparrowCoordinatorTests", dependencies: ["SparrowCoordinator", "SparrowWire"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SparrowStorage", "SparrowWire", "SparrowCore", "sparrow"]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "SparrowStorage", "SparrowWire", "SparrowCore", "SparrowSecurity", "sparrow",
+            .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "SparrowBuilderTests", dependencies: ["SparrowBuilder", "SparrowCore", "SparrowIO", "SparrowStorage"]),
     ]
 )

@@ -13,15 +13,10 @@ extension Coordinator {
             } catch {
                 throw RPCError.invalidArgument("address '\(request.address)' is not host:port")
             }
-            let probe = RPCClient(endpoint)
-            defer { Task { await probe.close() } }
-            let health: Sparrow_V1_HealthResponse
-            do {
-                health = try await probe.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5), as: Sparrow_V1_HealthResponse.self)
-            } catch {
-                throw RPCError(.unavailable, "no shard node answers at \(request.address): \(error)")
-            }
-            let id = request.node.isEmpty ? health.node : request.node
+            let id = request.node.isEmpty ? try await self.probe(endpoint, node: nil).node : request.node
+            // With TLS, the node must present a node certificate naming that id: nobody joins as
+            // a node without one from the cluster's CA.
+            _ = try await self.probe(endpoint, node: id)
             let cluster = self.cluster
             if let known = cluster.nodes.first(where: { $0.id == id || $0.address == request.address }) {
                 throw RPCError.failedPrecondition("the map already has node \(known.id) at \(known.address)")
@@ -29,6 +24,19 @@ extension Coordinator {
             try self.update { $0.nodes.append(.init(id: id, address: request.address)) }
             self.logger.info("node added", metadata: ["node.id": "\(id)", "node.address": "\(request.address)"])
             return self.mapChangeResponse([])
+        }
+    }
+
+    /// The health of the shard node at `endpoint` (which, with TLS, must be node `node`, or any node when nil).
+    private func probe(_ endpoint: Endpoint, node: String?) async throws -> Sparrow_V1_HealthResponse {
+        let probe = nodeClient(endpoint, node: node)
+        defer { Task { await probe.close() } }
+        do {
+            return try await probe.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5), as: Sparrow_V1_HealthResponse.self)
+        } catch let error as RPCError where error.code == .unauthenticated {
+            throw RPCError.failedPrecondition("the shard node at \(endpoint) is refused: \(error.message)")
+        } catch {
+            throw RPCError(.unavailable, "no shard node answers at \(endpoint): \(error)")
         }
     }
 

@@ -14,6 +14,8 @@ extension Coordinator {
         routes.on(CoordinatorMethod.moveShard) { (request: Sparrow_V1_MoveShardRequest, _) in try await self.moveShard(request) }
         routes.on(CoordinatorMethod.setReplicas) { (request: Sparrow_V1_SetReplicasRequest, _) in try await self.setReplicas(request) }
         routes.on(CoordinatorMethod.rebalance) { (request: Sparrow_V1_RebalanceRequest, _) in try await self.rebalance(request) }
+        routes.on(CoordinatorMethod.stageBundle) { (request: Sparrow_V1_StageBundleRequest, _) in try await self.stageBundle(request) }
+        routes.on(CoordinatorMethod.replicaStats) { (request: Sparrow_V1_ReplicaStatsRequest, _) in await self.replicaStats(request) }
         return routes
     }
 }

@@ -17,6 +17,8 @@ public final class Coordinator: Sendable {
     /// The query encoder's identity, as builds record it; nil without an encoder.
     let encoderInfo: Sparrow_V1_QueryEncoderInfo?
     let defaultTimeout: Duration
+    /// How this coordinator calls nodes and its owner: TLS with its coordinator certificate.
+    let peers: ClientSecurity
     let logger: Logger
     /// Clients by node id, with the address each was made for.
     private let clients = Mutex<[String: (address: String, client: RPCClient)]>([:])
@@ -34,10 +36,11 @@ public final class Coordinator: Sendable {
     private static let counters = MetricHandles { Counter(label: $0, dimensions: $1) }
 
     /// A coordinator over `cluster` (saved back to `clusterFile` when it changes); `encoder`
-    /// turns text queries into vectors (nil: vectors only).
+    /// turns text queries into vectors (nil: vectors only). `peers` says how it calls nodes and
+    /// its owner: with TLS, each node must present the node certificate of its id in the map.
     public init(
         cluster: ClusterMap, clusterFile: String? = nil, owner: String? = nil, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2),
-        callsPerReplica: Int = 2, logger: Logger
+        callsPerReplica: Int = 2, peers: ClientSecurity = .none, logger: Logger
     ) throws {
         guard callsPerReplica > 0 else { throw RPCError.invalidArgument("calls per replica must be at least 1, not \(callsPerReplica)") }
         map = Mutex(cluster)
@@ -52,6 +55,7 @@ public final class Coordinator: Sendable {
             return info
         }
         self.defaultTimeout = defaultTimeout
+        self.peers = peers
         self.logger = logger
         searches = SearchBatcher(limit: callsPerReplica)
         try cluster.validate(path: clusterFile ?? "cluster map")
@@ -249,7 +253,6 @@ public final class Coordinator: Sendable {
     }
 
     /// Asks every node for its health; node id → nil when healthy, else the reason.
-    /// The request carries the map's epoch, so that nodes learn it and fence older writers.
     public func nodeHealth(timeout: Duration = .milliseconds(500)) async -> [String: String?] {
         var request = Sparrow_V1_HealthRequest()
         let cluster = self.cluster
@@ -281,12 +284,17 @@ public final class Coordinator: Sendable {
         let (client, replaced) = clients.withLock { clients -> (RPCClient, RPCClient?) in
             if let cached = clients[node], cached.address == address { return (cached.client, nil) }
             let replaced = clients[node]?.client
-            let client = RPCClient(endpoint)
+            let client = nodeClient(endpoint, node: node)
             clients[node] = (address, client)
             return (client, replaced)
         }
         if let replaced { Task { await replaced.close() } }
         return client
+    }
+
+    /// A client for node `node` at `endpoint`: with TLS, it talks only to that node's certificate.
+    func nodeClient(_ endpoint: Endpoint, node: String?) -> RPCClient {
+        RPCClient(endpoint, security: peers.expecting(PeerExpectation(role: .node, id: node)))
     }
 
     /// Forgets the client of a node taken out of the map.

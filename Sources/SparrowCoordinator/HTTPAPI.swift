@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import SparrowSecurity
 import SparrowWire
 
 /// The coordinator's HTTP/JSON API:
@@ -15,7 +16,8 @@ import SparrowWire
 ///                         "shards": [{"shard", "replicas": [{"node", "address"}]}], "moves": [{"id", "shard", "from"?, "to", "phase"}]}
 ///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}}
 ///     GET  /metrics    → Prometheus text
-/// Errors: HTTP 400/404/500 with {"error": {"code", "message"}}.
+/// Errors: HTTP 400/401/403/404/429/500 with {"error": {"code", "message"}}. With `keys`, every
+/// route but /healthz needs an API key of scope read (`APIKeyMiddleware`).
 public enum HTTPAPI {
     struct SearchBody: Decodable {
         var query: String?
@@ -61,9 +63,13 @@ public enum HTTPAPI {
     }
 
     /// The router; `metricsText` renders the process's metrics in Prometheus text format.
-    public static func router(coordinator: Coordinator, metricsText: @escaping @Sendable () -> String) -> Router<BasicRequestContext> {
+    public static func router(
+        coordinator: Coordinator, keys: APIKeyVerifier? = nil, metricsText: @escaping @Sendable () -> String
+    ) -> Router<BasicRequestContext> {
         let router = Router()
+        router.middlewares.add(KnownMethodsMiddleware())
         router.middlewares.add(MetricsMiddleware())
+        if let keys { router.middlewares.add(APIKeyMiddleware(keys: keys)) }
         router.post("/v1/search") { request, context -> Response in
             do {
                 let buffer = try await request.body.collect(upTo: 4 << 20)
@@ -140,20 +146,27 @@ public enum HTTPAPI {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    static func errorResponse(_ error: RPCError) -> Response {
+    static func errorResponse(_ error: RPCError, status override: HTTPResponse.Status? = nil) -> Response {
         struct ErrorJSON: Encodable {
             struct Detail: Encodable { var code: String; var message: String }
             var error: Detail
         }
-        let status: HTTPResponse.Status = switch error.code {
+        let mapped: HTTPResponse.Status = switch error.code {
         case .invalidArgument, .unknownMethod: .badRequest
+        case .unauthenticated: .unauthorized
+        case .permissionDenied: .forbidden
         case .notFound: .notFound
+        case .failedPrecondition, .staleEpoch: .conflict
+        case .resourceExhausted: .tooManyRequests
         case .deadlineExceeded: .gatewayTimeout
         case .unavailable: .serviceUnavailable
         default: .internalServerError
         }
-        return (try? json(ErrorJSON(error: .init(code: error.code.name, message: error.message)), status: status))
+        let status = override ?? mapped
+        var response = (try? json(ErrorJSON(error: .init(code: error.code.name, message: error.message)), status: status))
             ?? Response(status: .internalServerError)
+        if status == .tooManyRequests { response.headers[.retryAfter] = "1" }
+        return response
     }
 }
 

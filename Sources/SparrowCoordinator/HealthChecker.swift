@@ -2,8 +2,7 @@ import Foundation
 import Metrics
 import ServiceLifecycle
 
-/// Asks every node for its health at a fixed interval (the request carries the map's epoch,
-/// so nodes learn it). A node that does not answer is marked down and its replicas are skipped
+/// Asks every node for its health at a fixed interval. A node that does not answer is marked down and its replicas are skipped
 /// by searches until it answers again.
 public struct HealthChecker: Service {
     let coordinator: Coordinator

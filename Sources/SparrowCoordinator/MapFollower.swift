@@ -18,7 +18,7 @@ public struct MapFollower: Service {
 
     public func run() async throws {
         guard let owner = coordinator.owner else { return }
-        let client = RPCClient(try Endpoint(parsing: owner))
+        let client = RPCClient(try Endpoint(parsing: owner), security: coordinator.peers.expecting(PeerExpectation(role: .coordinator)))
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

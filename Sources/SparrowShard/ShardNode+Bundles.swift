@@ -7,8 +7,6 @@ import SparrowWire
 /// bytes, ingest it beside the serving content, open it for searches that name its build),
 /// activate it (make it the shard's content). A restarted node reopens a prepared build.
 extension ShardNode {
-    private var uploadsDirectory: String { (dataDirectory as NSString).appendingPathComponent("uploads") }
-
     private func uploadPath(shard: String, build: String) throws -> String {
         _ = try directory(of: shard)
         guard Self.isValidShardID(build) else { throw RPCError.invalidArgument("build id '\(build)' is not a safe name") }
@@ -23,9 +21,13 @@ extension ShardNode {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             if request.offset == 0 {
                 // Starts the file over, so that a retried upload does not append to an old one.
+                try admitStaging(request.data.count - size, what: "the upload of \(request.shard)@\(request.buildID)")
                 guard FileManager.default.createFile(atPath: path, contents: nil) else { throw RPCError(.internal, "\(path): cannot create") }
             } else if request.offset != UInt64(size) {
-                throw RPCError.invalidArgument("upload of \(request.shard)@\(request.buildID): offset \(request.offset), but \(size) bytes are here")
+                // Also what a sender sees after its upload expired: it starts again from offset 0.
+                throw RPCError.failedPrecondition("upload of \(request.shard)@\(request.buildID): offset \(request.offset), but \(size) bytes are here")
+            } else {
+                try admitStaging(request.data.count, what: "the upload of \(request.shard)@\(request.buildID)")
             }
             guard let handle = FileHandle(forWritingAtPath: path) else { throw RPCError(.internal, "\(path): cannot open for writing") }
             defer { try? handle.close() }

@@ -4,6 +4,9 @@ import SparrowWire
 
 /// Epoch fencing: a node remembers the highest cluster-map epoch it has seen, in DATA/EPOCH,
 /// and refuses writes sent on an older map (a coordinator or operator tool that missed a change).
+/// It learns epochs only from the writes and control calls themselves, which only a coordinator
+/// may send (see `AccessPolicy.shardNode`): never from a read or a health check, which other
+/// callers could use to poison it, and an epoch of 0 is as old as any.
 extension ShardNode {
     static func epochFile(_ dataDirectory: String) -> String { (dataDirectory as NSString).appendingPathComponent("EPOCH") }
 
@@ -31,7 +34,6 @@ extension ShardNode {
 
     /// Admits a write sent at epoch `sent`: refused when older than the node's, adopted when newer.
     func admit(write sent: UInt64) throws {
-        guard sent > 0 else { return }
         let known = knownEpoch
         guard sent >= known else {
             throw RPCError(.staleEpoch, "write sent at epoch \(sent), but node \(nodeID) has seen epoch \(known): refresh the cluster map and retry")

@@ -82,6 +82,7 @@ extension ShardNode {
             var response = Sparrow_V1_ReceiveCheckpointResponse()
             response.received = try handle.seekToEnd()
             if request.offset == response.received && !request.data.isEmpty {
+                try admitDisk(request.data.count, what: "the copy of \(request.shard)")
                 try handle.write(contentsOf: request.data)
                 response.received = try handle.offset()
             }
@@ -98,6 +99,7 @@ extension ShardNode {
                 response.stats = Self.stats(of: installed, id: request.shard)   // a repeated call
                 return response
             }
+            try Self.checkListing(request)
             let expected = Set(request.files.map(\.name))
             let received = Set((try? FileManager.default.contentsOfDirectory(atPath: incoming)) ?? [])
             for stale in received.subtracting(expected) { unlink(try checkpointFile(incoming, stale)) }   // of an earlier checkpoint
@@ -116,7 +118,7 @@ extension ShardNode {
             }
             let directory = try directory(of: request.shard)
             let shard = try storage { () throws -> Shard in
-                try ShardBuilder.adopt(checkpoint: incoming, directory: directory)
+                try ShardBuilder.adopt(checkpoint: incoming, directory: directory, shardID: request.shard)
                 return try Shard(directory: directory, cacheMegabytes: cacheMegabytes)
             }
             try AtomicOutputFile.write(request.moveID + "\n", to: installedMarker(request.shard))
@@ -128,6 +130,16 @@ extension ShardNode {
             ])
             response.stats = Self.stats(of: shard, id: request.shard)
             return response
+        }
+    }
+
+    /// Refuses a listing that cannot be a RocksDB checkpoint (it needs `CURRENT` and a
+    /// `MANIFEST-…`): nothing is touched for it.
+    static func checkListing(_ request: Sparrow_V1_InstallCheckpointRequest) throws {
+        let names = request.files.map(\.name)
+        guard names.contains("CURRENT"), names.contains(where: { $0.hasPrefix("MANIFEST-") }) else {
+            throw RPCError.invalidArgument(
+                "\(request.shard)@\(request.moveID): the file listing (\(names.count) files) is not a complete checkpoint: it needs CURRENT and a MANIFEST-* file")
         }
     }
 

@@ -91,8 +91,8 @@ extension ShardNode {
         return response
     }
 
+    /// The node's state. The request's epoch is not adopted (see `admit(write:)`).
     func health(_ request: Sparrow_V1_HealthRequest) throws -> Sparrow_V1_HealthResponse {
-        try observe(epoch: request.epoch)
         var response = Sparrow_V1_HealthResponse()
         response.epoch = knownEpoch
         response.node = nodeID
@@ -132,11 +132,15 @@ extension ShardNode {
         _ = try directory(of: request.shard)
         guard !request.uploadID.isEmpty else { throw RPCError.invalidArgument("bulk load needs an upload_id") }
         let records = try request.documents.map(Self.record)
+        let bytes = records.reduce(0) { total, record in total + 64 + record.id.utf8.count + record.vector.keys.reduce(0) { $0 + 24 + $1.utf8.count } }
+        try admitStaging(bytes, what: "bulk load \(RPCError.printable(request.uploadID)) of \(request.shard)")
         let key = request.shard + "/" + request.uploadID
         let upload = try uploads.withLock { uploads -> Upload? in
-            var upload = uploads[key] ?? Upload(shard: request.shard, records: [], started: .now)
+            var upload = uploads[key] ?? Upload(shard: request.shard, records: [], bytes: 0, touched: .now)
             guard upload.shard == request.shard else { throw RPCError.invalidArgument("upload \(request.uploadID) belongs to shard \(upload.shard)") }
             upload.records += records
+            upload.bytes += bytes
+            upload.touched = .now
             if request.commit {
                 uploads[key] = nil
                 return upload

@@ -20,19 +20,24 @@ public final class ShardNode: Sendable {
     let bundleLock = NSLock()
     /// The highest cluster-map epoch seen (persisted in DATA/EPOCH).
     let epoch: Mutex<UInt64>
+    let staging: StagingLimits
 
     /// Documents received for a bulk load not yet committed.
     struct Upload {
         var shard: String
         var records: [TokenVectorRecord]
-        var started: ContinuousClock.Instant
+        /// Their approximate size in memory.
+        var bytes: Int
+        /// When the last chunk came.
+        var touched: ContinuousClock.Instant
     }
 
     /// Opens every shard under `dataDirectory/shards` (creating the directory if needed).
-    public init(nodeID: String, dataDirectory: String, cacheMegabytes: Int = 64, logger: Logger) throws {
+    public init(nodeID: String, dataDirectory: String, cacheMegabytes: Int = 64, staging: StagingLimits = .init(), logger: Logger) throws {
         self.nodeID = nodeID
         self.dataDirectory = dataDirectory
         self.cacheMegabytes = cacheMegabytes
+        self.staging = staging
         self.logger = logger
         let root = Self.shardsDirectory(dataDirectory)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)

@@ -70,10 +70,22 @@ public enum ShardBuilder {
 
     /// Makes the RocksDB checkpoint in `checkpoint` (moved, not copied) the current content of
     /// the shard in `directory`, replacing whatever it held.
-    public static func adopt(checkpoint: String, directory: String) throws {
+    /// The copy must open as shard `shardID` first: one that does not open (an empty or partial
+    /// file set), or holds another shard, is removed and the shard keeps serving what it had.
+    public static func adopt(checkpoint: String, directory: String, shardID: String) throws {
         let layout = try ShardDirectory(path: directory, create: true)
         let generation = layout.nextGeneration()
         try FileManager.default.moveItem(atPath: checkpoint, toPath: generation.path)
+        do {
+            try layout.markPrepared(generation)
+            let manifest = try Shard(directory: directory, cacheMegabytes: 1, prepared: true).manifest
+            guard manifest.shardID == shardID else {
+                throw StorageError.invalidRequest("the copy holds shard '\(manifest.shardID)', not '\(shardID)'")
+            }
+        } catch {
+            layout.discard(generation)
+            throw error
+        }
         try layout.makeCurrent(generation)
     }
 

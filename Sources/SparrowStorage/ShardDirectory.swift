@@ -75,6 +75,12 @@ struct ShardDirectory {
         try AtomicOutputFile.write(String(format: "gen-%06d\n", generation.number), to: preparedFile)
     }
 
+    /// Removes `generation`, which never served, and its `PREPARED` mark.
+    func discard(_ generation: Generation) {
+        unlink(preparedFile)
+        try? FileManager.default.removeItem(atPath: generation.path)
+    }
+
     /// Points `CURRENT` at `generation` atomically (write, fsync, rename), then drops the
     /// `PREPARED` mark and every other generation.
     func makeCurrent(_ generation: Generation) throws {

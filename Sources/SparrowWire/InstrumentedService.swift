@@ -1,14 +1,19 @@
 import Metrics
 
-/// Wraps a service with per-method metrics: `sparrow_rpc_requests_total{method, code}` and
-/// `sparrow_rpc_request_duration_seconds{method}`.
+/// Wraps routes with per-method metrics: `sparrow_rpc_requests_total{method, code}` and
+/// `sparrow_rpc_request_duration_seconds{method}`. A method the routes do not answer is counted
+/// as `method="unknown"`: label values never come from a string a client chose, so invented
+/// method names cannot grow the metrics.
 public struct InstrumentedService: RPCService {
-    let inner: any RPCService
+    let inner: RPCRoutes
+    private let known: Set<String>
+    static let unknownMethod = "unknown"
     private static let counters = MetricHandles { Counter(label: $0, dimensions: $1) }
     private static let timers = MetricHandles { Timer(label: $0, dimensions: $1) }
 
-    public init(_ inner: any RPCService) {
+    public init(_ inner: RPCRoutes) {
         self.inner = inner
+        known = Set(inner.methods)
     }
 
     public func call(method: String, payload: [UInt8], deadline: ContinuousClock.Instant?) async throws -> [UInt8] {
@@ -19,8 +24,11 @@ public struct InstrumentedService: RPCService {
         } catch {
             outcome = .failure(error)
         }
-        return try Self.recorded(outcome, method, since: started)
+        return try Self.recorded(outcome, label(method), since: started)
     }
+
+    /// The metric label of `method`: itself when the routes answer it, else "unknown".
+    public func label(_ method: String) -> String { known.contains(method) ? method : Self.unknownMethod }
 
     public func immediate(method: String) -> RPCImmediateHandler? {
         guard let handler = inner.immediate(method: method) else { return nil }

@@ -21,6 +21,12 @@ public enum ShardMethod {
     public static let readChanges = "sparrow.v1.Shard/ReadChanges"
     public static let applyChanges = "sparrow.v1.Shard/ApplyChanges"
     public static let dropShard = "sparrow.v1.Shard/DropShard"
+
+    public static let all = [
+        search, batchSearch, explain, getDocument, stats, health, upsert, delete, bulkLoad, compact, uploadBundle, prepareBundle,
+        activateBundle, createCheckpoint, readCheckpoint, dropCheckpoint, receiveCheckpoint, installCheckpoint, readChanges,
+        applyChanges, dropShard,
+    ]
 }
 
 /// The coordinator service's methods ("sparrow.v1.Coordinator/<Name>").
@@ -40,4 +46,10 @@ public enum CoordinatorMethod {
     public static let moveShard = "sparrow.v1.Coordinator/MoveShard"
     public static let setReplicas = "sparrow.v1.Coordinator/SetReplicas"
     public static let rebalance = "sparrow.v1.Coordinator/Rebalance"
+    /// StageBundleRequest → StageBundleResponse: `ctl load`'s upload and prepare steps, relayed to a node.
+    public static let stageBundle = "sparrow.v1.Coordinator/StageBundle"
+    /// ReplicaStatsRequest → ReplicaStatsResponse.
+    public static let replicaStats = "sparrow.v1.Coordinator/ReplicaStats"
+
+    public static let all = [search, cluster, activateBuild, write, addNode, removeNode, drainNode, moveShard, setReplicas, rebalance, stageBundle, replicaStats]
 }

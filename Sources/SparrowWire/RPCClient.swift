@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SwiftProtobuf
 import Synchronization
 
@@ -8,9 +9,12 @@ import Synchronization
 /// concurrency on the event loops) travels on that loop's connection, so the request is written
 /// and its answer read without waking another thread. Connections open on first use and reopen
 /// after they close. A call that outlives its timeout fails with `deadlineExceeded` and tells the
-/// server to cancel it.
+/// server to cancel it. With `security`, connections speak TLS and present this process's
+/// certificate, the server must present the identity expected of it before any request is
+/// written, and every request carries the API key.
 public final class RPCClient: Sendable {
     public let endpoint: Endpoint
+    public let security: ClientSecurity
     let group: any EventLoopGroup
     let frameLimit: Int
     let connectTimeout: Duration
@@ -19,10 +23,11 @@ public final class RPCClient: Sendable {
     private let nextID = Atomic<UInt64>(1)
 
     public init(
-        _ endpoint: Endpoint, frameLimit: Int = Frame.defaultLimit,
+        _ endpoint: Endpoint, security: ClientSecurity = .none, frameLimit: Int = Frame.defaultLimit,
         connectTimeout: Duration = .seconds(2), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.endpoint = endpoint
+        self.security = security
         self.group = group
         self.frameLimit = frameLimit
         self.connectTimeout = connectTimeout
@@ -40,17 +45,27 @@ public final class RPCClient: Sendable {
         envelope.method = method
         envelope.timeoutMicros = UInt64(max(1, timeout.microseconds))
         envelope.payload = try request.serializedData()
+        if let apiKey = security.apiKey { envelope.apiKey = apiKey }
         let id = envelope.requestID
         let promise = channel.eventLoop.makePromise(of: Sparrow_V1_Envelope.self)
-        let timer = channel.eventLoop.scheduleTask(in: .microseconds(timeout.microseconds)) {
-            channel.writeAndFlush(ClientOutbound.cancel(id, RPCError.deadlineExceeded("no answer from \(self.endpoint) within \(timeout)")), promise: nil)
+        // Giving up fails the call here as well as in the pipeline: a connection that closed
+        // meanwhile has no handler left to fail it (completing a promise twice does nothing).
+        let giveUp = { @Sendable (error: RPCError) in
+            promise.fail(error)
+            channel.writeAndFlush(ClientOutbound.cancel(id, error), promise: nil)
         }
-        channel.writeAndFlush(ClientOutbound.call(envelope, promise), promise: nil)
+        let timer = channel.eventLoop.scheduleTask(in: .microseconds(timeout.microseconds)) {
+            giveUp(RPCError.deadlineExceeded("no answer from \(self.endpoint) within \(timeout)"))
+        }
+        let endpoint = endpoint
+        channel.writeAndFlush(ClientOutbound.call(envelope, promise)).whenFailure { error in
+            promise.fail(RPCError.unavailable("connection to \(endpoint) closed before the call was sent: \(error)"))
+        }
         let response = try await withTaskCancellationHandler {
             defer { timer.cancel() }
             return try await promise.futureResult.get()
         } onCancel: {
-            channel.writeAndFlush(ClientOutbound.cancel(id, RPCError(.cancelled, "the caller cancelled the call")), promise: nil)
+            giveUp(RPCError(.cancelled, "the caller cancelled the call"))
         }
         guard response.status.code == .ok else { throw RPCError(response.status.code, response.status.message) }
         do {
@@ -114,6 +129,8 @@ public final class RPCClient: Sendable {
         case .connecting(let future):
             do {
                 return try await future.get()
+            } catch let error as RPCError where error.code == .unauthenticated {
+                throw RPCError(.unauthenticated, "\(endpoint): \(error.message)")
             } catch {
                 throw RPCError.unavailable("cannot connect to \(endpoint): \(error)")
             }
@@ -127,14 +144,24 @@ public final class RPCClient: Sendable {
         }
     }
 
+    /// A connection, usable once it is open and (with TLS) its server's identity is checked.
     private func connect(on loop: any EventLoop) -> EventLoopFuture<any Channel> {
         let limit = frameLimit
         let endpoint = endpoint
-        return ClientBootstrap(group: loop)
+        let security = security
+        let verified = loop.makePromise(of: Void.self)
+        let connected = ClientBootstrap(group: loop)
             .connectTimeout(.microseconds(connectTimeout.microseconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls = security.tls {
+                        let serverName = endpoint.host.first?.isLetter == true ? endpoint.host : nil
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.clientContext, serverHostname: serverName))
+                        try channel.pipeline.syncOperations.addHandler(PeerVerificationHandler(expected: security.expectedPeer, verified: verified))
+                    } else {
+                        verified.succeed()
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(EnvelopeDecoder(limit: limit)),
                         MessageToByteHandler(EnvelopeEncoder(limit: limit)),
@@ -143,6 +170,13 @@ public final class RPCClient: Sendable {
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
+        connected.whenFailure { verified.fail($0) }
+        return connected.flatMap { channel in
+            verified.futureResult.map { channel }.flatMapErrorThrowing { error in
+                channel.close(promise: nil)
+                throw error
+            }
+        }
     }
 }
 

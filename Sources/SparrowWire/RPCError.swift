@@ -23,6 +23,22 @@ public struct RPCError: Error, Equatable, CustomStringConvertible {
     public static func unavailable(_ message: String) -> RPCError { RPCError(.unavailable, message) }
     public static func deadlineExceeded(_ message: String) -> RPCError { RPCError(.deadlineExceeded, message) }
     public static func failedPrecondition(_ message: String) -> RPCError { RPCError(.failedPrecondition, message) }
+
+    /// Text a peer chose (a method name, an id), cut to `limit` characters for messages and logs.
+    public static func printable(_ text: String, limit: Int = 128) -> String {
+        text.count <= limit ? "'\(text)'" : "'\(text.prefix(limit))…' (\(text.utf8.count) bytes)"
+    }
+
+    /// Longest message a response carries: an answer never outgrows the smallest frame limit.
+    public static let messageLimit = 4096
+
+    /// This error with its message cut to `messageLimit` bytes.
+    public var bounded: RPCError {
+        guard message.utf8.count > Self.messageLimit else { return self }
+        var cut = Substring(message)
+        while cut.utf8.count > Self.messageLimit - 40 { cut = cut.dropLast(max(1, (cut.utf8.count - Self.messageLimit) / 2 + 1)) }
+        return RPCError(code, "\(cut)… (message cut from \(message.utf8.count) bytes)")
+    }
 }
 
 extension Sparrow_V1_Status.Code {
@@ -39,6 +55,9 @@ extension Sparrow_V1_Status.Code {
         case .staleEpoch: "stale_epoch"
         case .cancelled: "cancelled"
         case .failedPrecondition: "failed_precondition"
+        case .unauthenticated: "unauthenticated"
+        case .permissionDenied: "permission_denied"
+        case .resourceExhausted: "resource_exhausted"
         case .UNRECOGNIZED(let value): "code_\(value)"
         }
     }

@@ -2,7 +2,9 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
+import SparrowSecurity
 import Synchronization
 
 /// Serves an `RPCService` over framed TCP. Requests on one connection run concurrently and
@@ -18,9 +20,10 @@ public final class RPCServer: Service, Sendable {
     let logger: Logger
     let drainTimeout: Duration
 
-    /// Binds `endpoint` (port 0: any free port; see `address`).
+    /// Binds `endpoint` (port 0: any free port; see `address`). With `security`, connections
+    /// speak TLS and every call is checked against its policy before it runs.
     public static func bind(
-        _ endpoint: Endpoint, service: any RPCService, frameLimit: Int = Frame.defaultLimit,
+        _ endpoint: Endpoint, service: any RPCService, security: ServerSecurity = .none, frameLimit: Int = Frame.defaultLimit,
         drainTimeout: Duration = .seconds(30), logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RPCServer {
@@ -33,10 +36,14 @@ public final class RPCServer: Service, Sendable {
                 tracker.opened(child)
                 let peer = child.remoteAddress?.description ?? "?"
                 return child.eventLoop.makeCompletedFuture {
+                    if let tls = security.tls {
+                        try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.serverContext(security.clientCertificates)))
+                    }
                     try child.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(EnvelopeDecoder(limit: frameLimit)),
                         MessageToByteHandler(EnvelopeEncoder(limit: frameLimit)),
-                        ServerConnectionHandler(service: service, tracker: tracker, frameLimit: frameLimit, peer: peer, logger: logger),
+                        ServerConnectionHandler(
+                            service: service, security: security, tracker: tracker, frameLimit: frameLimit, peer: peer, logger: logger),
                     ])
                 }
             }
@@ -89,141 +96,4 @@ final class ConnectionTracker: Sendable {
     var inflight: Int { state.withLock { $0.inflight } }
     func begin() { state.withLock { $0.inflight += 1 } }
     func end() { state.withLock { $0.inflight -= 1 } }
-}
-
-/// One connection's calls: each request runs in its own task (a CANCEL cancels it), except
-/// those the service answers immediately, which run as they are read; their responses go out
-/// together once the read is done.
-final class ServerConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = Sparrow_V1_Envelope
-    typealias OutboundOut = Sparrow_V1_Envelope
-
-    let service: any RPCService
-    let tracker: ConnectionTracker
-    let frameLimit: Int
-    let peer: String
-    let logger: Logger
-    private var running: [UInt64: Task<Void, Never>] = [:]
-    /// Responses written since the last flush.
-    private var unflushed = false
-
-    init(service: any RPCService, tracker: ConnectionTracker, frameLimit: Int, peer: String, logger: Logger) {
-        self.service = service
-        self.tracker = tracker
-        self.frameLimit = frameLimit
-        self.peer = peer
-        self.logger = logger
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        switch envelope.kind {
-        case .request:
-            if let handler = service.immediate(method: envelope.method) {
-                // In flight until its response is written out, so that a draining server does
-                // not close the connection under a large answer still in the send buffer.
-                tracker.begin()
-                let written = context.eventLoop.makePromise(of: Void.self)
-                written.futureResult.whenComplete { [tracker] _ in tracker.end() }
-                let deadline = Self.deadline(of: envelope)
-                let outcome = Result { try Self.checkStart(deadline); return try handler(Array(envelope.payload), deadline) }
-                context.write(wrapOutboundOut(Self.response(to: envelope, outcome, frameLimit: frameLimit)), promise: written)
-                unflushed = true
-            } else {
-                start(envelope, context: context)
-            }
-        case .cancel:
-            running[envelope.requestID]?.cancel()
-        default:
-            logger.warning("closing connection", metadata: ["rpc.peer": "\(peer)", "rpc.reason": "a client sent an envelope of kind \(envelope.kind)"])
-            context.close(promise: nil)
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if unflushed {
-            unflushed = false
-            context.flush()
-        }
-        context.fireChannelReadComplete()
-    }
-
-    private func start(_ envelope: Sparrow_V1_Envelope, context: ChannelHandlerContext) {
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let id = envelope.requestID
-        tracker.begin()
-        running[id] = Self.spawn(envelope, service: service, frameLimit: frameLimit, channel: context.channel) { [tracker] in
-            handler.value.running[id] = nil
-            tracker.end()
-        }
-    }
-
-    /// Answers one request in its own task; `done` runs on the channel's event loop once the
-    /// response is written (or could not be).
-    private static func spawn(
-        _ envelope: Sparrow_V1_Envelope, service: any RPCService, frameLimit: Int, channel: any Channel,
-        done: @escaping @Sendable () -> Void
-    ) -> Task<Void, Never> {
-        let deadline = deadline(of: envelope)
-        return Task {
-            let response = await answer(envelope, service: service, deadline: deadline, frameLimit: frameLimit)
-            channel.writeAndFlush(response).whenComplete { _ in done() }
-        }
-    }
-
-    static func answer(
-        _ request: Sparrow_V1_Envelope, service: any RPCService, deadline: ContinuousClock.Instant?, frameLimit: Int
-    ) async -> Sparrow_V1_Envelope {
-        let outcome: Result<[UInt8], any Error>
-        do {
-            try checkStart(deadline)
-            outcome = .success(try await service.call(method: request.method, payload: Array(request.payload), deadline: deadline))
-        } catch {
-            outcome = .failure(error)
-        }
-        return response(to: request, outcome, frameLimit: frameLimit)
-    }
-
-    /// When the caller stops waiting for `request` (nil: no deadline).
-    static func deadline(of request: Sparrow_V1_Envelope) -> ContinuousClock.Instant? {
-        request.timeoutMicros > 0 ? ContinuousClock.now + .microseconds(Int64(clamping: request.timeoutMicros)) : nil
-    }
-
-    /// Fails a call whose deadline passed before it started.
-    static func checkStart(_ deadline: ContinuousClock.Instant?) throws {
-        if let deadline, ContinuousClock.now >= deadline { throw RPCError.deadlineExceeded("the deadline passed before the call started") }
-    }
-
-    /// The response envelope to `request`: the payload, or the failure as a status.
-    static func response(to request: Sparrow_V1_Envelope, _ outcome: Result<[UInt8], any Error>, frameLimit: Int) -> Sparrow_V1_Envelope {
-        var response = Sparrow_V1_Envelope()
-        response.requestID = request.requestID
-        response.kind = .response
-        response.method = request.method
-        do {
-            let payload = try outcome.get()
-            // Leave room for the envelope's own fields.
-            guard payload.count <= frameLimit - 1024 else {
-                throw RPCError(.internal, "the response (\(payload.count) bytes) exceeds the frame limit of \(frameLimit) bytes; ask for less")
-            }
-            response.payload = Data(payload)
-        } catch let error as RPCError {
-            response.status = error.status
-        } catch is CancellationError {
-            response.status = RPCError(.cancelled, "the client cancelled the call").status
-        } catch {
-            response.status = RPCError(.internal, "\(error)").status
-        }
-        return response
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.warning("closing connection", metadata: ["rpc.peer": "\(peer)", "rpc.reason": "\(error)"])
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        for task in running.values { task.cancel() }
-        context.fireChannelInactive()
-    }
 }

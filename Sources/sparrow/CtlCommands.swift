@@ -34,8 +34,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
     @Argument(help: "The build directory (`sparrow build --out`).")
     var build: String
 
-    @Option(help: "Coordinator protobuf/TCP address, host:port.")
-    var coordinator: String
+    @OptionGroup var target: CoordinatorOptions
 
     @Option(help: "Upload chunk size, MiB (below the nodes' frame limit).")
     var chunkMb: Int = 4
@@ -43,7 +42,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrorsAsync {
             let manifest = try BuildManifest.load(buildDirectory: build)
-            let client = RPCClient(try Endpoint(parsing: coordinator))
+            let client = try target.client()
             defer { Task { await client.close() } }
             let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
             let encoder = manifest.encoder.map { encoder in
@@ -62,11 +61,13 @@ struct CtlLoadCommand: AsyncParsableCommand {
                     "refused: the build has shards [\(manifest.shards.map(\.id).joined(separator: ", "))], the cluster [\(clusterShards.sorted().joined(separator: ", "))]")
             }
             let started = ContinuousClock.now
+            let held = try await client.call(CoordinatorMethod.replicaStats, Sparrow_V1_ReplicaStatsRequest(), timeout: .seconds(30), as: Sparrow_V1_ReplicaStatsResponse.self)
             for shard in manifest.shards {
                 let file = (build as NSString).appendingPathComponent(shard.file)
                 for replica in cluster.shards.first(where: { $0.shard == shard.id })!.replicas {
-                    if try await holds(replica, shard: shard.id, build: manifest.buildID) { continue }
-                    try await ship(file, shard: shard.id, build: manifest.buildID, epoch: cluster.epoch, to: replica)
+                    let stats = held.replicas.first { $0.shard == shard.id && $0.node == replica.node }?.stats
+                    if let stats, stats.buildID == manifest.buildID || stats.preparedBuildID == manifest.buildID { continue }
+                    try await ship(file, shard: shard.id, build: manifest.buildID, to: replica, through: client)
                 }
             }
             var request = Sparrow_V1_ActivateBuildRequest()
@@ -82,43 +83,41 @@ struct CtlLoadCommand: AsyncParsableCommand {
         }
     }
 
-    /// Whether the replica serves or has prepared `build` of `shard` already.
-    func holds(_ replica: Sparrow_V1_Replica, shard: String, build: String) async throws -> Bool {
-        let node = RPCClient(try Endpoint(parsing: replica.address))
-        defer { Task { await node.close() } }
-        var request = Sparrow_V1_StatsRequest()
-        request.shard = shard
-        guard let stats = try? await node.call(ShardMethod.stats, request, timeout: .seconds(10), as: Sparrow_V1_StatsResponse.self).shards.first else {
-            return false
-        }
-        return stats.buildID == build || stats.preparedBuildID == build
-    }
-
-    /// Uploads one bundle to one replica and has the node prepare it.
-    func ship(_ file: String, shard: String, build: String, epoch: UInt64, to replica: Sparrow_V1_Replica) async throws {
+    /// Uploads one bundle to one replica and has the node prepare it, through the coordinator
+    /// (which alone may call a node's bundle methods). An upload that expired on the node
+    /// meanwhile (it answers that its bytes are not there) starts again from the beginning.
+    func ship(_ file: String, shard: String, build: String, to replica: Sparrow_V1_Replica, through client: RPCClient) async throws {
         guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("\(file): cannot read the bundle") }
         defer { try? handle.close() }
-        let node = RPCClient(try Endpoint(parsing: replica.address))
-        defer { Task { await node.close() } }
         let started = ContinuousClock.now
+        var step = Sparrow_V1_StageBundleRequest()
+        step.node = replica.node
         var upload = Sparrow_V1_UploadBundleRequest()
         upload.shard = shard
         upload.buildID = build
-        upload.epoch = epoch
         var checksum: UInt32 = 0
+        var restarts = 0
         while let chunk = try handle.read(upToCount: max(1, chunkMb) << 20), !chunk.isEmpty {
             upload.data = chunk
-            let answer = try await node.call(ShardMethod.uploadBundle, upload, timeout: .seconds(60), as: Sparrow_V1_UploadBundleResponse.self)
-            checksum = CRC32C.extend(checksum, chunk)
-            upload.offset = answer.received
+            step.upload = upload
+            do {
+                let answer = try await client.call(CoordinatorMethod.stageBundle, step, timeout: .seconds(60), as: Sparrow_V1_StageBundleResponse.self)
+                checksum = CRC32C.extend(checksum, chunk)
+                upload.offset = answer.upload.received
+            } catch let error as RPCError where error.code == .failedPrecondition && upload.offset > 0 && restarts < 3 {
+                restarts += 1
+                FileHandle.standardError.write(Data("load: \(shard) → \(replica.node): the node no longer has the upload (\(error.message)); starting it again\n".utf8))
+                try handle.seek(toOffset: 0)
+                (upload.offset, checksum) = (0, 0)
+            }
         }
         var prepare = Sparrow_V1_PrepareBundleRequest()
         prepare.shard = shard
         prepare.buildID = build
-        prepare.epoch = epoch
         prepare.size = upload.offset
         prepare.checksum = checksum
-        let prepared = try await node.call(ShardMethod.prepareBundle, prepare, timeout: .seconds(600), as: Sparrow_V1_PrepareBundleResponse.self)
+        step.prepare = prepare
+        let prepared = try await client.call(CoordinatorMethod.stageBundle, step, timeout: .seconds(600), as: Sparrow_V1_StageBundleResponse.self).prepare
         FileHandle.standardError.write(Data(String(
             format: "load: %@ → %@ (%@): %llu documents, %.1f MB in %.1f s\n", shard, replica.node, replica.address, prepared.stats.documents,
             Double(upload.offset) / 1e6, (ContinuousClock.now - started).seconds).utf8))
@@ -131,12 +130,11 @@ struct CtlStatusCommand: AsyncParsableCommand {
         abstract: "The cluster map (epoch, build, shards and their replicas) with each replica's documents and bytes."
     )
 
-    @Option(help: "Coordinator protobuf/TCP address, host:port.")
-    var coordinator: String
+    @OptionGroup var target: CoordinatorOptions
 
     func run() async throws {
         try await reportingErrorsAsync {
-            let client = RPCClient(try Endpoint(parsing: coordinator))
+            let client = try target.client()
             defer { Task { await client.close() } }
             let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
             print("epoch \(cluster.epoch), build \(cluster.buildID.isEmpty ? "(none)" : cluster.buildID)"
@@ -144,22 +142,20 @@ struct CtlStatusCommand: AsyncParsableCommand {
             for node in cluster.nodes {
                 print("node \(node.node) \(node.address): \(node.state)" + (node.reason.isEmpty ? "" : " (\(node.reason))"))
             }
+            let held = try await client.call(CoordinatorMethod.replicaStats, Sparrow_V1_ReplicaStatsRequest(), timeout: .seconds(30), as: Sparrow_V1_ReplicaStatsResponse.self)
             print("shard".padding(toLength: 12, withPad: " ", startingAt: 0) + "node".padding(toLength: 12, withPad: " ", startingAt: 0)
                   + "address".padding(toLength: 24, withPad: " ", startingAt: 0) + "documents  bytes on disk  build")
             for shard in cluster.shards {
                 for replica in shard.replicas {
                     var line = shard.shard.padding(toLength: 12, withPad: " ", startingAt: 0) + replica.node.padding(toLength: 12, withPad: " ", startingAt: 0)
                         + replica.address.padding(toLength: 24, withPad: " ", startingAt: 0)
-                    let node = RPCClient(try Endpoint(parsing: replica.address))
-                    var request = Sparrow_V1_StatsRequest()
-                    request.shard = shard.shard
-                    if let stats = try? await node.call(ShardMethod.stats, request, timeout: .seconds(5), as: Sparrow_V1_StatsResponse.self).shards.first {
+                    if let entry = held.replicas.first(where: { $0.shard == shard.shard && $0.node == replica.node }), entry.error.isEmpty, entry.hasStats {
+                        let stats = entry.stats
                         line += String(format: "%9llu  %13llu  %@", stats.documents, stats.bytesOnDisk, stats.buildID.isEmpty ? "-" : stats.buildID)
                         if !stats.preparedBuildID.isEmpty { line += " (prepared: \(stats.preparedBuildID))" }
                     } else {
                         line += "unreachable"
                     }
-                    await node.close()
                     print(line)
                 }
             }

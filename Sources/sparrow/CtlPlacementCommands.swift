@@ -8,10 +8,15 @@ struct CoordinatorOptions: ParsableArguments {
     @Option(help: "Coordinator protobuf/TCP address, host:port.")
     var coordinator: String
 
+    @OptionGroup var access: ClientSecurityOptions
+
+    /// A client of the coordinator.
+    func client() throws -> RPCClient { try access.coordinator(coordinator) }
+
     /// Sends one map change and prints its plan and the epoch it ended at. Moves can take long:
     /// the call waits up to a day (the coordinator carries on if this tool goes away).
     func change(_ method: String, _ request: some Message, dryRun: Bool = false) async throws {
-        let client = RPCClient(try Endpoint(parsing: coordinator))
+        let client = try client()
         defer { Task { await client.close() } }
         let started = ContinuousClock.now
         let response = try await client.call(method, request, timeout: .seconds(86_400), as: Sparrow_V1_MapChangeResponse.self)

@@ -14,6 +14,8 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Coordinator protobuf/TCP address, host:port.")
     var coordinator: String
 
+    @OptionGroup var access: ClientSecurityOptions
+
     @Option(help: "Queries (JSONL: {\"_id\"|\"id\", \"text\"}, optionally .gz).")
     var queries: String
 
@@ -43,7 +45,7 @@ struct EvalCommand: AsyncParsableCommand {
         let reader = try CorpusReader(path: queries)
         while let query = try reader.next() { read.append((query.id, query.encoderInput)) }
         let texts = read
-        let client = RPCClient(try Endpoint(parsing: coordinator))
+        let client = try access.coordinator(coordinator)
         let depth = UInt32(max(k, 100))
         let timeout = timeoutMs
         let results = try await withThrowingTaskGroup(of: (Int, Sparrow_V1_QueryResponse, Double).self) { group in

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SparrowCoordinator
 import SparrowCore
+import SparrowSecurity
 import SparrowStorage
 
 struct LocalCommand: ParsableCommand {
@@ -20,12 +21,49 @@ struct LocalCluster: Codable {
         var log: String
     }
 
+    /// With `--secure`: where the TLS material and keys are, and one key per scope.
+    struct Security: Codable {
+        var ca: String
+        var adminCertificate: String
+        var adminKey: String
+        var keysFile: String
+        var keys: [String: String]
+    }
+
     var processes: [Process]
     var coordinatorRPC: String
     var coordinatorHTTP: String
     var clusterFile: String
+    var security: Security?
 
     static func path(_ data: String) -> String { (data as NSString).appendingPathComponent("local.json") }
+}
+
+/// The secure setup of a local cluster: a CA, a certificate per process and an admin
+/// certificate in DATA/security/, and a keys file with one key per scope.
+enum LocalSecuritySetup {
+    static func make(in data: String, nodes: [String]) throws -> LocalCluster.Security {
+        let directory = (data as NSString).appendingPathComponent("security")
+        let authority = try CertificateAuthority.create(name: "Sparrow local CA")
+        try authority.save(certificatePath: directory + "/ca.pem", keyPath: directory + "/ca.key")
+        let identities = nodes.map { PeerIdentity(role: .node, id: $0) } + [PeerIdentity(role: .coordinator, id: "coordinator"), PeerIdentity(role: .admin, id: "admin")]
+        for identity in identities {
+            let base = "\(directory)/\(identity.role.rawValue)-\(identity.id)"
+            try authority.issue(identity, hosts: ["127.0.0.1", "localhost"], days: 30).save(certificatePath: base + ".pem", keyPath: base + ".key")
+        }
+        var file = APIKeysFile()
+        let keys = Dictionary(uniqueKeysWithValues: KeyScope.allCases.map { ($0.rawValue, file.create(name: "local-\($0.rawValue)", scope: $0)) })
+        try file.save(directory + "/keys.json")
+        return LocalCluster.Security(
+            ca: directory + "/ca.pem", adminCertificate: directory + "/admin-admin.pem", adminKey: directory + "/admin-admin.key",
+            keysFile: directory + "/keys.json", keys: keys)
+    }
+
+    /// A process's TLS options: its certificate `role-id` in the setup's directory.
+    static func tlsArguments(_ security: LocalCluster.Security, _ identity: PeerIdentity) -> [String] {
+        let base = ((security.ca as NSString).deletingLastPathComponent as NSString).appendingPathComponent("\(identity.role.rawValue)-\(identity.id)")
+        return ["--tls-ca", security.ca, "--tls-cert", base + ".pem", "--tls-key", base + ".key"]
+    }
 }
 
 struct LocalUpCommand: ParsableCommand {
@@ -63,6 +101,9 @@ struct LocalUpCommand: ParsableCommand {
     @Option(help: "Query weighting: idf, or bm25 for indexes built with `encode --weighting bm25` (every token 1).")
     var weighting: String = "idf"
 
+    @Flag(help: "The full secure setup: TLS between every process under a fresh CA, and API keys (DATA/security/; one key per scope in DATA/local.json).")
+    var secure = false
+
     var nodeCount: Int { nodes ?? shards }
 
     func validate() throws {
@@ -81,6 +122,7 @@ struct LocalUpCommand: ParsableCommand {
             let nodes = (0..<nodeCount).map { "node-\($0)" }
             let placement = (0..<shards).map { shard in (0..<replicas).map { nodes[(shard + $0) % nodeCount] } }
             if let vectors { try load(vectors, nodes: nodes, placement: placement) }
+            let security = secure ? try LocalSecuritySetup.make(in: data, nodes: nodes) : nil
             let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
             var started: [LocalCluster.Process] = []
             var addresses: [String: String] = [:]
@@ -88,7 +130,9 @@ struct LocalUpCommand: ParsableCommand {
                 for node in nodes {
                     let directory = (data as NSString).appendingPathComponent(node)
                     let ports = (directory as NSString).appendingPathComponent("ports.json")
-                    let bound = try start(binary, ["shard", "serve", "--data", directory, "--port", "0", "--node-id", node, "--port-file", ports], name: node, in: directory)
+                    let tls = security.map { LocalSecuritySetup.tlsArguments($0, PeerIdentity(role: .node, id: node)) } ?? []
+                    let bound = try start(
+                        binary, ["shard", "serve", "--data", directory, "--port", "0", "--node-id", node, "--port-file", ports] + tls, name: node, in: directory)
                     started.append(bound.process)
                     addresses[node] = "127.0.0.1:\(bound.ports["rpc"]!)"
                 }
@@ -103,22 +147,35 @@ struct LocalUpCommand: ParsableCommand {
                 try map.yaml().write(toFile: clusterFile, atomically: false, encoding: .utf8)
                 let directory = (data as NSString).appendingPathComponent("coordinator")
                 let ports = (directory as NSString).appendingPathComponent("ports.json")
-                let bound = try start(binary, ["coordinator", "serve", "--cluster", clusterFile, "--port", "0", "--http-port", "0", "--port-file", ports], name: "coordinator", in: directory)
+                let secured = security.map { LocalSecuritySetup.tlsArguments($0, PeerIdentity(role: .coordinator, id: "coordinator")) + ["--api-keys", $0.keysFile] } ?? []
+                let bound = try start(
+                    binary, ["coordinator", "serve", "--cluster", clusterFile, "--port", "0", "--http-port", "0", "--port-file", ports] + secured,
+                    name: "coordinator", in: directory)
                 started.append(bound.process)
+                let scheme = security == nil ? "http" : "https"
                 let cluster = LocalCluster(
-                    processes: started, coordinatorRPC: "127.0.0.1:\(bound.ports["rpc"]!)", coordinatorHTTP: "http://127.0.0.1:\(bound.ports["http"]!)", clusterFile: clusterFile)
+                    processes: started, coordinatorRPC: "127.0.0.1:\(bound.ports["rpc"]!)", coordinatorHTTP: "\(scheme)://127.0.0.1:\(bound.ports["http"]!)",
+                    clusterFile: clusterFile, security: security)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(cluster).write(to: URL(fileURLWithPath: LocalCluster.path(data)))
+                let path = LocalCluster.path(data)
+                try SecurityFiles.write(String(decoding: try encoder.encode(cluster), as: UTF8.self), to: path, private: security != nil)
+                let access = security.map { " --tls-ca \($0.ca) --api-key \($0.keys["read"]!)" } ?? ""
                 print("""
-                cluster up: \(shards) shard(s) × \(replicas) replica(s) on \(nodes.count) node(s)
+                cluster up: \(shards) shard(s) × \(replicas) replica(s) on \(nodes.count) node(s)\(security == nil ? "" : ", TLS and API keys on")
                   coordinator (protobuf/TCP): \(cluster.coordinatorRPC)
                   coordinator (HTTP):         \(cluster.coordinatorHTTP)   (POST /v1/search, GET /v1/cluster, /healthz, /metrics)
                   cluster file:               \(clusterFile)
                   logs:                       \(data)/*/log
-                query:  sparrow query --coordinator \(cluster.coordinatorRPC) "your question"
+                query:  sparrow query --coordinator \(cluster.coordinatorRPC)\(access) "your question"
                 stop:   sparrow local down --data \(data)
                 """)
+                if let security {
+                    print("""
+                    keys (read, write, admin) and the admin certificate: \(path) and \(security.keysFile)
+                    ctl:    sparrow ctl status --coordinator \(cluster.coordinatorRPC) --tls-ca \(security.ca) --tls-cert \(security.adminCertificate) --tls-key \(security.adminKey)
+                    """)
+                }
             } catch {
                 for process in started { kill(process.pid, SIGKILL) }
                 throw error

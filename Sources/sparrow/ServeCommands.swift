@@ -3,8 +3,10 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import HummingbirdTLS
 import ServiceLifecycle
 import SparrowCoordinator
+import SparrowSecurity
 import SparrowEncoder
 import SparrowShard
 import SparrowWire
@@ -32,19 +34,42 @@ struct ShardServeCommand: AsyncParsableCommand {
     @Option(help: "RocksDB block cache per shard, MiB.")
     var cacheMb: Int = 64
 
+    @Option(help: "Unfinished bundle uploads and bulk loads the node holds at most, MiB.")
+    var maxStagedMb: Int = 64 << 10
+
+    @Option(help: "An unfinished upload or bulk load that receives nothing for this long is dropped, seconds.")
+    var stagedTtlSeconds: Int = 3600
+
+    @OptionGroup var security: ServerSecurityOptions
 
     func run() async throws {
         ServerRuntime.runTasksOnEventLoops()
         let logger = try ServerRuntime.logger("sparrow.shard", level: server.logLevel)
+        let tls = try security.identity()
+        try security.checkExposure(host: server.host, missing: tls == nil ? ["TLS"] : [], logger: logger)
+        if let identity = tls?.identity, identity.role != .node {
+            throw ValidationError("--tls-cert names \(identity), not a node: issue one with `sparrow certs issue --role node`")
+        }
         let metricsText = ServerRuntime.metrics()
-        let node = try ShardNode(nodeID: nodeID ?? "\(server.host):\(port)", dataDirectory: data, cacheMegabytes: cacheMb, logger: logger)
+        let staging = StagingLimits(maxBytes: maxStagedMb << 20, ttl: .seconds(stagedTtlSeconds))
+        let node = try ShardNode(
+            nodeID: nodeID ?? tls?.identity?.id ?? "\(server.host):\(port)", dataDirectory: data, cacheMegabytes: cacheMb, staging: staging, logger: logger)
+        if let identity = tls?.identity, identity.id != node.nodeID {
+            throw ValidationError("--node-id \(node.nodeID) differs from the id its certificate names (\(identity.id))")
+        }
         let rpc = try await RPCServer.bind(
-            Endpoint(host: server.host, port: port), service: InstrumentedService(node.routes), frameLimit: server.frameLimit, logger: logger)
+            Endpoint(host: server.host, port: port), service: InstrumentedService(node.routes),
+            security: ServerSecurity(tls: tls, clientCertificates: .required, policy: tls == nil ? nil : .shardNode), frameLimit: server.frameLimit,
+            logger: logger)
         try ServerRuntime.writePorts(["rpc": rpc.address.port], to: server.portFile)
-        logger.info("shard node serving", metadata: ["node.id": "\(node.nodeID)", "rpc.address": "\(rpc.address)", "node.shards": "\(node.shardIDs)"])
-        var services: [any Service] = [rpc]
+        logger.info("shard node serving", metadata: [
+            "node.id": "\(node.nodeID)", "rpc.address": "\(rpc.address)", "node.shards": "\(node.shardIDs)", "rpc.tls": "\(tls != nil)",
+        ])
+        let reload = CertificateReload.onHangup(tls, logger: logger)
+        defer { reload?.cancel() }
+        var services: [any Service] = [rpc, Periodic(every: .seconds(max(1, min(60, stagedTtlSeconds / 4)))) { _ = node.expireStaging() }]
         if let metricsPort {
-            services.append(ServerRuntime.metricsApplication(host: server.host, port: metricsPort, text: metricsText, logger: logger))
+            services.append(try ServerRuntime.metricsApplication(host: server.host, port: metricsPort, tls: tls, text: metricsText, logger: logger))
         }
         try await ServerRuntime.run(services, logger: logger)
         node.close()
@@ -105,34 +130,58 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Follow the coordinator at HOST:PORT, which owns the map: fetch its map every 500 ms and serve searches from it; writes and map changes are refused here. The --cluster file gives the encoder and the map to start from, and keeps the latest one.")
     var follow: String?
 
+    @Option(help: "API keys file (`sparrow keys create`): clients must present a key whose scope allows the call. Rereads it when it changes.")
+    var apiKeys: String?
+
+    @OptionGroup var security: ServerSecurityOptions
+
     func run() async throws {
         ServerRuntime.runTasksOnEventLoops()
         let logger = try ServerRuntime.logger("sparrow.coordinator", level: server.logLevel)
+        let tls = try security.identity()
+        try security.checkExposure(host: server.host, missing: (tls == nil ? ["TLS"] : []) + (apiKeys == nil ? ["API keys"] : []), logger: logger)
+        if let identity = tls?.identity, identity.role != .coordinator {
+            throw ValidationError("--tls-cert names \(identity), not a coordinator: issue one with `sparrow certs issue --role coordinator`")
+        }
+        let keys = try apiKeys.map { path in
+            try APIKeyVerifier(path: path) { error in logger.error("cannot reread the API keys file; the keys in force stay", metadata: ["error": "\(error)"]) }
+        }
         let metricsText = ServerRuntime.metrics()
         let map = try ClusterMap.load(path: cluster)
         let encoder = try map.encoder.map { try $0.load() }
         let coordinator = try Coordinator(
             cluster: map, clusterFile: cluster, owner: follow, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs),
-            callsPerReplica: callsPerReplica, logger: logger)
+            callsPerReplica: callsPerReplica, peers: ClientSecurity(tls: tls), logger: logger)
+        let checked = tls != nil || keys != nil
         let rpc = try await RPCServer.bind(
-            Endpoint(host: server.host, port: port), service: InstrumentedService(coordinator.routes), frameLimit: server.frameLimit, logger: logger)
+            Endpoint(host: server.host, port: port), service: InstrumentedService(coordinator.routes),
+            security: ServerSecurity(tls: tls, clientCertificates: .optional, keys: keys, policy: checked ? .coordinator : nil),
+            frameLimit: server.frameLimit, logger: logger)
         let rpcPort = rpc.address.port
         let portFile = server.portFile
-        let http = Application(
-            router: HTTPAPI.router(coordinator: coordinator, metricsText: metricsText),
-            configuration: .init(address: .hostname(server.host, port: httpPort), serverName: "sparrow"),
-            onServerRunning: { channel in
-                let httpPort = channel.localAddress?.port ?? 0
-                do {
-                    try ServerRuntime.writePorts(["rpc": rpcPort, "http": httpPort], to: portFile)
-                } catch {
-                    logger.error("cannot write the port file", metadata: ["path": "\(portFile ?? "")", "error": "\(error)"])
-                }
-                logger.info("coordinator serving", metadata: [
-                    "rpc.address": "\(rpc.address)", "http.port": "\(httpPort)", "cluster.shards": "\(map.shards.count)", "cluster.epoch": "\(map.epoch)",
-                ])
-            },
-            logger: logger)
+        let router = HTTPAPI.router(coordinator: coordinator, keys: keys, metricsText: metricsText)
+        let onServerRunning: @Sendable (any Channel) async -> Void = { channel in
+            let httpPort = channel.localAddress?.port ?? 0
+            do {
+                try ServerRuntime.writePorts(["rpc": rpcPort, "http": httpPort], to: portFile)
+            } catch {
+                logger.error("cannot write the port file", metadata: ["path": "\(portFile ?? "")", "error": "\(error)"])
+            }
+            logger.info("coordinator serving", metadata: [
+                "rpc.address": "\(rpc.address)", "http.port": "\(httpPort)", "cluster.shards": "\(map.shards.count)", "cluster.epoch": "\(map.epoch)",
+                "rpc.tls": "\(tls != nil)", "api_keys": "\(keys != nil)",
+            ])
+        }
+        let configuration = ApplicationConfiguration(address: .hostname(server.host, port: httpPort), serverName: "sparrow")
+        let http: any Service = if let tls {
+            Application(
+                router: router, server: try .tls(.http1(), tlsConfiguration: try tls.serverConfiguration(.optional)),
+                configuration: configuration, onServerRunning: onServerRunning, logger: logger)
+        } else {
+            Application(router: router, configuration: configuration, onServerRunning: onServerRunning, logger: logger)
+        }
+        let reload = CertificateReload.onHangup(tls, logger: logger)
+        defer { reload?.cancel() }
         var services: [any Service] = [rpc, http]
         if healthIntervalMs > 0 { services.append(HealthChecker(coordinator: coordinator, interval: .milliseconds(healthIntervalMs))) }
         if follow != nil { services.append(MapFollower(coordinator: coordinator)) }
@@ -165,6 +214,8 @@ struct QueryCommand: AsyncParsableCommand {
     @Argument(help: "The query text.")
     var text: String = ""
 
+    @OptionGroup var access: ClientSecurityOptions
+
     func run() async throws {
         var request = Sparrow_V1_QueryRequest()
         request.text = text
@@ -177,7 +228,7 @@ struct QueryCommand: AsyncParsableCommand {
             }
             request.vector = .init(object.mapValues(\.floatValue))
         }
-        let client = RPCClient(try Endpoint(parsing: coordinator))
+        let client = try access.coordinator(coordinator)
         defer { Task { await client.close() } }
         let response: Sparrow_V1_QueryResponse
         do {

@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import NIOPosix
 import Prometheus
+import HummingbirdTLS
 import ServiceLifecycle
 import SparrowWire
 
@@ -42,14 +43,17 @@ enum ServerRuntime {
         }
     }
 
-    /// A tiny HTTP app serving `/metrics` and `/healthz` (for shard nodes).
-    static func metricsApplication(host: String, port: Int, text: @escaping @Sendable () -> String, logger: Logger) -> some Service {
+    /// A tiny HTTP app serving `/metrics` and `/healthz` (for shard nodes); with `tls`, over TLS
+    /// (client certificates optional: the metrics hold no documents).
+    static func metricsApplication(host: String, port: Int, tls: TLSIdentity?, text: @escaping @Sendable () -> String, logger: Logger) throws -> any Service {
         let router = Router()
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text())))
         }
         router.get("/healthz") { _, _ in "ok\n" }
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+        let configuration = ApplicationConfiguration(address: .hostname(host, port: port))
+        guard let tls else { return Application(router: router, configuration: configuration, logger: logger) }
+        return Application(router: router, server: try .tls(.http1(), tlsConfiguration: try tls.serverConfiguration(.optional)), configuration: configuration, logger: logger)
     }
 
     /// Runs `services` until SIGTERM or SIGINT, then shuts them down gracefully in reverse order.
@@ -67,5 +71,25 @@ enum ServerRuntime {
         let temporary = path + ".partial"
         try data.write(to: URL(fileURLWithPath: temporary))
         guard rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+    }
+}
+
+/// Runs `body` every `interval` until graceful shutdown (housekeeping such as expiring staged uploads).
+struct Periodic: Service {
+    let interval: Duration
+    let body: @Sendable () -> Void
+
+    init(every interval: Duration, _ body: @escaping @Sendable () -> Void) {
+        self.interval = interval
+        self.body = body
+    }
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                body()
+            }
+        }
     }
 }

@@ -16,6 +16,8 @@ struct WriteCommand: AsyncParsableCommand {
     @Option(help: "Coordinator protobuf/TCP address, host:port.")
     var coordinator: String
 
+    @OptionGroup var access: ClientSecurityOptions
+
     @Option(help: "Vectors file ({\"id\", \"vector\", \"fields\"?} JSONL, optionally .gz) to upsert.")
     var vectors: String?
 
@@ -32,7 +34,7 @@ struct WriteCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrorsAsync {
-            let client = RPCClient(try Endpoint(parsing: coordinator))
+            let client = try access.coordinator(coordinator)
             defer { Task { await client.close() } }
             let records = try vectors.map { try TokenVectorRecord.readAll(path: $0) } ?? []
             var (upserted, deleted) = (0, 0)

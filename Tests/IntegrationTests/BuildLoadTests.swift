@@ -57,9 +57,9 @@ import Testing
     func expectClusterMatchesExactReference(build: String, upArguments: [String], queryArguments: [String]) throws {
         let cluster = try LocalTestCluster(shards: 3, upArguments, binary: Self.release)
         defer { cluster.down() }
-        _ = try Self.succeed(["ctl", "load", build, "--coordinator", cluster.rpcAddress])
+        _ = try Self.succeed(["ctl", "load", build] + cluster.access)
         let measured = try Self.lastJSON(try Self.succeed([
-            "eval", "--coordinator", cluster.rpcAddress, "--queries", Self.scifact + "/queries.jsonl", "--qrels", Self.scifact + "/qrels.tsv",
+            "eval"] + cluster.access + ["--queries", Self.scifact + "/queries.jsonl", "--qrels", Self.scifact + "/qrels.tsv",
         ]))
         let queries = cluster.data + "/queries.vectors.jsonl"
         try Self.succeed(["encode-query", "--queries", Self.scifact + "/queries.jsonl"] + queryArguments).write(toFile: queries, atomically: false, encoding: .utf8)
@@ -98,10 +98,10 @@ import Testing
             _ = try Self.succeed(["build", "--vectors", vectors, "--model", Self.model, "--idf", Self.idf, "--shards", "\(shards)", "--out", build])
             let cluster = try LocalTestCluster(shards: shards, ["--model", Self.model, "--idf", Self.idf], binary: Self.release)
             defer { cluster.down() }
-            _ = try Self.succeed(["ctl", "load", build, "--coordinator", cluster.rpcAddress])
+            _ = try Self.succeed(["ctl", "load", build] + cluster.access)
             let run = build + ".run"
             _ = try Self.succeed([
-                "eval", "--coordinator", cluster.rpcAddress, "--queries", Self.scifact + "/queries.jsonl", "--qrels", Self.scifact + "/qrels.tsv",
+                "eval"] + cluster.access + ["--queries", Self.scifact + "/queries.jsonl", "--qrels", Self.scifact + "/qrels.tsv",
                 "--k", "100", "--run", run,
             ])
             runs[shards] = try String(contentsOfFile: run, encoding: .utf8)
@@ -150,7 +150,7 @@ import Testing
         let build = try Self.spladeBuild.get()
         // A coordinator weighting queries for BM25 refuses an IDF-weighted build, before any upload.
         let bm25 = try LocalTestCluster(shards: 3, ["--model", Self.model, "--weighting", "bm25"], binary: Self.release)
-        let refused = try Self.sparrow(["ctl", "load", build, "--coordinator", bm25.rpcAddress])
+        let refused = try Self.sparrow(["ctl", "load", build] + bm25.access)
         bm25.down()
         #expect(refused.status != 0)
         #expect(refused.text.contains("refused: the build's query weighting is idf, the coordinator's bm25"), "\(refused.text)")
@@ -162,8 +162,8 @@ import Testing
         _ = try Self.succeed(["build", "--vectors", Self.scratch + "/small.jsonl", "--model", Self.model, "--idf", Self.idf, "--shards", "3", "--out", small])
         let cluster = try LocalTestCluster(shards: 3, ["--model", Self.model, "--idf", Self.idf], binary: Self.release)
         defer { cluster.down() }
-        _ = try Self.succeed(["ctl", "load", small, "--coordinator", cluster.rpcAddress])
-        let client = RPCClient(cluster.coordinator)
+        _ = try Self.succeed(["ctl", "load", small] + cluster.access)
+        let client = try cluster.client()
         defer { Task { await client.close() } }
         let before = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5), as: Sparrow_V1_ClusterResponse.self)
         let smallID = try #require(try Self.lastBuildID(small))
@@ -187,7 +187,7 @@ import Testing
         }
 
         kill(cluster.pids["node-2"]!, SIGKILL)
-        let failed = try Self.sparrow(["ctl", "load", build, "--coordinator", cluster.rpcAddress])
+        let failed = try Self.sparrow(["ctl", "load", build] + cluster.access)
         #expect(failed.status != 0, "\(failed.text)")
         let after = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5), as: Sparrow_V1_ClusterResponse.self)
         #expect(after.buildID == smallID)

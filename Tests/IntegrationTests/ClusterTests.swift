@@ -50,7 +50,7 @@ import Testing
         let records = GeneratedCorpus.documents(3000, vocabulary: Self.vocabulary, seed: 11)
         let cluster = try LocalTestCluster(records: records, shards: 4)
         defer { cluster.down() }
-        let client = RPCClient(cluster.coordinator)
+        let client = try cluster.client()
         defer { Task { await client.close() } }
         let oracle = Oracle(records)
         for (n, query) in GeneratedCorpus.queries(300, vocabulary: Self.vocabulary, seed: 12).enumerated() {
@@ -103,7 +103,7 @@ import Testing
 
         let single = try LocalTestCluster(records: records, shards: 4)
         defer { single.down() }
-        let client = RPCClient(single.coordinator)
+        let client = try single.client()
         defer { Task { await client.close() } }
         #expect(try await search(client, query).coverage.shardsOk == 4)
         kill(single.pids["node-2"]!, SIGKILL)
@@ -117,7 +117,7 @@ import Testing
 
         let replicated = try LocalTestCluster(records: records, shards: 4, replicas: 2)
         defer { replicated.down() }
-        let replicatedClient = RPCClient(replicated.coordinator)
+        let replicatedClient = try replicated.client()
         defer { Task { await replicatedClient.close() } }
         let before = try await search(replicatedClient, query)
         kill(replicated.pids["node-1"]!, SIGKILL)
@@ -130,7 +130,8 @@ import Testing
 
     @Test func malformedFramesCloseOnlyTheirConnection() async throws {
         let records = GeneratedCorpus.documents(300, vocabulary: Self.vocabulary, seed: 31)
-        let cluster = try LocalTestCluster(records: records, shards: 1)
+        // Plaintext: the frames reach the frame parser (on a TLS port the handshake refuses them first).
+        let cluster = try LocalTestCluster(records: records, shards: 1, secure: false)
         defer { cluster.down() }
         let node = try cluster.node("node-0")
         let healthy = RPCClient(node)
@@ -169,7 +170,7 @@ import Testing
         let records = GeneratedCorpus.documents(300, vocabulary: Self.vocabulary, seed: 44)
         let cluster = try LocalTestCluster(records: records, shards: 3, replicas: 2)
         defer { cluster.down() }
-        let client = RPCClient(cluster.coordinator)
+        let client = try cluster.client()
         defer { Task { await client.close() } }
         func nodes() async throws -> [String: String] {
             let response: Sparrow_V1_ClusterResponse = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5))
@@ -184,14 +185,14 @@ import Testing
             let response = try await search(client, query)
             #expect(response.coverage.shardsOk == 3, "\(response.coverage)")
         }
-        let status = try LocalTestCluster.run(["ctl", "status", "--coordinator", cluster.rpcAddress])
+        let status = try LocalTestCluster.run(["ctl", "status"] + cluster.access)
         #expect(status.text.contains("node node-1 ") && status.text.contains(": down"), "\(status.text)")
     }
 
     @Test func writesSentOnAnOlderMapAreRejected() async throws {
         let cluster = try LocalTestCluster(records: GeneratedCorpus.documents(50, vocabulary: Self.vocabulary, seed: 43), shards: 1)
         defer { cluster.down() }
-        let client = RPCClient(try cluster.node("node-0"))
+        let client = try cluster.nodeClient("node-0")
         defer { Task { await client.close() } }
         func upsert(_ id: String, epoch: UInt64) async throws -> Sparrow_V1_UpsertResponse {
             var request = Sparrow_V1_UpsertRequest()
@@ -203,10 +204,20 @@ import Testing
             request.documents = [document]
             return try await client.call(ShardMethod.upsert, request, timeout: .seconds(5))
         }
+        // A health check never moves the node's epoch (anyone who may ask for health could poison it).
         var health = Sparrow_V1_HealthRequest()
-        health.epoch = 5
-        let learned: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, health, timeout: .seconds(5))
+        health.epoch = .max
+        let unmoved: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, health, timeout: .seconds(5))
+        #expect(unmoved.epoch == 0)
+        #expect(try await upsert("first", epoch: 5).written == 1)
+        let learned: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5))
         #expect(learned.epoch == 5)
+        do {
+            _ = try await upsert("unfenced", epoch: 0)
+            Issue.record("a write without an epoch was accepted after the node saw epoch 5")
+        } catch let error as RPCError {
+            #expect(error.code == .staleEpoch, "\(error)")
+        }
         do {
             _ = try await upsert("stale", epoch: 4)
             Issue.record("a write at epoch 4 was accepted after the node saw epoch 5")
@@ -229,7 +240,7 @@ import Testing
         let records = GeneratedCorpus.documents(4000, vocabulary: Self.vocabulary, seed: 41)
         let cluster = try LocalTestCluster(records: records, shards: 1)
         defer { cluster.down() }
-        let client = RPCClient(try cluster.node("node-0"))
+        let client = try cluster.nodeClient("node-0")
         defer { Task { await client.close() } }
         var batch = Sparrow_V1_BatchSearchRequest()
         batch.shard = "shard-0"

@@ -1,9 +1,12 @@
 import Foundation
 import SparrowCoordinator
+import SparrowSecurity
 import SparrowStorage
 import SparrowWire
 
 /// A `sparrow local up` cluster in a scratch directory, stopped (and removed) by `down()`.
+/// Secure by default (`local up --secure`: TLS between every process, API keys): tests talk to
+/// it as an operator would, with the admin certificate, or as its coordinator would.
 final class LocalTestCluster {
     let data: String
     let map: ClusterMap
@@ -14,25 +17,52 @@ final class LocalTestCluster {
     private(set) var pids: [String: Int32]
     /// Processes this test started itself (restarts, added nodes), stopped by `down()`.
     private var started: [Process] = []
+    /// The TLS material and keys of a secure cluster (nil: plaintext).
+    let security: Security?
+
+    struct Security: Decodable {
+        var ca: String
+        var adminCertificate: String
+        var adminKey: String
+        var keysFile: String
+        var keys: [String: String]
+
+        var directory: String { (ca as NSString).deletingLastPathComponent }
+
+        /// `--tls-*` options naming the certificate of `role`-`id`.
+        func tls(_ role: String, _ id: String) -> [String] {
+            ["--tls-ca", ca, "--tls-cert", "\(directory)/\(role)-\(id).pem", "--tls-key", "\(directory)/\(role)-\(id).key"]
+        }
+
+        func identity(_ role: String, _ id: String) throws -> TLSIdentity {
+            try TLSIdentity(files: TLSFiles(ca: ca, certificate: "\(directory)/\(role)-\(id).pem", key: "\(directory)/\(role)-\(id).key"))
+        }
+    }
 
     static var binary: String { BulkIngestCrashTests.binary }
 
     /// Starts `shards` shards (× `replicas`) loaded with `records`, on `nodes` processes (default: one per shard).
-    convenience init(records: [TokenVectorRecord], shards: Int, replicas: Int = 1, nodes: Int? = nil) throws {
+    convenience init(records: [TokenVectorRecord], shards: Int, replicas: Int = 1, nodes: Int? = nil, secure: Bool = true) throws {
         let data = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let vectors = data + "/vectors.jsonl"
         try records.map(\.jsonLine).joined().write(toFile: vectors, atomically: false, encoding: .utf8)
-        try self.init(data: data, shards: shards, ["--replicas", "\(replicas)", "--nodes", "\(nodes ?? shards)", "--vectors", vectors])
+        try self.init(data: data, shards: shards, ["--replicas", "\(replicas)", "--nodes", "\(nodes ?? shards)", "--vectors", vectors], secure: secure)
     }
 
     /// Starts `shards` shard processes with `local up … arguments` in `data` (a scratch directory by default).
-    init(data: String = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)", shards: Int, _ arguments: [String], binary: String = binary) throws {
+    init(
+        data: String = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)", shards: Int, _ arguments: [String], binary: String = binary,
+        secure: Bool = true
+    ) throws {
         self.data = data
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let output = try Self.run(executable: binary, ["local", "up", "--shards", "\(shards)", "--data", data + "/cluster"] + arguments)
+        let output = try Self.run(executable: binary, ["local", "up", "--shards", "\(shards)", "--data", data + "/cluster"] + arguments + (secure ? ["--secure"] : []))
         guard output.status == 0 else { throw TestFailure("local up failed: \(output.text)") }
-        let local = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: data + "/cluster/local.json"))) as! [String: Any]
+        let contents = try Data(contentsOf: URL(fileURLWithPath: data + "/cluster/local.json"))
+        struct Local: Decodable { var security: Security? }
+        security = try JSONDecoder().decode(Local.self, from: contents).security
+        let local = try JSONSerialization.jsonObject(with: contents) as! [String: Any]
         rpcAddress = local["coordinatorRPC"] as! String
         coordinator = try Endpoint(parsing: rpcAddress)
         map = try ClusterMap.load(path: local["clusterFile"] as! String)
@@ -49,19 +79,57 @@ final class LocalTestCluster {
         return try Endpoint(parsing: address)
     }
 
+    /// A client of the coordinator with the admin certificate (every call allowed).
+    func client() throws -> RPCClient { try client(of: coordinator) }
+
+    /// A client of the coordinator at `endpoint` (this cluster's, or a follower) as the operator.
+    func client(of endpoint: Endpoint) throws -> RPCClient {
+        guard let security else { return RPCClient(endpoint) }
+        return RPCClient(endpoint, security: ClientSecurity(tls: try security.identity("admin", "admin"), expectedPeer: PeerExpectation(role: .coordinator)))
+    }
+
+    /// A client of the coordinator presenting the API key of `scope` (TLS without a client certificate).
+    func client(key scope: String) throws -> RPCClient {
+        guard let security else { return RPCClient(coordinator) }
+        let tls = try TLSIdentity(files: TLSFiles(ca: security.ca, certificate: nil, key: nil))
+        return RPCClient(coordinator, security: ClientSecurity(tls: tls, expectedPeer: PeerExpectation(role: .coordinator), apiKey: security.keys[scope]))
+    }
+
+    /// A client of node `id` that calls it as the cluster's coordinator does.
+    func nodeClient(_ id: String) throws -> RPCClient {
+        guard let security else { return RPCClient(try node(id)) }
+        return RPCClient(try node(id), security: ClientSecurity(tls: try security.identity("coordinator", "coordinator"), expectedPeer: PeerExpectation(role: .node, id: id)))
+    }
+
+    /// `--coordinator` and the operator's credentials, for `sparrow ctl` and the other clients.
+    var access: [String] { ["--coordinator", rpcAddress] + (security.map { ["--tls-ca", $0.ca, "--tls-cert", $0.adminCertificate, "--tls-key", $0.adminKey] } ?? []) }
+
+    /// The TLS and key options of a restarted process named `name` ("coordinator", or a node id).
+    private func secured(_ name: String) throws -> [String] {
+        guard let security else { return [] }
+        if name == "coordinator" || name == "follower" {
+            return security.tls("coordinator", "coordinator") + ["--api-keys", security.keysFile]
+        }
+        if !FileManager.default.fileExists(atPath: "\(security.directory)/node-\(name).pem") {
+            let issued = try Self.run(["certs", "issue", "--role", "node", "--id", name, "--host", "127.0.0.1", "--ca", security.directory])
+            guard issued.status == 0 else { throw TestFailure("certs issue failed: \(issued.text)") }
+        }
+        return security.tls("node", name)
+    }
+
     /// Starts `name` (a node of the map, or "coordinator") again on its old address, after a kill.
     func restart(_ name: String) throws {
         let port = { (address: String) in String(address.split(separator: ":").last!) }
         if name == "coordinator" {
-            try launch(name, ["coordinator", "serve", "--cluster", data + "/cluster/cluster.yaml", "--port", port(rpcAddress), "--http-port", "0"])
+            try launch(name, ["coordinator", "serve", "--cluster", data + "/cluster/cluster.yaml", "--port", port(rpcAddress), "--http-port", "0"] + secured(name))
         } else {
-            try launch(name, ["shard", "serve", "--data", data + "/cluster/\(name)", "--port", port(map.address(of: name)!), "--node-id", name])
+            try launch(name, ["shard", "serve", "--data", data + "/cluster/\(name)", "--port", port(map.address(of: name)!), "--node-id", name] + secured(name))
         }
     }
 
     /// Starts a new shard node `id` (not in the map) on a free port; returns its address.
     func startNode(_ id: String) throws -> String {
-        let address = "127.0.0.1:\(try launch(id, ["shard", "serve", "--data", data + "/cluster/\(id)", "--port", "0", "--node-id", id]))"
+        let address = "127.0.0.1:\(try launch(id, ["shard", "serve", "--data", data + "/cluster/\(id)", "--port", "0", "--node-id", id] + secured(id)))"
         added[id] = address
         return address
     }
@@ -70,7 +138,7 @@ final class LocalTestCluster {
     func startFollower() throws -> String {
         let file = data + "/cluster/follower.yaml"
         try FileManager.default.copyItem(atPath: data + "/cluster/cluster.yaml", toPath: file)
-        return "127.0.0.1:\(try launch("follower", ["coordinator", "serve", "--cluster", file, "--port", "0", "--http-port", "0", "--follow", rpcAddress]))"
+        return "127.0.0.1:\(try launch("follower", ["coordinator", "serve", "--cluster", file, "--port", "0", "--http-port", "0", "--follow", rpcAddress] + secured("follower")))"
     }
 
     /// Runs a server process logging to DATA/cluster/NAME.log until it reports its port.

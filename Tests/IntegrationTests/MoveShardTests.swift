@@ -13,7 +13,7 @@ import Testing
     // MARK: - Helpers
 
     func ctl(_ cluster: LocalTestCluster, _ arguments: [String]) throws -> String {
-        let output = try LocalTestCluster.run(["ctl"] + arguments + ["--coordinator", cluster.rpcAddress])
+        let output = try LocalTestCluster.run(["ctl"] + arguments + cluster.access)
         guard output.status == 0 else { throw TestFailure("ctl \(arguments.joined(separator: " ")) failed: \(output.text)") }
         return output.text
     }
@@ -50,7 +50,7 @@ import Testing
 
     /// Shards a node hosts, as it reports them.
     static func hosted(_ cluster: LocalTestCluster, _ node: String) async throws -> [String] {
-        let client = RPCClient(try cluster.node(node))
+        let client = try cluster.nodeClient(node)
         defer { Task { await client.close() } }
         return try await client.call(ShardMethod.stats, Sparrow_V1_StatsRequest(), timeout: .seconds(10), as: Sparrow_V1_StatsResponse.self).shards.map(\.shard)
     }
@@ -174,8 +174,8 @@ import Testing
         let records = GeneratedCorpus.documents(3000, vocabulary: Self.vocabulary, seed: 21)
         let cluster = try LocalTestCluster(records: records, shards: 2, nodes: 3)
         defer { cluster.down() }
-        let client = RPCClient(cluster.coordinator)
-        let follower = RPCClient(try Endpoint(parsing: try cluster.startFollower()))
+        let client = try cluster.client()
+        let follower = try cluster.client(of: Endpoint(parsing: cluster.startFollower()))
         defer { Task { await client.close(); await follower.close() } }
         let load = Load(loaded: records)
         let queries = GeneratedCorpus.queries(200, vocabulary: Self.vocabulary, seed: 22)
@@ -186,7 +186,7 @@ import Testing
         // With the writer held, the last changes reach the target: it answers as the source does.
         try await load.pause()
         _ = try ctl(cluster, ["move-shard", "shard-0", "--from", "node-0", "--to", "node-2", "--until", "catch-up"])
-        let (source, target) = (RPCClient(try cluster.node("node-0")), RPCClient(try cluster.node("node-2")))
+        let (source, target) = (try cluster.nodeClient("node-0"), try cluster.nodeClient("node-2"))
         defer { Task { await source.close(); await target.close() } }
         let probes = GeneratedCorpus.queries(60, vocabulary: Self.vocabulary, seed: 23) + (0..<20).map { ["w-live-\($0)": 1, "t3": 0.2] }
         for query in probes {
@@ -226,7 +226,7 @@ import Testing
         let records = GeneratedCorpus.documents(1500, vocabulary: Self.vocabulary, seed: 31)
         let cluster = try LocalTestCluster(records: records, shards: 2, nodes: 3)
         defer { cluster.down() }
-        var client = RPCClient(cluster.coordinator)
+        var client = try cluster.client()
         let acknowledged = Acknowledged(loaded: records)
         try await acknowledged.write(client, (0..<20).map { "before-\($0)" }, delete: ["doc-1", "doc-2", "doc-3"])
 
@@ -235,7 +235,7 @@ import Testing
             // Killed in the middle of a throttled copy.
             let process = Process()
             process.executableURL = URL(fileURLWithPath: LocalTestCluster.binary)
-            process.arguments = ["ctl", "move-shard", "shard-0", "--from", "node-0", "--to", "node-2", "--bytes-per-second", "20000", "--coordinator", cluster.rpcAddress]
+            process.arguments = ["ctl", "move-shard", "shard-0", "--from", "node-0", "--to", "node-2", "--bytes-per-second", "20000"] + cluster.access
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -252,7 +252,7 @@ import Testing
         mover?.waitUntilExit()
         await client.close()
         for name in ["node-0", "node-2", "coordinator"] { try cluster.restart(name) }
-        client = RPCClient(cluster.coordinator)
+        client = try cluster.client()
         defer { Task { [client] in await client.close() } }
         try await Self.waitForFullCoverage(client)
 
@@ -290,7 +290,7 @@ import Testing
         let records = GeneratedCorpus.documents(2400, vocabulary: Self.vocabulary, seed: 41)
         let cluster = try LocalTestCluster(records: records, shards: 12, nodes: 3)
         defer { cluster.down() }
-        let client = RPCClient(cluster.coordinator)
+        let client = try cluster.client()
         defer { Task { await client.close() } }
         let queries = GeneratedCorpus.queries(60, vocabulary: Self.vocabulary, seed: 42)
         func answers() async throws -> [[String]] {

@@ -25,7 +25,7 @@ import Testing
         #expect(shard.lastChange == 4)
 
         let target = fixture.directory + "/target"
-        try ShardBuilder.adopt(checkpoint: checkpoint, directory: target)
+        try ShardBuilder.adopt(checkpoint: checkpoint, directory: target, shardID: "s")
         let copy = try Shard(directory: target)
         #expect(copy.lastChange == 1)
         let (changes, last, trimmed) = try shard.changes(after: copy.lastChange, limit: 2)
@@ -40,6 +40,27 @@ import Testing
         }
         #expect(copy.manifest.liveDocuments == shard.manifest.liveDocuments)
         #expect(try copy.document(id: "doc-10") == nil)
+    }
+
+    /// An empty or foreign copy is refused and the shard keeps serving, and opens again, as before.
+    @Test func adoptingACopyThatDoesNotOpenKeepsTheServingShard() throws {
+        let fixture = try ShardFixture(documents: 200, seed: 17)
+        defer { fixture.cleanup() }
+        let serving = fixture.directory + "/serving"
+        try ShardBuilder.build(records: fixture.records, directory: serving, shardID: "s")
+        let query = fixture.queries(1, seed: 18)[0]
+        let before = try Shard(directory: serving).search(query, k: 10)
+        let empty = fixture.directory + "/empty-copy"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        #expect(throws: StorageError.self) { try ShardBuilder.adopt(checkpoint: empty, directory: serving, shardID: "s") }
+        let other = fixture.directory + "/other-shard"
+        try ShardBuilder.build(records: fixture.records, directory: other, shardID: "t")
+        let foreign = fixture.directory + "/foreign-copy"
+        _ = try Shard(directory: other).checkpoint(to: foreign)
+        #expect(throws: StorageError.self) { try ShardBuilder.adopt(checkpoint: foreign, directory: serving, shardID: "s") }
+        let reopened = try Shard(directory: serving)
+        #expect(try reopened.search(query, k: 10) == before)
+        #expect(reopened.manifest.shardID == "s")
     }
 
     @Test func aGapOrACompactedLogIsRefused() throws {

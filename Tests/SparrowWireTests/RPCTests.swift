@@ -196,3 +196,30 @@ actor OrderLog {
     var entries: [String] = []
     func append(_ entry: String) { entries.append(entry) }
 }
+
+/// What a hostile peer can make a server keep or echo.
+@Suite struct HostileInputTests {
+    @Test func metricLabelsNeverComeFromInventedMethodNames() async throws {
+        let service = InstrumentedService(RPCTests.service())
+        for n in 0..<50 {
+            _ = try? await service.call(method: "invented/\(n)", payload: [], deadline: nil)
+        }
+        #expect(service.label("invented/7") == "unknown")
+        #expect(service.label("test/Echo") == "test/Echo")
+    }
+
+    @Test func anAnswerToAHugeMethodNameFitsTheSmallestFrame() async throws {
+        let server = try await RPCServer.bind(Endpoint(host: "127.0.0.1", port: 0), service: RPCTests.service(), frameLimit: 4 << 20, logger: Logger(label: "test"))
+        let client = RPCClient(server.address, frameLimit: 4 << 20)
+        let method = String(repeating: "m", count: 3 << 20)
+        do {
+            let _: Sparrow_V1_HealthResponse = try await client.call(method, Sparrow_V1_HealthRequest(), timeout: .seconds(10))
+            Issue.record("an unknown method was answered")
+        } catch let error as RPCError {
+            #expect(error.code == .unknownMethod, "\(error)")
+            #expect(error.message.utf8.count <= RPCError.messageLimit)
+        }
+        await client.close()
+        await server.shutdown()
+    }
+}

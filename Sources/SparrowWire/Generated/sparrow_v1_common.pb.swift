@@ -185,6 +185,16 @@ public nonisolated struct Sparrow_V1_Status: Sendable {
 
     /// The call is valid but the system is not in a state to do it (e.g. a build not prepared everywhere).
     case failedPrecondition // = 9
+
+    /// No credential, or one that is not valid (unknown, revoked or malformed API key; no client
+    /// certificate where one is required). HTTP 401.
+    case unauthenticated // = 10
+
+    /// The caller is known but its role or key scope does not allow the call. HTTP 403.
+    case permissionDenied // = 11
+
+    /// A bound was reached (staged bytes, disk space, queue length): try again later, or with less. HTTP 429.
+    case resourceExhausted // = 12
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -203,6 +213,9 @@ public nonisolated struct Sparrow_V1_Status: Sendable {
       case 7: self = .staleEpoch
       case 8: self = .cancelled
       case 9: self = .failedPrecondition
+      case 10: self = .unauthenticated
+      case 11: self = .permissionDenied
+      case 12: self = .resourceExhausted
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -219,6 +232,9 @@ public nonisolated struct Sparrow_V1_Status: Sendable {
       case .staleEpoch: return 7
       case .cancelled: return 8
       case .failedPrecondition: return 9
+      case .unauthenticated: return 10
+      case .permissionDenied: return 11
+      case .resourceExhausted: return 12
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -235,6 +251,9 @@ public nonisolated struct Sparrow_V1_Status: Sendable {
       .staleEpoch,
       .cancelled,
       .failedPrecondition,
+      .unauthenticated,
+      .permissionDenied,
+      .resourceExhausted,
     ]
 
   }
@@ -602,5 +621,5 @@ nonisolated extension Sparrow_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._M
 }
 
 nonisolated extension Sparrow_V1_Status.Code: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}INVALID_ARGUMENT\0\u{1}NOT_FOUND\0\u{1}DEADLINE_EXCEEDED\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}UNKNOWN_METHOD\0\u{1}STALE_EPOCH\0\u{1}CANCELLED\0\u{1}FAILED_PRECONDITION\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}INVALID_ARGUMENT\0\u{1}NOT_FOUND\0\u{1}DEADLINE_EXCEEDED\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}UNKNOWN_METHOD\0\u{1}STALE_EPOCH\0\u{1}CANCELLED\0\u{1}FAILED_PRECONDITION\0\u{1}UNAUTHENTICATED\0\u{1}PERMISSION_DENIED\0\u{1}RESOURCE_EXHAUSTED\0")
 }

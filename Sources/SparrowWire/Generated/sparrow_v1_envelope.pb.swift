@@ -60,6 +60,10 @@ public nonisolated struct Sparrow_V1_Envelope: Sendable {
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
   public mutating func clearStatus() {self._status = nil}
 
+  /// Requests only: the caller's API key, for a coordinator that checks keys (see proto/README.md).
+  /// Cluster processes authenticate by their TLS certificate instead and leave it empty.
+  public var apiKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -113,7 +117,7 @@ fileprivate nonisolated let _protobuf_package = "sparrow.v1"
 
 nonisolated extension Sparrow_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}kind\0\u{1}method\0\u{3}timeout_micros\0\u{1}payload\0\u{1}status\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}kind\0\u{1}method\0\u{3}timeout_micros\0\u{1}payload\0\u{1}status\0\u{3}api_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -127,6 +131,7 @@ nonisolated extension Sparrow_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.timeoutMicros) }()
       case 5: try { try decoder.decodeSingularBytesField(value: &self.payload) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.apiKey) }()
       default: break
       }
     }
@@ -155,6 +160,9 @@ nonisolated extension Sparrow_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
     try { if let v = self._status {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    if !self.apiKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.apiKey, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -165,6 +173,7 @@ nonisolated extension Sparrow_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.timeoutMicros != rhs.timeoutMicros {return false}
     if lhs.payload != rhs.payload {return false}
     if lhs._status != rhs._status {return false}
+    if lhs.apiKey != rhs.apiKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -234,7 +234,8 @@ public nonisolated struct Sparrow_V1_StatsResponse: Sendable {
   public init() {}
 }
 
-/// `epoch`: the caller's cluster-map epoch (0: none); the node adopts it when higher.
+/// `epoch`: the caller's cluster-map epoch, for its logs; a node never adopts an epoch from a
+/// health check (only from the writes and control calls a coordinator sends).
 public nonisolated struct Sparrow_V1_HealthRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -924,7 +924,7 @@ const ProtobufCMessageDescriptor sparrow__v1__coverage__descriptor =
   (ProtobufCMessageInit) sparrow__v1__coverage__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue sparrow__v1__status__code__enum_values_by_number[10] =
+static const ProtobufCEnumValue sparrow__v1__status__code__enum_values_by_number[13] =
 {
   { "OK", "SPARROW__V1__STATUS__CODE__OK", 0 },
   { "INVALID_ARGUMENT", "SPARROW__V1__STATUS__CODE__INVALID_ARGUMENT", 1 },
@@ -936,11 +936,14 @@ static const ProtobufCEnumValue sparrow__v1__status__code__enum_values_by_number
   { "STALE_EPOCH", "SPARROW__V1__STATUS__CODE__STALE_EPOCH", 7 },
   { "CANCELLED", "SPARROW__V1__STATUS__CODE__CANCELLED", 8 },
   { "FAILED_PRECONDITION", "SPARROW__V1__STATUS__CODE__FAILED_PRECONDITION", 9 },
+  { "UNAUTHENTICATED", "SPARROW__V1__STATUS__CODE__UNAUTHENTICATED", 10 },
+  { "PERMISSION_DENIED", "SPARROW__V1__STATUS__CODE__PERMISSION_DENIED", 11 },
+  { "RESOURCE_EXHAUSTED", "SPARROW__V1__STATUS__CODE__RESOURCE_EXHAUSTED", 12 },
 };
 static const ProtobufCIntRange sparrow__v1__status__code__value_ranges[] = {
-{0, 0},{0, 10}
+{0, 0},{0, 13}
 };
-static const ProtobufCEnumValueIndex sparrow__v1__status__code__enum_values_by_name[10] =
+static const ProtobufCEnumValueIndex sparrow__v1__status__code__enum_values_by_name[13] =
 {
   { "CANCELLED", 8 },
   { "DEADLINE_EXCEEDED", 3 },
@@ -949,7 +952,10 @@ static const ProtobufCEnumValueIndex sparrow__v1__status__code__enum_values_by_n
   { "INVALID_ARGUMENT", 1 },
   { "NOT_FOUND", 2 },
   { "OK", 0 },
+  { "PERMISSION_DENIED", 11 },
+  { "RESOURCE_EXHAUSTED", 12 },
   { "STALE_EPOCH", 7 },
+  { "UNAUTHENTICATED", 10 },
   { "UNAVAILABLE", 4 },
   { "UNKNOWN_METHOD", 6 },
 };
@@ -960,9 +966,9 @@ const ProtobufCEnumDescriptor sparrow__v1__status__code__descriptor =
   "Code",
   "Sparrow__V1__Status__Code",
   "sparrow.v1",
-  10,
+  13,
   sparrow__v1__status__code__enum_values_by_number,
-  10,
+  13,
   sparrow__v1__status__code__enum_values_by_name,
   1,
   sparrow__v1__status__code__value_ranges,

@@ -41,7 +41,20 @@ typedef enum _Sparrow__V1__Status__Code {
   /*
    * The call is valid but the system is not in a state to do it (e.g. a build not prepared everywhere).
    */
-  SPARROW__V1__STATUS__CODE__FAILED_PRECONDITION = 9
+  SPARROW__V1__STATUS__CODE__FAILED_PRECONDITION = 9,
+  /*
+   * No credential, or one that is not valid (unknown, revoked or malformed API key; no client
+   * certificate where one is required). HTTP 401.
+   */
+  SPARROW__V1__STATUS__CODE__UNAUTHENTICATED = 10,
+  /*
+   * The caller is known but its role or key scope does not allow the call. HTTP 403.
+   */
+  SPARROW__V1__STATUS__CODE__PERMISSION_DENIED = 11,
+  /*
+   * A bound was reached (staged bytes, disk space, queue length): try again later, or with less. HTTP 429.
+   */
+  SPARROW__V1__STATUS__CODE__RESOURCE_EXHAUSTED = 12
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPARROW__V1__STATUS__CODE)
 } Sparrow__V1__Status__Code;
 

@@ -907,6 +907,231 @@ void   sparrow__v1__map_change_response__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__map_change_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   sparrow__v1__stage_bundle_request__init
+                     (Sparrow__V1__StageBundleRequest         *message)
+{
+  static const Sparrow__V1__StageBundleRequest init_value = SPARROW__V1__STAGE_BUNDLE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__stage_bundle_request__get_packed_size
+                     (const Sparrow__V1__StageBundleRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__stage_bundle_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__stage_bundle_request__pack
+                     (const Sparrow__V1__StageBundleRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__stage_bundle_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__stage_bundle_request__pack_to_buffer
+                     (const Sparrow__V1__StageBundleRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__stage_bundle_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__StageBundleRequest *
+       sparrow__v1__stage_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__StageBundleRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__stage_bundle_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__stage_bundle_request__free_unpacked
+                     (Sparrow__V1__StageBundleRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__stage_bundle_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__stage_bundle_response__init
+                     (Sparrow__V1__StageBundleResponse         *message)
+{
+  static const Sparrow__V1__StageBundleResponse init_value = SPARROW__V1__STAGE_BUNDLE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__stage_bundle_response__get_packed_size
+                     (const Sparrow__V1__StageBundleResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__stage_bundle_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__stage_bundle_response__pack
+                     (const Sparrow__V1__StageBundleResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__stage_bundle_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__stage_bundle_response__pack_to_buffer
+                     (const Sparrow__V1__StageBundleResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__stage_bundle_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__StageBundleResponse *
+       sparrow__v1__stage_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__StageBundleResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__stage_bundle_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__stage_bundle_response__free_unpacked
+                     (Sparrow__V1__StageBundleResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__stage_bundle_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__replica_stats_request__init
+                     (Sparrow__V1__ReplicaStatsRequest         *message)
+{
+  static const Sparrow__V1__ReplicaStatsRequest init_value = SPARROW__V1__REPLICA_STATS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__replica_stats_request__get_packed_size
+                     (const Sparrow__V1__ReplicaStatsRequest *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__replica_stats_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__replica_stats_request__pack
+                     (const Sparrow__V1__ReplicaStatsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__replica_stats_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__replica_stats_request__pack_to_buffer
+                     (const Sparrow__V1__ReplicaStatsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__replica_stats_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ReplicaStatsRequest *
+       sparrow__v1__replica_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ReplicaStatsRequest *)
+     protobuf_c_message_unpack (&sparrow__v1__replica_stats_request__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__replica_stats_request__free_unpacked
+                     (Sparrow__V1__ReplicaStatsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__replica_stats_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__replica_stats__init
+                     (Sparrow__V1__ReplicaStats         *message)
+{
+  static const Sparrow__V1__ReplicaStats init_value = SPARROW__V1__REPLICA_STATS__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__replica_stats__get_packed_size
+                     (const Sparrow__V1__ReplicaStats *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__replica_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__replica_stats__pack
+                     (const Sparrow__V1__ReplicaStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__replica_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__replica_stats__pack_to_buffer
+                     (const Sparrow__V1__ReplicaStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__replica_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ReplicaStats *
+       sparrow__v1__replica_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ReplicaStats *)
+     protobuf_c_message_unpack (&sparrow__v1__replica_stats__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__replica_stats__free_unpacked
+                     (Sparrow__V1__ReplicaStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__replica_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__replica_stats_response__init
+                     (Sparrow__V1__ReplicaStatsResponse         *message)
+{
+  static const Sparrow__V1__ReplicaStatsResponse init_value = SPARROW__V1__REPLICA_STATS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__replica_stats_response__get_packed_size
+                     (const Sparrow__V1__ReplicaStatsResponse *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__replica_stats_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__replica_stats_response__pack
+                     (const Sparrow__V1__ReplicaStatsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__replica_stats_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__replica_stats_response__pack_to_buffer
+                     (const Sparrow__V1__ReplicaStatsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__replica_stats_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__ReplicaStatsResponse *
+       sparrow__v1__replica_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__ReplicaStatsResponse *)
+     protobuf_c_message_unpack (&sparrow__v1__replica_stats_response__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__replica_stats_response__free_unpacked
+                     (Sparrow__V1__ReplicaStatsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__replica_stats_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor sparrow__v1__query_request__field_descriptors[6] =
 {
   {
@@ -2230,5 +2455,273 @@ const ProtobufCMessageDescriptor sparrow__v1__map_change_response__descriptor =
   sparrow__v1__map_change_response__field_indices_by_name,
   1,  sparrow__v1__map_change_response__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__map_change_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__stage_bundle_request__field_descriptors[3] =
+{
+  {
+    "node",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__StageBundleRequest, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "upload",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__StageBundleRequest, step_case),
+    offsetof(Sparrow__V1__StageBundleRequest, upload),
+    &sparrow__v1__upload_bundle_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prepare",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__StageBundleRequest, step_case),
+    offsetof(Sparrow__V1__StageBundleRequest, prepare),
+    &sparrow__v1__prepare_bundle_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__stage_bundle_request__field_indices_by_name[] = {
+  0,   /* field[0] = node */
+  2,   /* field[2] = prepare */
+  1,   /* field[1] = upload */
+};
+static const ProtobufCIntRange sparrow__v1__stage_bundle_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__stage_bundle_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.StageBundleRequest",
+  "StageBundleRequest",
+  "Sparrow__V1__StageBundleRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__StageBundleRequest),
+  3,
+  sparrow__v1__stage_bundle_request__field_descriptors,
+  sparrow__v1__stage_bundle_request__field_indices_by_name,
+  1,  sparrow__v1__stage_bundle_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__stage_bundle_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__stage_bundle_response__field_descriptors[2] =
+{
+  {
+    "upload",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__StageBundleResponse, result_case),
+    offsetof(Sparrow__V1__StageBundleResponse, upload),
+    &sparrow__v1__upload_bundle_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prepare",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__StageBundleResponse, result_case),
+    offsetof(Sparrow__V1__StageBundleResponse, prepare),
+    &sparrow__v1__prepare_bundle_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__stage_bundle_response__field_indices_by_name[] = {
+  1,   /* field[1] = prepare */
+  0,   /* field[0] = upload */
+};
+static const ProtobufCIntRange sparrow__v1__stage_bundle_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__stage_bundle_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.StageBundleResponse",
+  "StageBundleResponse",
+  "Sparrow__V1__StageBundleResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__StageBundleResponse),
+  2,
+  sparrow__v1__stage_bundle_response__field_descriptors,
+  sparrow__v1__stage_bundle_response__field_indices_by_name,
+  1,  sparrow__v1__stage_bundle_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__stage_bundle_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__replica_stats_request__field_descriptors[1] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReplicaStatsRequest, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__replica_stats_request__field_indices_by_name[] = {
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__replica_stats_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__replica_stats_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ReplicaStatsRequest",
+  "ReplicaStatsRequest",
+  "Sparrow__V1__ReplicaStatsRequest",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ReplicaStatsRequest),
+  1,
+  sparrow__v1__replica_stats_request__field_descriptors,
+  sparrow__v1__replica_stats_request__field_indices_by_name,
+  1,  sparrow__v1__replica_stats_request__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__replica_stats_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__replica_stats__field_descriptors[4] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReplicaStats, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "node",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReplicaStats, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stats",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReplicaStats, stats),
+    &sparrow__v1__shard_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReplicaStats, error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__replica_stats__field_indices_by_name[] = {
+  3,   /* field[3] = error */
+  1,   /* field[1] = node */
+  0,   /* field[0] = shard */
+  2,   /* field[2] = stats */
+};
+static const ProtobufCIntRange sparrow__v1__replica_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__replica_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ReplicaStats",
+  "ReplicaStats",
+  "Sparrow__V1__ReplicaStats",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ReplicaStats),
+  4,
+  sparrow__v1__replica_stats__field_descriptors,
+  sparrow__v1__replica_stats__field_indices_by_name,
+  1,  sparrow__v1__replica_stats__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__replica_stats__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__replica_stats_response__field_descriptors[1] =
+{
+  {
+    "replicas",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__ReplicaStatsResponse, n_replicas),
+    offsetof(Sparrow__V1__ReplicaStatsResponse, replicas),
+    &sparrow__v1__replica_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__replica_stats_response__field_indices_by_name[] = {
+  0,   /* field[0] = replicas */
+};
+static const ProtobufCIntRange sparrow__v1__replica_stats_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__replica_stats_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.ReplicaStatsResponse",
+  "ReplicaStatsResponse",
+  "Sparrow__V1__ReplicaStatsResponse",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__ReplicaStatsResponse),
+  1,
+  sparrow__v1__replica_stats_response__field_descriptors,
+  sparrow__v1__replica_stats_response__field_indices_by_name,
+  1,  sparrow__v1__replica_stats_response__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__replica_stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "sparrow/v1/common.pb-c.h"
+#include "sparrow/v1/shard.pb-c.h"
 
 typedef struct Sparrow__V1__QueryRequest Sparrow__V1__QueryRequest;
 typedef struct Sparrow__V1__QueryResponse Sparrow__V1__QueryResponse;
@@ -36,6 +37,11 @@ typedef struct Sparrow__V1__MoveShardRequest Sparrow__V1__MoveShardRequest;
 typedef struct Sparrow__V1__SetReplicasRequest Sparrow__V1__SetReplicasRequest;
 typedef struct Sparrow__V1__RebalanceRequest Sparrow__V1__RebalanceRequest;
 typedef struct Sparrow__V1__MapChangeResponse Sparrow__V1__MapChangeResponse;
+typedef struct Sparrow__V1__StageBundleRequest Sparrow__V1__StageBundleRequest;
+typedef struct Sparrow__V1__StageBundleResponse Sparrow__V1__StageBundleResponse;
+typedef struct Sparrow__V1__ReplicaStatsRequest Sparrow__V1__ReplicaStatsRequest;
+typedef struct Sparrow__V1__ReplicaStats Sparrow__V1__ReplicaStats;
+typedef struct Sparrow__V1__ReplicaStatsResponse Sparrow__V1__ReplicaStatsResponse;
 
 
 /* --- enums --- */
@@ -381,6 +387,96 @@ struct  Sparrow__V1__MapChangeResponse
 #define SPARROW__V1__MAP_CHANGE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__map_change_response__descriptor) \
     , 0, 0,NULL }
+
+
+typedef enum {
+  SPARROW__V1__STAGE_BUNDLE_REQUEST__STEP__NOT_SET = 0,
+  SPARROW__V1__STAGE_BUNDLE_REQUEST__STEP_UPLOAD = 2,
+  SPARROW__V1__STAGE_BUNDLE_REQUEST__STEP_PREPARE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPARROW__V1__STAGE_BUNDLE_REQUEST__STEP__CASE)
+} Sparrow__V1__StageBundleRequest__StepCase;
+
+/*
+ * `ctl load` stages a build's bundles through the coordinator, which alone may call the nodes'
+ * bundle methods: one step (an upload chunk, or the prepare that ends the upload) for one node.
+ */
+struct  Sparrow__V1__StageBundleRequest
+{
+  ProtobufCMessage base;
+  char *node;
+  Sparrow__V1__StageBundleRequest__StepCase step_case;
+  union {
+    Sparrow__V1__UploadBundleRequest *upload;
+    Sparrow__V1__PrepareBundleRequest *prepare;
+  };
+};
+#define SPARROW__V1__STAGE_BUNDLE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__stage_bundle_request__descriptor) \
+    , (char *)protobuf_c_empty_string, SPARROW__V1__STAGE_BUNDLE_REQUEST__STEP__NOT_SET, {0} }
+
+
+typedef enum {
+  SPARROW__V1__STAGE_BUNDLE_RESPONSE__RESULT__NOT_SET = 0,
+  SPARROW__V1__STAGE_BUNDLE_RESPONSE__RESULT_UPLOAD = 1,
+  SPARROW__V1__STAGE_BUNDLE_RESPONSE__RESULT_PREPARE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPARROW__V1__STAGE_BUNDLE_RESPONSE__RESULT__CASE)
+} Sparrow__V1__StageBundleResponse__ResultCase;
+
+struct  Sparrow__V1__StageBundleResponse
+{
+  ProtobufCMessage base;
+  Sparrow__V1__StageBundleResponse__ResultCase result_case;
+  union {
+    Sparrow__V1__UploadBundleResponse *upload;
+    Sparrow__V1__PrepareBundleResponse *prepare;
+  };
+};
+#define SPARROW__V1__STAGE_BUNDLE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__stage_bundle_response__descriptor) \
+    , SPARROW__V1__STAGE_BUNDLE_RESPONSE__RESULT__NOT_SET, {0} }
+
+
+/*
+ * Every replica's shard statistics, as its node reports them (for `ctl status` and `ctl load`).
+ */
+struct  Sparrow__V1__ReplicaStatsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Empty: every shard.
+   */
+  char *shard;
+};
+#define SPARROW__V1__REPLICA_STATS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__replica_stats_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Sparrow__V1__ReplicaStats
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *node;
+  /*
+   * Empty when the node did not answer (see `error`).
+   */
+  Sparrow__V1__ShardStats *stats;
+  char *error;
+};
+#define SPARROW__V1__REPLICA_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__replica_stats__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Sparrow__V1__ReplicaStatsResponse
+{
+  ProtobufCMessage base;
+  size_t n_replicas;
+  Sparrow__V1__ReplicaStats **replicas;
+};
+#define SPARROW__V1__REPLICA_STATS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__replica_stats_response__descriptor) \
+    , 0,NULL }
 
 
 /* Sparrow__V1__QueryRequest methods */
@@ -763,6 +859,101 @@ Sparrow__V1__MapChangeResponse *
 void   sparrow__v1__map_change_response__free_unpacked
                      (Sparrow__V1__MapChangeResponse *message,
                       ProtobufCAllocator *allocator);
+/* Sparrow__V1__StageBundleRequest methods */
+void   sparrow__v1__stage_bundle_request__init
+                     (Sparrow__V1__StageBundleRequest         *message);
+size_t sparrow__v1__stage_bundle_request__get_packed_size
+                     (const Sparrow__V1__StageBundleRequest   *message);
+size_t sparrow__v1__stage_bundle_request__pack
+                     (const Sparrow__V1__StageBundleRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__stage_bundle_request__pack_to_buffer
+                     (const Sparrow__V1__StageBundleRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__StageBundleRequest *
+       sparrow__v1__stage_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__stage_bundle_request__free_unpacked
+                     (Sparrow__V1__StageBundleRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__StageBundleResponse methods */
+void   sparrow__v1__stage_bundle_response__init
+                     (Sparrow__V1__StageBundleResponse         *message);
+size_t sparrow__v1__stage_bundle_response__get_packed_size
+                     (const Sparrow__V1__StageBundleResponse   *message);
+size_t sparrow__v1__stage_bundle_response__pack
+                     (const Sparrow__V1__StageBundleResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__stage_bundle_response__pack_to_buffer
+                     (const Sparrow__V1__StageBundleResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__StageBundleResponse *
+       sparrow__v1__stage_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__stage_bundle_response__free_unpacked
+                     (Sparrow__V1__StageBundleResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ReplicaStatsRequest methods */
+void   sparrow__v1__replica_stats_request__init
+                     (Sparrow__V1__ReplicaStatsRequest         *message);
+size_t sparrow__v1__replica_stats_request__get_packed_size
+                     (const Sparrow__V1__ReplicaStatsRequest   *message);
+size_t sparrow__v1__replica_stats_request__pack
+                     (const Sparrow__V1__ReplicaStatsRequest   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__replica_stats_request__pack_to_buffer
+                     (const Sparrow__V1__ReplicaStatsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ReplicaStatsRequest *
+       sparrow__v1__replica_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__replica_stats_request__free_unpacked
+                     (Sparrow__V1__ReplicaStatsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ReplicaStats methods */
+void   sparrow__v1__replica_stats__init
+                     (Sparrow__V1__ReplicaStats         *message);
+size_t sparrow__v1__replica_stats__get_packed_size
+                     (const Sparrow__V1__ReplicaStats   *message);
+size_t sparrow__v1__replica_stats__pack
+                     (const Sparrow__V1__ReplicaStats   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__replica_stats__pack_to_buffer
+                     (const Sparrow__V1__ReplicaStats   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ReplicaStats *
+       sparrow__v1__replica_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__replica_stats__free_unpacked
+                     (Sparrow__V1__ReplicaStats *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__ReplicaStatsResponse methods */
+void   sparrow__v1__replica_stats_response__init
+                     (Sparrow__V1__ReplicaStatsResponse         *message);
+size_t sparrow__v1__replica_stats_response__get_packed_size
+                     (const Sparrow__V1__ReplicaStatsResponse   *message);
+size_t sparrow__v1__replica_stats_response__pack
+                     (const Sparrow__V1__ReplicaStatsResponse   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__replica_stats_response__pack_to_buffer
+                     (const Sparrow__V1__ReplicaStatsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__ReplicaStatsResponse *
+       sparrow__v1__replica_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__replica_stats_response__free_unpacked
+                     (Sparrow__V1__ReplicaStatsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Sparrow__V1__QueryRequest_Closure)
@@ -825,6 +1016,21 @@ typedef void (*Sparrow__V1__RebalanceRequest_Closure)
 typedef void (*Sparrow__V1__MapChangeResponse_Closure)
                  (const Sparrow__V1__MapChangeResponse *message,
                   void *closure_data);
+typedef void (*Sparrow__V1__StageBundleRequest_Closure)
+                 (const Sparrow__V1__StageBundleRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__StageBundleResponse_Closure)
+                 (const Sparrow__V1__StageBundleResponse *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ReplicaStatsRequest_Closure)
+                 (const Sparrow__V1__ReplicaStatsRequest *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ReplicaStats_Closure)
+                 (const Sparrow__V1__ReplicaStats *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__ReplicaStatsResponse_Closure)
+                 (const Sparrow__V1__ReplicaStatsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -851,6 +1057,11 @@ extern const ProtobufCMessageDescriptor sparrow__v1__move_shard_request__descrip
 extern const ProtobufCMessageDescriptor sparrow__v1__set_replicas_request__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__rebalance_request__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__map_change_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__stage_bundle_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__stage_bundle_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__replica_stats_request__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__replica_stats__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__replica_stats_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

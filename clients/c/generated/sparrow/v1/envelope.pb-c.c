@@ -82,7 +82,7 @@ const ProtobufCEnumDescriptor sparrow__v1__envelope__kind__descriptor =
   sparrow__v1__envelope__kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__envelope__field_descriptors[6] =
+static const ProtobufCFieldDescriptor sparrow__v1__envelope__field_descriptors[7] =
 {
   {
     "request_id",
@@ -156,8 +156,21 @@ static const ProtobufCFieldDescriptor sparrow__v1__envelope__field_descriptors[6
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "api_key",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Envelope, api_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__envelope__field_indices_by_name[] = {
+  6,   /* field[6] = api_key */
   1,   /* field[1] = kind */
   2,   /* field[2] = method */
   4,   /* field[4] = payload */
@@ -168,7 +181,7 @@ static const unsigned sparrow__v1__envelope__field_indices_by_name[] = {
 static const ProtobufCIntRange sparrow__v1__envelope__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__envelope__descriptor =
 {
@@ -178,7 +191,7 @@ const ProtobufCMessageDescriptor sparrow__v1__envelope__descriptor =
   "Sparrow__V1__Envelope",
   "sparrow.v1",
   sizeof(Sparrow__V1__Envelope),
-  6,
+  7,
   sparrow__v1__envelope__field_descriptors,
   sparrow__v1__envelope__field_indices_by_name,
   1,  sparrow__v1__envelope__number_ranges,

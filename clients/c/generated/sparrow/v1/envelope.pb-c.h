@@ -55,10 +55,15 @@ struct  Sparrow__V1__Envelope
    * Responses only: OK, or why the call failed (then `payload` is empty).
    */
   Sparrow__V1__Status *status;
+  /*
+   * Requests only: the caller's API key, for a coordinator that checks keys (see proto/README.md).
+   * Cluster processes authenticate by their TLS certificate instead and leave it empty.
+   */
+  char *api_key;
 };
 #define SPARROW__V1__ENVELOPE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__envelope__descriptor) \
-    , 0, SPARROW__V1__ENVELOPE__KIND__REQUEST, (char *)protobuf_c_empty_string, 0, {0,NULL}, NULL }
+    , 0, SPARROW__V1__ENVELOPE__KIND__REQUEST, (char *)protobuf_c_empty_string, 0, {0,NULL}, NULL, (char *)protobuf_c_empty_string }
 
 
 /* Sparrow__V1__Envelope methods */

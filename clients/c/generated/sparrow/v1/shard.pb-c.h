@@ -236,7 +236,8 @@ struct  Sparrow__V1__StatsResponse
 
 
 /*
- * `epoch`: the caller's cluster-map epoch (0: none); the node adopts it when higher.
+ * `epoch`: the caller's cluster-map epoch, for its logs; a node never adopts an epoch from a
+ * health check (only from the writes and control calls a coordinator sends).
  */
 struct  Sparrow__V1__HealthRequest
 {
