@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Installs Sparrow on a Debian/Ubuntu host as systemd services (run as root).
-#   deploy/install.sh --binary PATH --role shard|coordinator|both [--node-id ID] [--start]
+#   deploy/install.sh --binary PATH --role shard|coordinator|both [--node-id ID] --tls DIR [--start]
+# DIR holds ca.pem and this host's certificates, as `sparrow certs issue --out DIR` wrote them:
+# node-ID.pem/.key for a shard node, coordinator-NAME.pem/.key for a coordinator (the CA's key
+# stays with the operator). They go to /etc/sparrow/tls (readable by the sparrow user only). A
+# coordinator host also gets /etc/sparrow/keys.json; on first install an admin API key is
+# created and printed once.
 # PATH is a release binary built on the same distribution release, preferably with the Swift
 # runtime linked in:  swift build -c release --static-swift-stdlib --product sparrow
 # Layout: /usr/local/bin/sparrow, /etc/sparrow/{shard,coordinator}.env, /var/lib/sparrow
@@ -8,12 +13,13 @@
 # settings and data are never overwritten, so the script also upgrades a host in place.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-binary="" role="" node_id="" start=0
+binary="" role="" node_id="" tls="" start=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --binary) binary="$2"; shift 2 ;;
         --role) role="$2"; shift 2 ;;
         --node-id) node_id="$2"; shift 2 ;;
+        --tls) tls="$2"; shift 2 ;;
         --start) start=1; shift ;;
         *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -21,6 +27,15 @@ done
 [ -n "$binary" ] && [ -x "$binary" ] || { echo "install.sh: --binary PATH (an executable sparrow) is required" >&2; exit 2; }
 case "$role" in shard|coordinator|both) ;; *) echo "install.sh: --role takes shard, coordinator or both" >&2; exit 2 ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
+[ -n "$tls" ] && [ -f "$tls/ca.pem" ] || { echo "install.sh: --tls DIR (with ca.pem and this host's certificates from 'sparrow certs issue') is required" >&2; exit 2; }
+# The one certificate of ROLE in DIR (node-ID, coordinator-NAME), copied as /etc/sparrow/tls/ROLE.{pem,key}.
+install_certificate() {
+    local role="$1" pattern="$2" found
+    found="$(ls "$tls"/$pattern.pem 2>/dev/null | head -1)"
+    [ -n "$found" ] || { echo "install.sh: no $pattern.pem in $tls (sparrow certs issue --role $role …)" >&2; exit 2; }
+    install -o root -g sparrow -m 0644 "$found" "/etc/sparrow/tls/$role.pem"
+    install -o root -g sparrow -m 0640 "${found%.pem}.key" "/etc/sparrow/tls/$role.key"
+}
 
 # Runtime libraries: RocksDB, OpenBLAS, zlib (the -dev package pulls the release's RocksDB soname).
 export DEBIAN_FRONTEND=noninteractive
@@ -30,6 +45,8 @@ apt-get install -y -q librocksdb-dev libopenblas0 zlib1g ca-certificates
 id sparrow >/dev/null 2>&1 || useradd --system --home-dir /var/lib/sparrow --shell /usr/sbin/nologin sparrow
 install -d -o sparrow -g sparrow -m 0750 /var/lib/sparrow
 install -d -m 0755 /etc/sparrow /usr/local/share/doc/sparrow
+install -d -o root -g sparrow -m 0750 /etc/sparrow/tls
+install -o root -g sparrow -m 0644 "$tls/ca.pem" /etc/sparrow/tls/ca.pem
 install -m 0755 "$binary" /usr/local/bin/sparrow.new
 mv /usr/local/bin/sparrow.new /usr/local/bin/sparrow
 if ldd /usr/local/bin/sparrow | grep -q "not found"; then
@@ -46,6 +63,7 @@ if [ "$role" = shard ] || [ "$role" = both ]; then
         install -m 0644 "$here/etc/shard.env" /etc/sparrow/shard.env
         [ -z "$node_id" ] || sed -i "s/^SPARROW_NODE_ID=.*/SPARROW_NODE_ID=$node_id/" /etc/sparrow/shard.env
     fi
+    install_certificate node "node-${node_id:-*}"
     install -d -o sparrow -g sparrow -m 0750 /var/lib/sparrow/node
     install -m 0644 "$here/systemd/sparrow-shard.service" /etc/systemd/system/
     units+=(sparrow-shard)
@@ -53,6 +71,12 @@ fi
 if [ "$role" = coordinator ] || [ "$role" = both ]; then
     [ -f /etc/sparrow/coordinator.env ] || install -m 0644 "$here/etc/coordinator.env" /etc/sparrow/coordinator.env
     [ -f /var/lib/sparrow/cluster.yaml ] || install -o sparrow -g sparrow -m 0640 "$here/cluster.example.yaml" /var/lib/sparrow/cluster.yaml
+    install_certificate coordinator "coordinator-*"
+    if [ ! -f /etc/sparrow/keys.json ]; then
+        admin_key="$(/usr/local/bin/sparrow keys create --file /etc/sparrow/keys.json --scope admin --name "install-$(hostname)")"
+        chown sparrow:sparrow /etc/sparrow/keys.json
+        echo "install.sh: admin API key (shown once; keep it safe): $admin_key"
+    fi
     install -m 0644 "$here/systemd/sparrow-coordinator.service" /etc/systemd/system/
     units+=(sparrow-coordinator)
 fi

@@ -67,7 +67,6 @@ public enum HTTPAPI {
         coordinator: Coordinator, keys: APIKeyVerifier? = nil, metricsText: @escaping @Sendable () -> String
     ) -> Router<BasicRequestContext> {
         let router = Router()
-        router.middlewares.add(KnownMethodsMiddleware())
         router.middlewares.add(MetricsMiddleware())
         if let keys { router.middlewares.add(APIKeyMiddleware(keys: keys)) }
         router.post("/v1/search") { request, context -> Response in
@@ -146,12 +145,12 @@ public enum HTTPAPI {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    static func errorResponse(_ error: RPCError, status override: HTTPResponse.Status? = nil) -> Response {
+    static func errorResponse(_ error: RPCError) -> Response {
         struct ErrorJSON: Encodable {
             struct Detail: Encodable { var code: String; var message: String }
             var error: Detail
         }
-        let mapped: HTTPResponse.Status = switch error.code {
+        let status: HTTPResponse.Status = switch error.code {
         case .invalidArgument, .unknownMethod: .badRequest
         case .unauthenticated: .unauthorized
         case .permissionDenied: .forbidden
@@ -162,7 +161,6 @@ public enum HTTPAPI {
         case .unavailable: .serviceUnavailable
         default: .internalServerError
         }
-        let status = override ?? mapped
         var response = (try? json(ErrorJSON(error: .init(code: error.code.name, message: error.message)), status: status))
             ?? Response(status: .internalServerError)
         if status == .tooManyRequests { response.headers[.retryAfter] = "1" }

@@ -2,19 +2,6 @@ import Hummingbird
 import SparrowSecurity
 import SparrowWire
 
-/// Refuses HTTP methods the API does not use (405) before anything else sees the request, so
-/// that no metric label comes from a method name a client invented.
-struct KnownMethodsMiddleware<Context: RequestContext>: RouterMiddleware {
-    static var allowed: Set<HTTPRequest.Method> { [.get, .post, .head] }
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard Self.allowed.contains(request.method) else {
-            return HTTPAPI.errorResponse(RPCError(.invalidArgument, "HTTP method not allowed here: use GET or POST"), status: .methodNotAllowed)
-        }
-        return try await next(request, context)
-    }
-}
-
 /// API keys on HTTP: `Authorization: Bearer <key>` (or `X-API-Key: <key>`). Every route but
 /// `/healthz` needs a key of scope `read`; a missing or bad key gets 401 `unauthenticated`, a
 /// key without the scope 403 `permission_denied`.

@@ -34,7 +34,7 @@ extension ShardNode {
     }
 
     /// Bytes staged now: upload files plus bulk loads in memory.
-    var stagedBytes: Int {
+    public var stagedBytes: Int {
         stagedFiles().values.reduce(0) { $0 + $1.bytes } + uploads.withLock { $0.values.reduce(0) { $0 + $1.bytes } }
     }
 

@@ -52,8 +52,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             case .success(let admitted):
                 principal = admitted
             case .failure(let refusal):
-                audit?.done(caller: certificate.map { "cert:\($0)" } ?? "anonymous", .failure(refusal))
-                respondAtOnce(to: envelope, .failure(refusal), context: context)
+                audit?.done(caller: refusal.caller, .failure(refusal.error))
+                respondAtOnce(to: envelope, .failure(refusal.error), context: context)
                 return
             }
             if let handler = service.immediate(method: envelope.method) {

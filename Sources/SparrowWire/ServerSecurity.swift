@@ -25,12 +25,25 @@ public struct ServerSecurity: Sendable {
     /// Checks nothing.
     public static let none = ServerSecurity(tls: nil, policy: nil)
 
-    /// The caller of `method`, or the refusal to send back.
-    func admit(_ method: String, apiKey: String, certificate: PeerIdentity?) -> Result<Principal, RPCError> {
+    /// The caller of `method`, or the refusal to send back with who was refused (for the audit log).
+    func admit(_ method: String, apiKey: String, certificate: PeerIdentity?) -> Result<Principal, Refusal> {
         guard let policy else { return .success(.unchecked) }
         let key: Result<AuthenticatedKey, SecurityError>? =
             apiKey.isEmpty ? nil : (keys?.authenticate(apiKey) ?? .failure(.invalid("this server takes no API keys; it authenticates by certificate")))
-        return policy.admit(method, certificate: certificate, key: key)
+        return policy.admit(method, certificate: certificate, key: key).mapError { error in
+            let caller: String = switch key {
+            case .success(let key)?: Principal.key(key).description
+            case .failure?: "invalid key"
+            case nil: certificate.map { Principal.certificate($0).description } ?? "anonymous"
+            }
+            return Refusal(error: error, caller: caller)
+        }
+    }
+
+    /// A refused call: the answer, and who was refused.
+    struct Refusal: Error {
+        var error: RPCError
+        var caller: String
     }
 
     /// Whether calls of `method` go to the audit log.

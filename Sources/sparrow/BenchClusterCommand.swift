@@ -17,7 +17,10 @@ struct BenchClusterCommand: AsyncParsableCommand {
         each shard count S above 1, the same documents split over S shards in this process, each \
         query searching them one after another (the cost of sharding without the wire). The \
         cluster is `sparrow local up` (separate processes on 127.0.0.1) searched through the coordinator's \
-        protobuf/TCP API by N concurrent callers. Same query vectors, same k, same run.
+        protobuf/TCP API by N concurrent callers. Same query vectors, same k, same run. With \
+        `--transports plain,tls` each shard count also runs a `local up --secure` cluster (mutual TLS between \
+        the processes, callers with a read API key over TLS): rows `wire+tls` and `cluster+tls`, and a \
+        `tls_cost` section comparing CPU per query with the plaintext cluster of the same shape.
         """
     )
 
@@ -38,6 +41,9 @@ struct BenchClusterCommand: AsyncParsableCommand {
 
     @Option(help: "Timed passes over the queries per configuration.")
     var passes: Int = 2
+
+    @Option(help: "Cluster transports, comma-separated: plain (plaintext on loopback), tls (local up --secure).")
+    var transports: String = "plain"
 
     func run() async throws {
         ServerRuntime.runTasksOnEventLoops()
@@ -63,33 +69,50 @@ struct BenchClusterCommand: AsyncParsableCommand {
         }
 
         let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let modes = transports.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !modes.isEmpty, modes.allSatisfy({ ["plain", "tls"].contains($0) }) else { throw ValidationError("--transports takes plain and/or tls") }
         for count in shardCounts {
-            let data = scratch + "/cluster-\(count)"
-            let up = try Self.run(binary, ["local", "up", "--shards", "\(count)", "--data", data, "--vectors", docs])
-            guard up.status == 0 else { throw ValidationError("local up failed:\n\(up.text)") }
-            defer { _ = try? Self.run(binary, ["local", "down", "--data", data]) }
-            let local = try JSONDecoder().decode(LocalCluster.self, from: Data(contentsOf: URL(fileURLWithPath: LocalCluster.path(data))))
-            let roles: [String: [Int32]] = [
-                "client": [getpid()],
-                "coordinator": local.processes.filter { $0.name == "coordinator" }.map(\.pid),
-                "shards": local.processes.filter { $0.name != "coordinator" }.map(\.pid),
-            ]
-            let node = try ClusterMap.load(path: local.clusterFile).nodes[0]
-            let nodeRoles = ["client": roles["client"]!, "shards": local.processes.filter { $0.name == node.id }.map(\.pid)]
-            rows.append(try await wireRow(shards: count, node: node.address, roles: nodeRoles))
-            progress(rows.last!)
-            let client = RPCClient(try Endpoint(parsing: local.coordinatorRPC))
-            for callers in concurrency {
-                _ = try await remote(client, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
-                let before = roles.mapValues(ProcessCPU.seconds(of:))
-                let (times, seconds) = try await remote(client, queryVectors, work: Self.schedule(queryVectors.count, callers: callers, passes: passes))
-                let cpu = roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -)
-                rows.append(Row(system: "cluster", shards: count, clients: callers, times: times, seconds: seconds, cpu: cpu))
-                progress(rows.last!)
+            for mode in modes {
+                let data = scratch + "/cluster-\(count)-\(mode)"
+                let up = try Self.run(binary, ["local", "up", "--shards", "\(count)", "--data", data, "--vectors", docs] + (mode == "tls" ? ["--secure"] : []))
+                guard up.status == 0 else { throw ValidationError("local up failed:\n\(up.text)") }
+                defer { _ = try? Self.run(binary, ["local", "down", "--data", data]) }
+                rows += try await clusterRows(count, local: try JSONDecoder().decode(LocalCluster.self, from: Data(contentsOf: URL(fileURLWithPath: LocalCluster.path(data)))),
+                                              queries: queryVectors, concurrency: concurrency)
             }
-            await client.close()
         }
         print(report(rows, documents: documents.count, queries: queryVectors.count))
+    }
+
+    /// The wire row and the cluster rows of one running cluster (`local` from `local up`).
+    func clusterRows(_ count: Int, local: LocalCluster, queries queryVectors: [[String: Float]], concurrency: [Int]) async throws -> [Row] {
+        let suffix = local.security == nil ? "" : "+tls"
+        let roles: [String: [Int32]] = [
+            "client": [getpid()],
+            "coordinator": local.processes.filter { $0.name == "coordinator" }.map(\.pid),
+            "shards": local.processes.filter { $0.name != "coordinator" }.map(\.pid),
+        ]
+        let node = try ClusterMap.load(path: local.clusterFile).nodes[0]
+        let nodeRoles = ["client": roles["client"]!, "shards": local.processes.filter { $0.name == node.id }.map(\.pid)]
+        // Callers as a client would be: a read key over TLS; the wire row as an operator (an admin certificate may ask a node's health).
+        let (callerSecurity, operatorSecurity) = try local.security.map { security in
+            (ClientSecurity(tls: try TLSIdentity(files: TLSFiles(ca: security.ca, certificate: nil, key: nil)), apiKey: security.keys["read"]),
+             ClientSecurity(tls: try TLSIdentity(files: TLSFiles(ca: security.ca, certificate: security.adminCertificate, key: security.adminKey))))
+        } ?? (.none, .none)
+        var rows = [try await wireRow(shards: count, node: node.address, security: operatorSecurity, roles: nodeRoles)]
+        rows[0].system += suffix
+        progress(rows.last!)
+        let client = RPCClient(try Endpoint(parsing: local.coordinatorRPC), security: callerSecurity)
+        for callers in concurrency {
+            _ = try await remote(client, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
+            let before = roles.mapValues(ProcessCPU.seconds(of:))
+            let (times, seconds) = try await remote(client, queryVectors, work: Self.schedule(queryVectors.count, callers: callers, passes: passes))
+            let cpu = roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -)
+            rows.append(Row(system: "cluster" + suffix, shards: count, clients: callers, times: times, seconds: seconds, cpu: cpu))
+            progress(rows.last!)
+        }
+        await client.close()
+        return rows
     }
 
     struct Row {
@@ -101,6 +124,8 @@ struct BenchClusterCommand: AsyncParsableCommand {
         /// CPU seconds used during the timed passes, by role (engine; client, coordinator, shards).
         var cpu: [String: Double]
         var qps: Double { Double(times.count) / seconds }
+        /// CPU milliseconds per query of every process together.
+        var cpuPerQuery: Double { cpu.values.reduce(0, +) * 1000 / Double(times.count) }
         var latency: LatencySummary { LatencySummary(times) }
     }
 
@@ -178,8 +203,8 @@ struct BenchClusterCommand: AsyncParsableCommand {
 
     /// The wire alone: round trips of a Health call (no search) to one shard node from one
     /// caller, the floor under each of the cluster's two hops (caller → coordinator → shards).
-    func wireRow(shards: Int, node address: String, roles: [String: [Int32]]) async throws -> Row {
-        let client = RPCClient(try Endpoint(parsing: address))
+    func wireRow(shards: Int, node address: String, security: ClientSecurity, roles: [String: [Int32]]) async throws -> Row {
+        let client = RPCClient(try Endpoint(parsing: address), security: security)
         func health() async throws {
             let _: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(30))
         }
@@ -217,6 +242,13 @@ struct BenchClusterCommand: AsyncParsableCommand {
                 + "\"p50_overhead_vs_same_shards_ms\": \(overhead(split)), \"qps_vs_same_shards_in_process\": \(ratio(row, split)), "
                 + "\"same_shards_in_process_qps_vs_in_process\": \(ratio(split, whole))}"
         }
+        let plain = Dictionary(uniqueKeysWithValues: rows.filter { $0.system == "cluster" }.map { ("\($0.shards)x\($0.clients)", $0) })
+        let tlsCost = rows.filter { $0.system == "cluster+tls" }.compactMap { row -> String? in
+            guard let base = plain["\(row.shards)x\(row.clients)"] else { return nil }
+            return "{\"shards\": \(row.shards), \"clients\": \(row.clients), "
+                + String(format: "\"cpu_ms_per_query_plain\": %.3f, \"cpu_ms_per_query_tls\": %.3f, \"cpu_ratio\": %.3f, \"qps_ratio\": %.3f}",
+                         base.cpuPerQuery, row.cpuPerQuery, row.cpuPerQuery / base.cpuPerQuery, row.qps / base.qps)
+        }
         return """
             {"docs": \(documents), "queries": \(queries), "k": \(k), "passes": \(passes), "cores": \(ProcessInfo.processInfo.activeProcessorCount),
              "rows": [
@@ -224,6 +256,9 @@ struct BenchClusterCommand: AsyncParsableCommand {
              ],
              "cluster_vs_in_process": [
               \(comparisons.joined(separator: ",\n  "))
+             ],
+             "tls_cost": [
+              \(tlsCost.joined(separator: ",\n  "))
              ]}
             """
     }

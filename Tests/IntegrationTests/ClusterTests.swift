@@ -70,7 +70,7 @@ import Testing
         let records = GeneratedCorpus.documents(3000, vocabulary: Self.vocabulary, seed: 11)
         let cluster = try LocalTestCluster(records: records, shards: 4)
         defer { cluster.down() }
-        let coordinator = try Coordinator(cluster: cluster.map, encoder: nil, callsPerReplica: 1, logger: Logger(label: "test"))
+        let coordinator = try Coordinator(cluster: cluster.map, encoder: nil, callsPerReplica: 1, peers: try cluster.coordinatorPeers(), logger: Logger(label: "test"))
         let oracle = Oracle(records)
         let queries = GeneratedCorpus.queries(200, vocabulary: Self.vocabulary, seed: 13)
         let responses = try await withThrowingTaskGroup(of: (Int, Sparrow_V1_QueryResponse).self) { group in

@@ -101,6 +101,12 @@ final class LocalTestCluster {
         return RPCClient(try node(id), security: ClientSecurity(tls: try security.identity("coordinator", "coordinator"), expectedPeer: PeerExpectation(role: .node, id: id)))
     }
 
+    /// How an in-process coordinator calls this cluster's nodes: as its coordinator.
+    func coordinatorPeers() throws -> ClientSecurity {
+        guard let security else { return .none }
+        return ClientSecurity(tls: try security.identity("coordinator", "coordinator"))
+    }
+
     /// `--coordinator` and the operator's credentials, for `sparrow ctl` and the other clients.
     var access: [String] { ["--coordinator", rpcAddress] + (security.map { ["--tls-ca", $0.ca, "--tls-cert", $0.adminCertificate, "--tls-key", $0.adminKey] } ?? []) }
 

@@ -169,6 +169,10 @@ import X509
             await coordinator.close()
         }
 
+        // Even the operator cannot add a node under an id its certificate does not name.
+        let impostor = try LocalTestCluster.run(["ctl", "add-node", try cluster.node("node-1").description, "--id", "node-9"] + cluster.access)
+        #expect(impostor.status != 0 && impostor.text.contains("the server is node:node-1, expected node:node-9"), "\(impostor.text)")
+
         #expect(Self.snapshot(node) == files, "node-0's data directory changed")
         #expect((try? String(contentsOfFile: node + "/EPOCH", encoding: .utf8)) == epoch)
         let after = try await search(operatorClient)
@@ -208,6 +212,13 @@ import X509
             "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", security.ca, "-H", "Authorization: Bearer \(security.keys["read"]!)", url + "/v1/cluster",
         ])
         #expect(keyed.text == "200")
+        // An invented method is refused before any route or metric sees it (no label from a client's string).
+        let invented = try LocalTestCluster.run(executable: "/usr/bin/curl", [
+            "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", security.ca, "-X", "INVENTED1", url + "/v1/cluster",
+        ])
+        #expect(invented.text == "400")
+        let metrics = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-s", "--cacert", security.ca, "-H", "Authorization: Bearer \(security.keys["read"]!)", url + "/metrics"])
+        #expect(metrics.text.contains("sparrow_rpc_requests_total") && !metrics.text.contains("INVENTED1"))
 
         let revoked = try LocalTestCluster.run(["keys", "revoke", Self.keyID(security.keys["read"]!), "--file", security.keysFile])
         #expect(revoked.status == 0, "\(revoked.text)")
