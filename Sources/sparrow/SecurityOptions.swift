@@ -5,23 +5,28 @@ import Logging
 import SparrowSecurity
 import SparrowWire
 
-/// A server's TLS and whether it may listen in the clear.
-struct ServerSecurityOptions: ParsableArguments {
-    @Option(help: "The cluster CA certificate (PEM): peers' certificates must chain to it.")
+/// A process's certificate files (`sparrow certs`).
+struct TLSFileOptions: ParsableArguments {
+    @Option(help: "The cluster CA certificate (PEM): the peer's certificate must chain to it.")
     var tlsCa: String?
 
-    @Option(help: "This process's certificate (PEM, `sparrow certs issue`). SIGHUP rereads it, its key and the CA.")
+    @Option(help: "This process's certificate (PEM, `sparrow certs issue`); a server rereads it, its key and the CA on SIGHUP.")
     var tlsCert: String?
 
     @Option(help: "This process's private key (PEM).")
     var tlsKey: String?
+}
+
+/// A server's TLS and whether it may listen in the clear.
+struct ServerSecurityOptions: ParsableArguments {
+    @OptionGroup var files: TLSFileOptions
 
     @Flag(help: "Allow listening on a non-loopback address without TLS (and, for a coordinator, API keys). Anyone who reaches the port can then do anything.")
     var insecure = false
 
     /// The TLS material, when all three files are given.
     func identity() throws -> TLSIdentity? {
-        switch (tlsCa, tlsCert, tlsKey) {
+        switch (files.tlsCa, files.tlsCert, files.tlsKey) {
         case (nil, nil, nil): return nil
         case (let ca?, let certificate?, let key?): return try TLSIdentity(serverFiles: TLSFiles(ca: ca, certificate: certificate, key: key))
         default: throw ValidationError("--tls-ca, --tls-cert and --tls-key go together")
@@ -46,22 +51,17 @@ struct ServerSecurityOptions: ParsableArguments {
 /// How a command-line client reaches a coordinator: TLS (the CA, and an admin certificate for
 /// `ctl`) and an API key.
 struct ClientSecurityOptions: ParsableArguments {
-    @Option(help: "CA certificate (PEM) that the coordinator's certificate must chain to: connect with TLS.")
-    var tlsCa: String?
-
-    @Option(help: "Client certificate (PEM), e.g. an admin certificate from `sparrow certs issue --role admin`.")
-    var tlsCert: String?
-
-    @Option(help: "Client private key (PEM).")
-    var tlsKey: String?
+    /// `--tls-ca` alone: TLS, checking the coordinator's certificate; with `--tls-cert` and
+    /// `--tls-key`, also presenting one (an admin certificate for `ctl`).
+    @OptionGroup var files: TLSFileOptions
 
     @Option(help: "API key (default: $SPARROW_API_KEY).")
     var apiKey: String?
 
     func security() throws -> ClientSecurity {
-        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        guard tlsCert == nil || tlsCa != nil else { throw ValidationError("--tls-cert needs --tls-ca") }
-        let tls = try tlsCa.map { try TLSIdentity(files: TLSFiles(ca: $0, certificate: tlsCert, key: tlsKey)) }
+        guard (files.tlsCert == nil) == (files.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard files.tlsCert == nil || files.tlsCa != nil else { throw ValidationError("--tls-cert needs --tls-ca") }
+        let tls = try files.tlsCa.map { try TLSIdentity(files: TLSFiles(ca: $0, certificate: files.tlsCert, key: files.tlsKey)) }
         let key = apiKey ?? ProcessInfo.processInfo.environment["SPARROW_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         return ClientSecurity(tls: tls, expectedPeer: PeerExpectation(role: .coordinator), apiKey: key)
     }
