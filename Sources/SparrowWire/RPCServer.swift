@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -22,28 +23,38 @@ public final class RPCServer: Service, Sendable {
 
     /// Binds `endpoint` (port 0: any free port; see `address`). With `security`, connections
     /// speak TLS and every call is checked against its policy before it runs.
+    /// `limits` bound what each connection may hold and for how long.
     public static func bind(
-        _ endpoint: Endpoint, service: any RPCService, security: ServerSecurity = .none, frameLimit: Int = Frame.defaultLimit,
-        drainTimeout: Duration = .seconds(30), logger: Logger,
+        _ endpoint: Endpoint, service: any RPCService, security: ServerSecurity = .none, limits: ConnectionLimits = .init(),
+        frameLimit: Int = Frame.defaultLimit, drainTimeout: Duration = .seconds(30), logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RPCServer {
         let tracker = ConnectionTracker()
+        Self.show(limits)
+        let refused = Counter(label: "sparrow_rpc_connections_refused_total")
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: limits.outboundHighWater / 2, high: limits.outboundHighWater))
             .childChannelInitializer { child in
-                tracker.opened(child)
+                guard tracker.opened(child, limit: limits.maxConnections) else {
+                    refused.increment()
+                    logger.debug("connection refused", metadata: ["rpc.peer": "\(child.remoteAddress?.description ?? "?")", "rpc.reason": "\(limits.maxConnections) connections are open"])
+                    return child.eventLoop.makeFailedFuture(RPCError(.resourceExhausted, "too many connections"))
+                }
                 let peer = child.remoteAddress?.description ?? "?"
                 return child.eventLoop.makeCompletedFuture {
                     if let tls = security.tls {
                         try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.serverContext(security.clientCertificates)))
                     }
+                    let state = ConnectionState(limits: limits)
                     try child.pipeline.syncOperations.addHandlers([
+                        ConnectionGuardHandler(state: state, peer: peer, logger: logger),
                         ByteToMessageHandler(EnvelopeDecoder(limit: frameLimit)),
                         MessageToByteHandler(EnvelopeEncoder(limit: frameLimit)),
                         ServerConnectionHandler(
-                            service: service, security: security, tracker: tracker, frameLimit: frameLimit, peer: peer, logger: logger),
+                            service: service, security: security, state: state, tracker: tracker, frameLimit: frameLimit, peer: peer, logger: logger),
                     ])
                 }
             }
@@ -58,6 +69,17 @@ public final class RPCServer: Service, Sendable {
         self.tracker = tracker
         self.logger = logger
         self.drainTimeout = drainTimeout
+    }
+
+    /// Publishes the limits as gauges, `sparrow_rpc_limit{limit}`.
+    static func show(_ limits: ConnectionLimits) {
+        for (name, value) in [
+            ("max_connections", Double(limits.maxConnections)), ("idle_timeout_seconds", limits.idleTimeout.seconds),
+            ("frame_timeout_seconds", limits.frameTimeout.seconds), ("max_in_flight", Double(limits.maxInFlight)),
+            ("outbound_high_water_bytes", Double(limits.outboundHighWater)),
+        ] {
+            Gauge(label: "sparrow_rpc_limit", dimensions: [("limit", name)]).record(value)
+        }
     }
 
     /// Connections open now.
@@ -86,10 +108,16 @@ public final class RPCServer: Service, Sendable {
 final class ConnectionTracker: Sendable {
     private let state = Mutex<(channels: [ObjectIdentifier: any Channel], inflight: Int)>(([:], 0))
 
-    func opened(_ channel: any Channel) {
+    /// Records a new connection; false (and not recorded) when `limit` are open already.
+    func opened(_ channel: any Channel, limit: Int) -> Bool {
         let id = ObjectIdentifier(channel)
-        state.withLock { $0.channels[id] = channel }
-        channel.closeFuture.whenComplete { _ in _ = self.state.withLock { $0.channels.removeValue(forKey: id) } }
+        let admitted = state.withLock { state -> Bool in
+            guard state.channels.count < limit else { return false }
+            state.channels[id] = channel
+            return true
+        }
+        if admitted { channel.closeFuture.whenComplete { _ in _ = self.state.withLock { $0.channels.removeValue(forKey: id) } } }
+        return admitted
     }
 
     var open: [any Channel] { state.withLock { Array($0.channels.values) } }

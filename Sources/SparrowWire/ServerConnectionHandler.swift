@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -16,6 +17,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     let service: any RPCService
     let security: ServerSecurity
+    let state: ConnectionState
     let tracker: ConnectionTracker
     let frameLimit: Int
     let peer: String
@@ -26,9 +28,15 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     /// The identity the TLS peer's certificate names, once its handshake is done.
     private var certificate: PeerIdentity?
 
-    init(service: any RPCService, security: ServerSecurity, tracker: ConnectionTracker, frameLimit: Int, peer: String, logger: Logger) {
+    private static let refusals = MetricHandles { Counter(label: $0, dimensions: $1) }
+
+    init(
+        service: any RPCService, security: ServerSecurity, state: ConnectionState, tracker: ConnectionTracker, frameLimit: Int, peer: String,
+        logger: Logger
+    ) {
         self.service = service
         self.security = security
+        self.state = state
         self.tracker = tracker
         self.frameLimit = frameLimit
         self.peer = peer
@@ -61,8 +69,13 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 let outcome = Result { try Self.checkStart(deadline); return try handler(Array(envelope.payload), deadline) }
                 audit?.done(caller: principal.description, outcome)
                 respondAtOnce(to: envelope, outcome, context: context)
-            } else {
+            } else if state.machine.start() {
                 start(envelope, audit: audit.map { ($0, principal.description) }, context: context)
+            } else {
+                Self.refusals("sparrow_rpc_calls_refused_total", [("reason", "in_flight")]).increment()
+                let refusal = RPCError(.resourceExhausted, "\(state.machine.limits.maxInFlight) calls are in flight on this connection; wait for answers or open another connection")
+                audit?.done(caller: principal.description, .failure(refusal))
+                respondAtOnce(to: envelope, .failure(refusal), context: context)
             }
         case .cancel:
             running[envelope.requestID]?.cancel()
@@ -97,6 +110,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         tracker.begin()
         running[id] = Self.spawn(envelope, service: service, audit: audit, frameLimit: frameLimit, channel: context.channel) { [tracker] in
             handler.value.running[id] = nil
+            handler.value.state.machine.finish(now: .now)
             tracker.end()
         }
     }

@@ -59,8 +59,8 @@ struct ShardServeCommand: AsyncParsableCommand {
         }
         let rpc = try await RPCServer.bind(
             Endpoint(host: server.host, port: port), service: InstrumentedService(node.routes),
-            security: ServerSecurity(tls: tls, clientCertificates: .required, policy: tls == nil ? nil : .shardNode), frameLimit: server.frameLimit,
-            logger: logger)
+            security: ServerSecurity(tls: tls, clientCertificates: .required, policy: tls == nil ? nil : .shardNode), limits: server.limits,
+            frameLimit: server.frameLimit, logger: logger)
         try ServerRuntime.writePorts(["rpc": rpc.address.port], to: server.portFile)
         logger.info("shard node serving", metadata: [
             "node.id": "\(node.nodeID)", "rpc.address": "\(rpc.address)", "node.shards": "\(node.shardIDs)", "rpc.tls": "\(tls != nil)",
@@ -90,7 +90,31 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(help: "Connections open at once on the protobuf/TCP port; more are closed as they arrive.")
+    var maxConnections: Int = ConnectionLimits().maxConnections
+
+    @Option(help: "Close a connection with no call in flight and no traffic for this long, seconds.")
+    var idleTimeoutSeconds: Int = Int(ConnectionLimits().idleTimeout.seconds)
+
+    @Option(help: "A frame whose first byte arrived must be complete within this, seconds.")
+    var frameTimeoutSeconds: Int = Int(ConnectionLimits().frameTimeout.seconds)
+
+    @Option(help: "Calls in flight on one connection; more are refused at once (RESOURCE_EXHAUSTED).")
+    var maxInFlight: Int = ConnectionLimits().maxInFlight
+
     var frameLimit: Int { maxFrameMb << 20 }
+
+    func validate() throws {
+        guard maxConnections > 0, idleTimeoutSeconds > 0, frameTimeoutSeconds > 0, maxInFlight > 0 else {
+            throw ValidationError("--max-connections, --idle-timeout-seconds, --frame-timeout-seconds and --max-in-flight must be at least 1")
+        }
+    }
+
+    var limits: ConnectionLimits {
+        ConnectionLimits(
+            maxConnections: maxConnections, idleTimeout: .seconds(idleTimeoutSeconds), frameTimeout: .seconds(frameTimeoutSeconds),
+            maxInFlight: maxInFlight, outboundHighWater: max(4 << 20, frameLimit))
+    }
 }
 
 struct CoordinatorCommand: AsyncParsableCommand {
@@ -156,7 +180,7 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
         let rpc = try await RPCServer.bind(
             Endpoint(host: server.host, port: port), service: InstrumentedService(coordinator.routes),
             security: ServerSecurity(tls: tls, clientCertificates: .optional, keys: keys, policy: checked ? .coordinator : nil),
-            frameLimit: server.frameLimit, logger: logger)
+            limits: server.limits, frameLimit: server.frameLimit, logger: logger)
         let rpcPort = rpc.address.port
         let portFile = server.portFile
         let router = HTTPAPI.router(coordinator: coordinator, keys: keys, metricsText: metricsText)
