@@ -108,7 +108,7 @@ let package = Package(
             "SparrowWire", "SparrowSecurity", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "SparrowSecurityTests", dependencies: ["SparrowSecurity"]),
-        .testTarget(name: "SparrowShardTests", dependencies: ["SparrowShard", "SparrowWire"]),
+        .testTarget(name: "SparrowShardTests", dependencies: ["SparrowShard", "SparrowWire", "SparrowStorage"]),
         .testTarget(name: "SparrowCoordinatorTests", dependencies: ["SparrowCoordinator", "SparrowWire"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "SparrowStorage", "SparrowWire", "SparrowCore", "SparrowSecurity", "sparrow",

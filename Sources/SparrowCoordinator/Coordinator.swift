@@ -100,6 +100,10 @@ public final class Coordinator: Sendable {
 
     /// The query vector for a request: its own vector, or its text encoded inference-free.
     public func queryVector(_ request: Sparrow_V1_QueryRequest) throws -> [String: Float] {
+        try QueryLimits.checkTerms(request.vector.count, field: "vector")
+        guard request.text.utf8.count <= QueryLimits.maxTextBytes else {
+            throw RPCError.invalidArgument("text: \(request.text.utf8.count) bytes; at most \(QueryLimits.maxTextBytes) are allowed")
+        }
         if !request.vector.isEmpty {
             let vector = request.vector.weights
             if let bad = vector.first(where: { !$0.value.isFinite || $0.value < 0 }) {
@@ -120,7 +124,7 @@ public final class Coordinator: Sendable {
     public func search(_ request: Sparrow_V1_QueryRequest) async throws -> Sparrow_V1_QueryResponse {
         let started = ContinuousClock.now
         let k = request.k == 0 ? 10 : Int(request.k)
-        guard k <= 10_000 else { throw RPCError.invalidArgument("k must be at most 10000, not \(k)") }
+        try QueryLimits.checkK(k)
         let query = [Sparrow_V1_TermWeight](try queryVector(request))
         let cluster = self.cluster
         let timeout = request.timeoutMs > 0 ? Duration.milliseconds(Int64(request.timeoutMs)) : defaultTimeout

@@ -63,13 +63,19 @@ public enum HTTPAPI {
     }
 
     /// The router; `metricsText` renders the process's metrics in Prometheus text format.
+    /// `gate` bounds the searches in progress (shared with the protobuf port): past it a search
+    /// gets 429 with `Retry-After` at once.
     public static func router(
-        coordinator: Coordinator, keys: APIKeyVerifier? = nil, metricsText: @escaping @Sendable () -> String
+        coordinator: Coordinator, keys: APIKeyVerifier? = nil, gate: WorkGate? = nil, metricsText: @escaping @Sendable () -> String
     ) -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(MetricsMiddleware())
         if let keys { router.middlewares.add(APIKeyMiddleware(keys: keys)) }
         router.post("/v1/search") { request, context -> Response in
+            if let gate {
+                guard gate.tryEnter() else { return errorResponse(gate.refusal) }
+            }
+            defer { gate?.leave() }
             do {
                 let buffer = try await request.body.collect(upTo: 4 << 20)
                 let body: SearchBody

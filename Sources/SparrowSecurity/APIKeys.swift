@@ -151,8 +151,14 @@ public final class APIKeyVerifier: Sendable {
     public static let recheckInterval: Duration = .milliseconds(250)
 
     public let path: String
+    /// A key of the file, its salt and hash decoded once.
+    private struct Entry {
+        var record: APIKeyRecord
+        var salt: [UInt8]
+        var hash: [UInt8]
+    }
     private struct State {
-        var keys: [String: APIKeyRecord]
+        var keys: [String: Entry]
         var signature: FileSignature?
         var checked: ContinuousClock.Instant
     }
@@ -162,19 +168,28 @@ public final class APIKeyVerifier: Sendable {
     public init(path: String, onReloadError: @escaping @Sendable (SecurityError) -> Void = { _ in }) throws {
         self.path = path
         self.onReloadError = onReloadError
-        let keys = try APIKeysFile.load(path).keys
-        state = Mutex(State(keys: Dictionary(keys.map { ($0.id, $0) }) { $1 }, signature: FileSignature(path), checked: .now))
+        state = Mutex(State(keys: try Self.entries(path), signature: FileSignature(path), checked: .now))
+    }
+
+    private static func entries(_ path: String) throws -> [String: Entry] {
+        var entries: [String: Entry] = [:]
+        for (index, record) in try APIKeysFile.load(path).keys.enumerated() {
+            guard let salt = APIKey.unhex(record.salt), let hash = APIKey.unhex(record.hash) else {
+                throw SecurityError.badFile(path, "keys[\(index)] (\(record.id)): salt and hash must be hex")
+            }
+            entries[record.id] = Entry(record: record, salt: salt, hash: hash)
+        }
+        return entries
     }
 
     /// The key, or why it is refused (a message fit for the caller: it never tells which part was wrong).
     public func authenticate(_ presented: String) -> Result<AuthenticatedKey, SecurityError> {
         refreshIfDue()
         guard let (id, secret) = APIKey.split(presented) else { return .failure(.invalid("the API key is malformed")) }
-        guard let record = state.withLock({ $0.keys[id] }), let salt = APIKey.unhex(record.salt), let expected = APIKey.unhex(record.hash),
-              APIKey.constantTimeEqual(APIKey.digest(salt: salt, secret: secret), expected)
+        guard let entry = state.withLock({ $0.keys[id] }), APIKey.constantTimeEqual(APIKey.digest(salt: entry.salt, secret: secret), entry.hash)
         else { return .failure(.invalid("the API key is not valid")) }
-        guard record.revoked == nil else { return .failure(.invalid("API key \(id) was revoked")) }
-        return .success(AuthenticatedKey(id: record.id, name: record.name, scope: record.scope))
+        guard entry.record.revoked == nil else { return .failure(.invalid("API key \(id) was revoked")) }
+        return .success(AuthenticatedKey(id: entry.record.id, name: entry.record.name, scope: entry.record.scope))
     }
 
     private func refreshIfDue() {
@@ -188,9 +203,9 @@ public final class APIKeyVerifier: Sendable {
         let signature = FileSignature(path)
         guard signature != state.withLock({ $0.signature }) else { return }
         do {
-            let keys = try APIKeysFile.load(path).keys
+            let keys = try Self.entries(path)
             state.withLock {
-                $0.keys = Dictionary(keys.map { ($0.id, $0) }) { $1 }
+                $0.keys = keys
                 $0.signature = signature
             }
         } catch let error as SecurityError {

@@ -8,7 +8,7 @@ extension ShardNode {
     public var routes: RPCRoutes {
         var routes = RPCRoutes()
         routes.immediate(ShardMethod.search) { (request: Sparrow_V1_SearchRequest, _) in try self.search(request) }
-        routes.immediate(ShardMethod.batchSearch) { (request: Sparrow_V1_BatchSearchRequest, _) in try self.batchSearch(request) }
+        routes.immediate(ShardMethod.batchSearch) { (request: Sparrow_V1_BatchSearchRequest, deadline) in try self.batchSearch(request, deadline: deadline) }
         routes.immediate(ShardMethod.explain) { (request: Sparrow_V1_ExplainRequest, _) in try self.explain(request) }
         routes.immediate(ShardMethod.getDocument) { (request: Sparrow_V1_GetDocumentRequest, _) in try self.getDocument(request) }
         routes.immediate(ShardMethod.stats) { (request: Sparrow_V1_StatsRequest, _) in try self.stats(request) }
@@ -34,18 +34,32 @@ extension ShardNode {
     func search(_ request: Sparrow_V1_SearchRequest) throws -> Sparrow_V1_SearchResponse {
         let shard = try shard(request.shard, build: request.build)
         let k = try Self.validK(request.k)
+        try QueryLimits.checkTerms(request.query.count, field: "query")
         let query = request.query.weights
         let hits = try storage { try shard.search(query, k: k, filter: request.filter.values, explain: request.explain) }
         return Sparrow_V1_SearchResponse(hits, shard: request.shard, scale: shard.scoreScale(for: query))
     }
 
-    func batchSearch(_ request: Sparrow_V1_BatchSearchRequest) throws -> Sparrow_V1_BatchSearchResponse {
+    /// Searches each query in turn, and stops (failing the call) once `deadline` has passed:
+    /// nobody waits for the rest.
+    func batchSearch(_ request: Sparrow_V1_BatchSearchRequest, deadline: ContinuousClock.Instant?) throws -> Sparrow_V1_BatchSearchResponse {
         let shard = try shard(request.shard, build: request.build)
         let k = try Self.validK(request.k)
-        let queries = request.queries.map(\.terms.weights)
-        let results = try storage { try shard.batchSearch(queries, k: k, filter: request.filter.values) }
+        guard request.queries.count <= QueryLimits.maxBatch else {
+            throw RPCError.invalidArgument("queries: \(request.queries.count) in one batch; at most \(QueryLimits.maxBatch) are allowed")
+        }
+        for (index, query) in request.queries.enumerated() { try QueryLimits.checkTerms(query.terms.count, field: "queries[\(index)]") }
+        let filter = request.filter.values
         var response = Sparrow_V1_BatchSearchResponse()
-        response.results = zip(results, queries).map { Sparrow_V1_SearchResponse($0, shard: request.shard, scale: shard.scoreScale(for: $1)) }
+        response.results.reserveCapacity(request.queries.count)
+        for (index, wire) in request.queries.enumerated() {
+            if let deadline, ContinuousClock.now >= deadline {
+                throw RPCError.deadlineExceeded("the deadline passed after \(index) of \(request.queries.count) queries")
+            }
+            let query = wire.terms.weights
+            let hits = try storage { try shard.search(query, k: k, filter: filter) }
+            response.results.append(Sparrow_V1_SearchResponse(hits, shard: request.shard, scale: shard.scoreScale(for: query)))
+        }
         return response
     }
 
@@ -161,7 +175,7 @@ extension ShardNode {
     // MARK: - Helpers
 
     static func validK(_ k: UInt32) throws -> Int {
-        guard k > 0 && k <= 10_000 else { throw RPCError.invalidArgument("k must be between 1 and 10000, not \(k)") }
+        try QueryLimits.checkK(Int(k))
         return Int(k)
     }
 

@@ -144,11 +144,6 @@ public final class Shard: @unchecked Sendable {
         return largest
     }
 
-    /// Searches several queries; results in the same order.
-    public func batchSearch(_ queries: [[String: Float]], k: Int, filter: [String: String] = [:]) throws -> [[Hit]] {
-        try queries.map { try search($0, k: k, filter: filter) }
-    }
-
     /// Each token the document shares with the query: query weight × dequantized document weight.
     func explain(doc: UInt32, query: [String: Float], state s: State) throws -> [TermContribution] {
         let key = ShardKeys.key("F", doc)

@@ -56,7 +56,7 @@ public struct AccessPolicy: Sendable {
         _ method: String, certificate: PeerIdentity?, key: Result<AuthenticatedKey, SecurityError>?
     ) -> Result<Principal, RPCError> {
         let rule = rule(method)
-        let name = RPCError.printable(method)
+        var name: String { RPCError.printable(method) }
         switch key {
         case .failure(let reason)?:
             return .failure(RPCError(.unauthenticated, "\(reason.description)"))

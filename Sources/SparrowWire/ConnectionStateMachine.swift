@@ -13,16 +13,20 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// Answers waiting to be sent past which the connection is not read until they drain
     /// (a client that does not read its answers stops being read itself).
     public var outboundHighWater: Int
+    /// Calls in progress on the whole server, over all connections (see `WorkGate`); calls
+    /// answered at once on the event loop (a node's searches) are not counted.
+    public var maxCallsInProgress: Int
 
     public init(
         maxConnections: Int = 1024, idleTimeout: Duration = .seconds(300), frameTimeout: Duration = .seconds(10), maxInFlight: Int = 256,
-        outboundHighWater: Int = 4 << 20
+        outboundHighWater: Int = 4 << 20, maxCallsInProgress: Int = 1024
     ) {
         self.maxConnections = maxConnections
         self.idleTimeout = idleTimeout
         self.frameTimeout = frameTimeout
         self.maxInFlight = maxInFlight
         self.outboundHighWater = outboundHighWater
+        self.maxCallsInProgress = maxCallsInProgress
     }
 }
 

@@ -16,6 +16,9 @@ import Synchronization
 /// (up to `drainTimeout`), then closes the remaining connections.
 public final class RPCServer: Service, Sendable {
     public let address: Endpoint
+    /// Calls in progress on this server, bounded by `ConnectionLimits.maxCallsInProgress`
+    /// (another front end of the same service, such as the coordinator's HTTP API, can share it).
+    public let gate: WorkGate
     let serverChannel: any Channel
     let tracker: ConnectionTracker
     let logger: Logger
@@ -30,6 +33,7 @@ public final class RPCServer: Service, Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RPCServer {
         let tracker = ConnectionTracker()
+        let gate = WorkGate(capacity: limits.maxCallsInProgress)
         Self.show(limits)
         let refused = Counter(label: "sparrow_rpc_connections_refused_total")
         let channel = try await ServerBootstrap(group: group)
@@ -54,17 +58,20 @@ public final class RPCServer: Service, Sendable {
                         ByteToMessageHandler(EnvelopeDecoder(limit: frameLimit)),
                         MessageToByteHandler(EnvelopeEncoder(limit: frameLimit)),
                         ServerConnectionHandler(
-                            service: service, security: security, state: state, tracker: tracker, frameLimit: frameLimit, peer: peer, logger: logger),
+                            service: service, security: security, state: state, gate: gate, tracker: tracker, frameLimit: frameLimit, peer: peer,
+                            logger: logger),
                     ])
                 }
             }
             .bind(host: endpoint.host, port: endpoint.port).get()
         let port = channel.localAddress?.port ?? endpoint.port
-        return RPCServer(address: Endpoint(host: endpoint.host, port: port), channel: channel, tracker: tracker, logger: logger, drainTimeout: drainTimeout)
+        return RPCServer(
+            address: Endpoint(host: endpoint.host, port: port), channel: channel, tracker: tracker, gate: gate, logger: logger, drainTimeout: drainTimeout)
     }
 
-    init(address: Endpoint, channel: any Channel, tracker: ConnectionTracker, logger: Logger, drainTimeout: Duration) {
+    init(address: Endpoint, channel: any Channel, tracker: ConnectionTracker, gate: WorkGate, logger: Logger, drainTimeout: Duration) {
         self.address = address
+        self.gate = gate
         serverChannel = channel
         self.tracker = tracker
         self.logger = logger
@@ -76,7 +83,7 @@ public final class RPCServer: Service, Sendable {
         for (name, value) in [
             ("max_connections", Double(limits.maxConnections)), ("idle_timeout_seconds", limits.idleTimeout.seconds),
             ("frame_timeout_seconds", limits.frameTimeout.seconds), ("max_in_flight", Double(limits.maxInFlight)),
-            ("outbound_high_water_bytes", Double(limits.outboundHighWater)),
+            ("outbound_high_water_bytes", Double(limits.outboundHighWater)), ("max_calls_in_progress", Double(limits.maxCallsInProgress)),
         ] {
             Gauge(label: "sparrow_rpc_limit", dimensions: [("limit", name)]).record(value)
         }

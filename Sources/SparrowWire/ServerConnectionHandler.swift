@@ -18,6 +18,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     let service: any RPCService
     let security: ServerSecurity
     let state: ConnectionState
+    let gate: WorkGate
     let tracker: ConnectionTracker
     let frameLimit: Int
     let peer: String
@@ -31,12 +32,13 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private static let refusals = MetricHandles { Counter(label: $0, dimensions: $1) }
 
     init(
-        service: any RPCService, security: ServerSecurity, state: ConnectionState, tracker: ConnectionTracker, frameLimit: Int, peer: String,
-        logger: Logger
+        service: any RPCService, security: ServerSecurity, state: ConnectionState, gate: WorkGate, tracker: ConnectionTracker, frameLimit: Int,
+        peer: String, logger: Logger
     ) {
         self.service = service
         self.security = security
         self.state = state
+        self.gate = gate
         self.tracker = tracker
         self.frameLimit = frameLimit
         self.peer = peer
@@ -69,13 +71,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 let outcome = Result { try Self.checkStart(deadline); return try handler(Array(envelope.payload), deadline) }
                 audit?.done(caller: principal.description, outcome)
                 respondAtOnce(to: envelope, outcome, context: context)
-            } else if state.machine.start() {
-                start(envelope, audit: audit.map { ($0, principal.description) }, context: context)
-            } else {
-                Self.refusals("sparrow_rpc_calls_refused_total", [("reason", "in_flight")]).increment()
-                let refusal = RPCError(.resourceExhausted, "\(state.machine.limits.maxInFlight) calls are in flight on this connection; wait for answers or open another connection")
+            } else if let refusal = admitWork() {
                 audit?.done(caller: principal.description, .failure(refusal))
                 respondAtOnce(to: envelope, .failure(refusal), context: context)
+            } else {
+                start(envelope, audit: audit.map { ($0, principal.description) }, context: context)
             }
         case .cancel:
             running[envelope.requestID]?.cancel()
@@ -83,6 +83,21 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             logger.warning("closing connection", metadata: ["rpc.peer": "\(peer)", "rpc.reason": "a client sent an envelope of kind \(envelope.kind)"])
             context.close(promise: nil)
         }
+    }
+
+    /// Takes a place for a call that runs in a task, on this connection and on the server; nil
+    /// when taken, else the refusal to answer at once.
+    private func admitWork() -> RPCError? {
+        guard state.machine.start() else {
+            Self.refusals("sparrow_rpc_calls_refused_total", [("reason", "in_flight")]).increment()
+            return RPCError(.resourceExhausted, "\(state.machine.limits.maxInFlight) calls are in flight on this connection; wait for answers or open another connection")
+        }
+        guard gate.tryEnter() else {
+            state.machine.finish(now: .now)
+            Self.refusals("sparrow_rpc_calls_refused_total", [("reason", "server_busy")]).increment()
+            return gate.refusal
+        }
+        return nil
     }
 
     /// Writes an answer made on the event loop; it goes out with the read's other answers.
@@ -108,9 +123,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = envelope.requestID
         tracker.begin()
-        running[id] = Self.spawn(envelope, service: service, audit: audit, frameLimit: frameLimit, channel: context.channel) { [tracker] in
+        running[id] = Self.spawn(envelope, service: service, audit: audit, frameLimit: frameLimit, channel: context.channel) { [tracker, gate] in
             handler.value.running[id] = nil
             handler.value.state.machine.finish(now: .now)
+            gate.leave()
             tracker.end()
         }
     }

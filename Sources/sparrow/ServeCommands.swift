@@ -102,18 +102,22 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Calls in flight on one connection; more are refused at once (RESOURCE_EXHAUSTED).")
     var maxInFlight: Int = ConnectionLimits().maxInFlight
 
+    @Option(help: "Calls in progress on the whole server (a node's searches, answered at once, do not count); more are refused at once (RESOURCE_EXHAUSTED, HTTP 429).")
+    var maxCallsInProgress: Int = ConnectionLimits().maxCallsInProgress
+
     var frameLimit: Int { maxFrameMb << 20 }
 
     func validate() throws {
-        guard maxConnections > 0, idleTimeoutSeconds > 0, frameTimeoutSeconds > 0, maxInFlight > 0 else {
-            throw ValidationError("--max-connections, --idle-timeout-seconds, --frame-timeout-seconds and --max-in-flight must be at least 1")
+        guard maxConnections > 0, idleTimeoutSeconds > 0, frameTimeoutSeconds > 0, maxInFlight > 0, maxCallsInProgress > 0 else {
+            throw ValidationError(
+                "--max-connections, --idle-timeout-seconds, --frame-timeout-seconds, --max-in-flight and --max-calls-in-progress must be at least 1")
         }
     }
 
     var limits: ConnectionLimits {
         ConnectionLimits(
             maxConnections: maxConnections, idleTimeout: .seconds(idleTimeoutSeconds), frameTimeout: .seconds(frameTimeoutSeconds),
-            maxInFlight: maxInFlight, outboundHighWater: max(4 << 20, frameLimit))
+            maxInFlight: maxInFlight, outboundHighWater: max(4 << 20, frameLimit), maxCallsInProgress: maxCallsInProgress)
     }
 }
 
@@ -183,7 +187,7 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
             limits: server.limits, frameLimit: server.frameLimit, logger: logger)
         let rpcPort = rpc.address.port
         let portFile = server.portFile
-        let router = HTTPAPI.router(coordinator: coordinator, keys: keys, metricsText: metricsText)
+        let router = HTTPAPI.router(coordinator: coordinator, keys: keys, gate: rpc.gate, metricsText: metricsText)
         let onServerRunning: @Sendable (any Channel) async -> Void = { channel in
             let httpPort = channel.localAddress?.port ?? 0
             do {

@@ -242,23 +242,27 @@ import Testing
         defer { cluster.down() }
         let client = try cluster.nodeClient("node-0")
         defer { Task { await client.close() } }
-        var batch = Sparrow_V1_BatchSearchRequest()
-        batch.shard = "shard-0"
-        batch.k = 100
-        batch.queries = GeneratedCorpus.queries(3000, vocabulary: Self.vocabulary, seed: 42).map { query in
-            var vector = Sparrow_V1_SparseVector()
-            vector.terms = .init(query)
-            return vector
+        // Three batches of 1,000 (the most a batch may hold is 1,024).
+        let queries = GeneratedCorpus.queries(3000, vocabulary: Self.vocabulary, seed: 42)
+        let batches = stride(from: 0, to: queries.count, by: 1000).map { start in
+            var batch = Sparrow_V1_BatchSearchRequest()
+            batch.shard = "shard-0"
+            batch.k = 100
+            batch.queries = queries[start..<start + 1000].map { query in
+                var vector = Sparrow_V1_SparseVector()
+                vector.terms = .init(query)
+                return vector
+            }
+            return batch
         }
-        // Connect first, so that the batch is in flight on an open connection when SIGTERM lands.
+        // Connect first, so that the batches are in flight on an open connection when SIGTERM lands.
         let _: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5))
-        let call = Task { () throws -> Sparrow_V1_BatchSearchResponse in
-            try await client.call(ShardMethod.batchSearch, batch, timeout: .seconds(60))
+        let calls = batches.map { batch in
+            Task { () throws -> Sparrow_V1_BatchSearchResponse in try await client.call(ShardMethod.batchSearch, batch, timeout: .seconds(60)) }
         }
         try await Task.sleep(for: .milliseconds(500))
         kill(cluster.pids["node-0"]!, SIGTERM)
-        let response = try await call.value
-        #expect(response.results.count == 3000)
+        for call in calls { #expect(try await call.value.results.count == 1000) }
         let pid = cluster.pids["node-0"]!
         let deadline = ContinuousClock.now + .seconds(20)
         while kill(pid, 0) == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }

@@ -168,3 +168,35 @@ final class TestSocket {
 
     deinit { close(fd) }
 }
+
+@Suite struct WorkGateTests {
+    @Test func callsPastTheServersCapacityAreRefusedAtOnce() async throws {
+        let server = try await RPCServer.bind(
+            Endpoint(host: "127.0.0.1", port: 0), service: RPCTests.service(), limits: ConnectionLimits(maxCallsInProgress: 3), logger: Logger(label: "test"))
+        // Separate clients: separate connections, so that only the server-wide bound applies.
+        let clients = (0..<10).map { _ in RPCClient(server.address) }
+        var sleep = Sparrow_V1_StatsRequest()
+        sleep.shard = "1500"
+        let request = sleep
+        let outcomes = await withTaskGroup(of: Sparrow_V1_Status.Code.self) { group in
+            for client in clients {
+                group.addTask {
+                    do {
+                        let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", request, timeout: .seconds(10))
+                        return .ok
+                    } catch let error as RPCError {
+                        return error.code
+                    } catch {
+                        return .internal
+                    }
+                }
+            }
+            return await group.reduce(into: [Sparrow_V1_Status.Code]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 == .ok }.count <= 3 + 2, "\(outcomes)")
+        #expect(outcomes.filter { $0 == .resourceExhausted }.count >= 5, "\(outcomes)")
+        #expect(server.gate.current == 0 && server.gate.refused >= 5)
+        for client in clients { await client.close() }
+        await server.shutdown()
+    }
+}

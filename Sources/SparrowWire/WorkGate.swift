@@ -1,0 +1,36 @@
+import Synchronization
+
+/// A server's bound on calls in progress over all its connections: past `capacity` a call is
+/// refused at once (`RESOURCE_EXHAUSTED`, HTTP 429) instead of queueing into its deadline.
+public final class WorkGate: Sendable {
+    public let capacity: Int
+    private let inProgress = Atomic<Int>(0)
+    private let refusedCount = Atomic<Int>(0)
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Takes a place; false when all `capacity` are taken (then nothing is taken).
+    public func tryEnter() -> Bool {
+        if inProgress.wrappingAdd(1, ordering: .relaxed).newValue <= capacity { return true }
+        inProgress.wrappingSubtract(1, ordering: .relaxed)
+        refusedCount.wrappingAdd(1, ordering: .relaxed)
+        return false
+    }
+
+    /// Gives back a place taken by `tryEnter`.
+    public func leave() {
+        inProgress.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    public var current: Int { inProgress.load(ordering: .relaxed) }
+
+    /// Calls refused so far.
+    public var refused: Int { refusedCount.load(ordering: .relaxed) }
+
+    /// The refusal a caller gets.
+    public var refusal: RPCError {
+        RPCError(.resourceExhausted, "the server has \(capacity) calls in progress, its limit: try again shortly")
+    }
+}
