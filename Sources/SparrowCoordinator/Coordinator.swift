@@ -24,6 +24,8 @@ public final class Coordinator: Sendable {
     private let clients = Mutex<[String: (address: String, client: RPCClient)]>([:])
     /// Shard searches, coalesced per replica under load.
     let searches: SearchBatcher
+    /// Replica latencies, hedging and its budget.
+    let tail = TailTolerance()
     private let rotation = Atomic<Int>(0)
     /// One map-changing operation (a move, drain, rebalance, node change) at a time.
     let operations = AsyncGate()
@@ -32,8 +34,8 @@ public final class Coordinator: Sendable {
     private let shardGates = Mutex<[String: AsyncGate]>([:])
     /// Nodes the health checks found not answering, with the reason.
     let down = Mutex<[String: String]>([:])
-    private static let timers = MetricHandles { Timer(label: $0, dimensions: $1) }
-    private static let counters = MetricHandles { Counter(label: $0, dimensions: $1) }
+    static let timers = MetricHandles { Timer(label: $0, dimensions: $1) }
+    static let counters = MetricHandles { Counter(label: $0, dimensions: $1) }
 
     /// A coordinator over `cluster` (saved back to `clusterFile` when it changes); `encoder`
     /// turns text queries into vectors (nil: vectors only). `peers` says how it calls nodes and
@@ -171,49 +173,6 @@ public final class Coordinator: Sendable {
         var result: ResultMerger.ShardResult?
         var failure: Sparrow_V1_ShardFailure?
         var timedOut = false
-    }
-
-    /// Tries the shard's replicas in turn (starting from a rotating one) until one answers or
-    /// the deadline passes.
-    func searchShard(_ shard: ClusterMap.ShardEntry, request: Sparrow_V1_SearchRequest, deadline: ContinuousClock.Instant, rotation: Int) async -> ShardOutcome {
-        var request = request
-        request.shard = shard.id
-        var failure = Sparrow_V1_ShardFailure()
-        failure.shard = shard.id
-        var timedOut = false
-        let replicas = shard.replicas.indices.map { shard.replicas[($0 + rotation) % shard.replicas.count] }
-        for node in replicas {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else {
-                timedOut = true
-                failure.reason = "deadline passed before an answer"
-                break
-            }
-            failure.node = node
-            guard let client = try? client(node) else {
-                failure.reason = "node '\(node)' has no address in the cluster map"
-                continue
-            }
-            if let reason = downReason(node) {
-                failure.reason = "node marked down by health checks (\(reason))"
-                continue
-            }
-            let started = ContinuousClock.now
-            do {
-                let response = try await searches.search(request, node: node, client: client, deadline: deadline)
-                Self.timers("sparrow_coordinator_shard_duration_seconds", [("shard", shard.id)])
-                    .recordNanoseconds((ContinuousClock.now - started).microseconds * 1000)
-                return ShardOutcome(result: .init(shard: shard.id, response: response))
-            } catch let error as RPCError {
-                failure.reason = error.description
-                timedOut = error.code == .deadlineExceeded
-            } catch {
-                failure.reason = "\(error)"
-            }
-            Self.counters("sparrow_coordinator_shard_failures_total", [("shard", shard.id), ("node", node)]).increment()
-            logger.debug("shard call failed", metadata: ["shard.id": "\(shard.id)", "node.id": "\(node)", "error": "\(failure.reason)"])
-        }
-        return ShardOutcome(failure: failure, timedOut: timedOut)
     }
 
     /// The cluster map as served by `GET /v1/cluster`.

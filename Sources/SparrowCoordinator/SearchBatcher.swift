@@ -18,11 +18,11 @@ final class SearchBatcher: Sendable {
         var build: String
     }
 
-    /// A search waiting for a slot.
+    /// A search waiting for a slot (its continuation is in `waiting`, under its id).
     struct Waiter {
+        var id: UInt64
         var query: [Sparrow_V1_TermWeight]
         var deadline: ContinuousClock.Instant
-        var continuation: CheckedContinuation<Ticket, any Error>
         var timer: Scheduled<Void>?
     }
 
@@ -33,6 +33,10 @@ final class SearchBatcher: Sendable {
     }
 
     private let queue: Mutex<CoalescingQueue<Key, Waiter>>
+    /// The continuation of every waiting search until it is resumed, once: by a free slot, by its
+    /// batch's answer, or by its caller giving up, whichever comes first. A search cancelled while
+    /// its batch is on the wire (its call was hedged elsewhere) returns at once.
+    private let waiting = Mutex<[UInt64: CheckedContinuation<Ticket, any Error>]>([:])
     private let nextID = Atomic<UInt64>(1)
     private let batchedCount = Atomic<Int>(0)
     private let batchedMetric = Counter(label: "sparrow_coordinator_batched_searches_total")
@@ -58,7 +62,7 @@ final class SearchBatcher: Sendable {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let ticket = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                enqueue(request, key: key, id: id, deadline: deadline, continuation: continuation)
+                enqueue(request, key: key, id: id, deadline: deadline, client: client, continuation: continuation)
             }
         } onCancel: {
             self.drop(key, id: id, RPCError(.cancelled, "the caller cancelled the call"))
@@ -70,14 +74,15 @@ final class SearchBatcher: Sendable {
     }
 
     private func enqueue(
-        _ request: Sparrow_V1_SearchRequest, key: Key, id: UInt64, deadline: ContinuousClock.Instant,
+        _ request: Sparrow_V1_SearchRequest, key: Key, id: UInt64, deadline: ContinuousClock.Instant, client: RPCClient,
         continuation: CheckedContinuation<Ticket, any Error>
     ) {
         let left = deadline - .now
         let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .microseconds(max(0, left.microseconds))) {
             self.drop(key, id: id, RPCError.deadlineExceeded("waited \(left) for a free call to \(key.node) without getting one"))
         }
-        let waiter = Waiter(query: request.query, deadline: deadline, continuation: continuation, timer: timer)
+        let waiter = Waiter(id: id, query: request.query, deadline: deadline, timer: timer)
+        waiting.withLock { $0[id] = continuation }
         let outcome: Result<Ticket, any Error>? = queue.withLock { queue in
             if Task.isCancelled { return .failure(RPCError(.cancelled, "the caller cancelled the call")) }
             if queue.start(key) { return .success(.send) }   // a slot came free meanwhile
@@ -86,15 +91,29 @@ final class SearchBatcher: Sendable {
         }
         if let outcome {
             timer.cancel()
-            continuation.resume(with: outcome)
+            give(outcome, to: id, key: key, client: client)
         }
     }
 
-    /// Fails a waiting search that has not gone out yet.
+    /// Resumes waiting search `id`, unless something resumed it already: then false.
+    @discardableResult
+    private func resume(_ id: UInt64, with outcome: Result<Ticket, any Error>) -> Bool {
+        guard let continuation = waiting.withLock({ $0.removeValue(forKey: id) }) else { return false }
+        continuation.resume(with: outcome)
+        return true
+    }
+
+    /// Resumes `id` with `outcome`; a slot (`.send`) that its search no longer wants (it was
+    /// cancelled meanwhile) goes to the next one waiting, so no slot is lost.
+    private func give(_ outcome: Result<Ticket, any Error>, to id: UInt64, key: Key, client: RPCClient) {
+        if !resume(id, with: outcome), case .success(.send) = outcome { release(key, client: client) }
+    }
+
+    /// Fails a waiting search: taken out of the queue if it has not gone out yet, and answered
+    /// now even if its batch is on the wire.
     private func drop(_ key: Key, id: UInt64, _ error: RPCError) {
-        guard let waiter = queue.withLock({ $0.remove(key, id: id) }) else { return }
-        waiter.timer?.cancel()
-        waiter.continuation.resume(throwing: error)
+        queue.withLock({ $0.remove(key, id: id) })?.timer?.cancel()
+        resume(id, with: .failure(error))
     }
 
     private func sendAndRelease(
@@ -110,7 +129,7 @@ final class SearchBatcher: Sendable {
         guard !batch.isEmpty else { return }
         for waiter in batch { waiter.timer?.cancel() }
         if batch.count == 1 {
-            batch[0].continuation.resume(returning: .send)
+            give(.success(.send), to: batch[0].id, key: key, client: client)
             return
         }
         Task {
@@ -138,9 +157,9 @@ final class SearchBatcher: Sendable {
             }
             batchedCount.add(batch.count, ordering: .relaxed)
             batchedMetric.increment(by: batch.count)
-            for (waiter, result) in zip(batch, response.results) { waiter.continuation.resume(returning: .answered(result)) }
+            for (waiter, result) in zip(batch, response.results) { resume(waiter.id, with: .success(.answered(result))) }
         } catch {
-            for waiter in batch { waiter.continuation.resume(throwing: error) }
+            for waiter in batch { resume(waiter.id, with: .failure(error)) }
         }
     }
 }

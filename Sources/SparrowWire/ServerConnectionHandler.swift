@@ -214,7 +214,7 @@ struct Audit: Sendable {
 
 extension RPCError {
     /// Any error as a wire error: itself, `cancelled`, or `internal` with its description.
-    init(_ error: any Error) {
+    public init(_ error: any Error) {
         switch error {
         case let error as RPCError: self = error
         case is CancellationError: self = RPCError(.cancelled, "the client cancelled the call")

@@ -189,6 +189,55 @@ import Testing
         #expect(status.text.contains("node node-1 ") && status.text.contains(": down"), "\(status.text)")
     }
 
+    /// A replica stops answering (SIGSTOP) under concurrent searches: calls to it are hedged to
+    /// the other replica after its p95, so searches neither wait for the deadline nor lose
+    /// coverage (at most 1 in 200, early in the stall), and the extra calls stay within budget.
+    @Test func aStalledReplicaCostsAHedgeNotTheDeadline() async throws {
+        let records = GeneratedCorpus.documents(2000, vocabulary: Self.vocabulary, seed: 71)
+        let cluster = try LocalTestCluster(records: records, shards: 2, replicas: 2, nodes: 2)
+        defer { cluster.down() }
+        let client = try cluster.client()
+        defer { Task { await client.close() } }
+        let queries = GeneratedCorpus.queries(400, vocabulary: Self.vocabulary, seed: 72)
+        for query in queries.prefix(200) { _ = try await search(client, query) }
+        let node = try #require(cluster.pids["node-0"])
+        kill(node, SIGSTOP)
+        defer { kill(node, SIGCONT) }
+        let stopped = ContinuousClock.now
+        let stop = stopped + .seconds(3)
+        /// A search during the stall: when it started after the stop, how long it took, and the shards it lost.
+        struct Outcome: Sendable {
+            var offset: Duration
+            var latency: Duration
+            var lost: [String]
+        }
+        let results = try await withThrowingTaskGroup(of: [Outcome].self) { group in
+            for caller in 0..<8 {
+                group.addTask {
+                    var mine: [Outcome] = []
+                    var n = caller
+                    while ContinuousClock.now < stop {
+                        let started = ContinuousClock.now
+                        let response = try await search(client, queries[n % queries.count], timeoutMs: 2000)
+                        let lost = response.coverage.failed.map { "\($0.shard)@\($0.node): \($0.reason)" }
+                        mine.append(Outcome(offset: started - stopped, latency: ContinuousClock.now - started, lost: lost))
+                        n += 8
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(results.count > 50)
+        // Before hedging, every search sent to the stalled replica in the ~1.5 s until the
+        // health checks marked it down waited the whole 2 s deadline and lost its shard.
+        // Now a few searches early in the stall still can (see README, "Overload and faults").
+        let partial = results.filter { !$0.lost.isEmpty }
+        #expect(partial.count * 200 <= results.count, "\(partial.count) of \(results.count) searches lost coverage (started \(partial.map(\.offset)) after the stop): \(partial.first?.lost ?? [])")
+        let p99 = results.map(\.latency).sorted()[results.count * 99 / 100]
+        #expect(p99 < .milliseconds(500), "p99 \(p99)")
+    }
+
     @Test func writesSentOnAnOlderMapAreRejected() async throws {
         let cluster = try LocalTestCluster(records: GeneratedCorpus.documents(50, vocabulary: Self.vocabulary, seed: 43), shards: 1)
         defer { cluster.down() }
