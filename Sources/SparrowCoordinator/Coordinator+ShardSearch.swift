@@ -14,7 +14,9 @@ extension Coordinator {
         failure.shard = shard.id
         let rotated = shard.replicas.indices.map { shard.replicas[($0 + rotation) % shard.replicas.count] }
         var candidates: [(node: String, client: RPCClient)] = []
-        for node in tail.order(rotated) {
+        // With one replica there is nothing to order, hedge or keep latencies for.
+        let hedging = rotated.count > 1
+        for node in hedging ? tail.order(rotated) : rotated {
             failure.node = node
             guard let client = try? client(node) else {
                 failure.reason = "node '\(node)' has no address in the cluster map"
@@ -28,7 +30,7 @@ extension Coordinator {
         }
         if candidates.count > 1 { return await hedged(candidates, request: request, deadline: deadline) }
         if let only = candidates.first {
-            switch await attempt(only.node, only.client, request: request, deadline: deadline) {
+            switch await attempt(only.node, only.client, request: request, deadline: deadline, track: hedging) {
             case .answered(let response): return ShardOutcome(result: .init(shard: shard.id, response: response))
             case .failed(let reason, let timedOut):
                 failure.reason = reason
@@ -112,14 +114,16 @@ extension Coordinator {
         }
     }
 
-    /// One call to one replica, timed for its latency record.
-    func attempt(_ node: String, _ client: RPCClient, request: Sparrow_V1_SearchRequest, deadline: ContinuousClock.Instant) async -> Attempt {
+    /// One call to one replica, timed (and, with `track`, kept in its latency record for hedging).
+    func attempt(
+        _ node: String, _ client: RPCClient, request: Sparrow_V1_SearchRequest, deadline: ContinuousClock.Instant, track: Bool = true
+    ) async -> Attempt {
         guard deadline > .now else { return .failed("deadline passed before an answer", timedOut: true) }
         let started = ContinuousClock.now
         do {
             let response = try await searches.search(request, node: node, client: client, deadline: deadline)
             let latency = ContinuousClock.now - started
-            tail.record(node, latency)
+            if track { tail.record(node, latency) }
             Self.timers("sparrow_coordinator_shard_duration_seconds", [("shard", request.shard)]).recordNanoseconds(latency.microseconds * 1000)
             return .answered(response)
         } catch {

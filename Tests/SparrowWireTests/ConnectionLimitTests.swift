@@ -106,29 +106,37 @@ import Testing
     @Test func pipelinedCallsBeyondTheInFlightCapAreRefusedAtOnce() async throws {
         try await withServer(ConnectionLimits(maxInFlight: 4)) { server in
             let client = RPCClient(server.address)
-            var sleep = Sparrow_V1_StatsRequest()
-            sleep.shard = "300"
-            let request = sleep
-            let outcomes = await withTaskGroup(of: Sparrow_V1_Status.Code.self) { group in
-                for _ in 0..<20 {
-                    group.addTask {
-                        do {
-                            let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", request, timeout: .seconds(10))
-                            return .ok
-                        } catch let error as RPCError {
-                            return error.code
-                        } catch {
-                            return .internal
-                        }
-                    }
-                }
-                return await group.reduce(into: [Sparrow_V1_Status.Code]()) { $0.append($1) }
-            }
+            let outcomes = await Self.sleepOutcomes(20, clients: [client], millis: 300)
             // One connection per event loop: each takes at most 4 at a time.
             #expect(outcomes.filter { $0 == .ok }.count <= 4 * System.coreCount)
             #expect(outcomes.filter { $0 == .resourceExhausted }.count >= 20 - 4 * System.coreCount)
             #expect(outcomes.allSatisfy { $0 == .ok || $0 == .resourceExhausted })
             await client.close()
+        }
+    }
+}
+
+extension ConnectionLimitTests {
+    /// How `count` concurrent `test/Sleep` calls of `millis` ended, spread over `clients`.
+    static func sleepOutcomes(_ count: Int, clients: [RPCClient], millis: Int) async -> [Sparrow_V1_Status.Code] {
+        var sleep = Sparrow_V1_StatsRequest()
+        sleep.shard = "\(millis)"
+        let request = sleep
+        return await withTaskGroup(of: Sparrow_V1_Status.Code.self) { group in
+            for n in 0..<count {
+                let client = clients[n % clients.count]
+                group.addTask {
+                    do {
+                        let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", request, timeout: .seconds(10))
+                        return .ok
+                    } catch let error as RPCError {
+                        return error.code
+                    } catch {
+                        return .internal
+                    }
+                }
+            }
+            return await group.reduce(into: [Sparrow_V1_Status.Code]()) { $0.append($1) }
         }
     }
 }
@@ -175,24 +183,7 @@ final class TestSocket {
             Endpoint(host: "127.0.0.1", port: 0), service: RPCTests.service(), limits: ConnectionLimits(maxCallsInProgress: 3), logger: Logger(label: "test"))
         // Separate clients: separate connections, so that only the server-wide bound applies.
         let clients = (0..<10).map { _ in RPCClient(server.address) }
-        var sleep = Sparrow_V1_StatsRequest()
-        sleep.shard = "1500"
-        let request = sleep
-        let outcomes = await withTaskGroup(of: Sparrow_V1_Status.Code.self) { group in
-            for client in clients {
-                group.addTask {
-                    do {
-                        let _: Sparrow_V1_HealthResponse = try await client.call("test/Sleep", request, timeout: .seconds(10))
-                        return .ok
-                    } catch let error as RPCError {
-                        return error.code
-                    } catch {
-                        return .internal
-                    }
-                }
-            }
-            return await group.reduce(into: [Sparrow_V1_Status.Code]()) { $0.append($1) }
-        }
+        let outcomes = await ConnectionLimitTests.sleepOutcomes(10, clients: clients, millis: 1500)
         #expect(outcomes.filter { $0 == .ok }.count <= 3 + 2, "\(outcomes)")
         #expect(outcomes.filter { $0 == .resourceExhausted }.count >= 5, "\(outcomes)")
         #expect(server.gate.current == 0 && server.gate.refused >= 5)
