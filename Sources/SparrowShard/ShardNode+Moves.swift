@@ -153,14 +153,29 @@ extension ShardNode {
         return text.trimmingCharacters(in: .whitespacesAndNewlines) == request.moveID
     }
 
+    /// The last change of each checkpoint of `shard` a move has not dropped yet: its target
+    /// replays the log from there, so compaction keeps it.
+    func checkpointedChanges(of shard: String) -> [UInt64] {
+        let parent = (dataDirectory as NSString).appendingPathComponent("checkpoints")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+        return names.filter { $0.hasPrefix(shard + "@") && $0.hasSuffix(".json") }.compactMap { name in
+            let path = (parent as NSString).appendingPathComponent(name)
+            return FileManager.default.contents(atPath: path).flatMap { try? Sparrow_V1_CreateCheckpointResponse(jsonUTF8Data: $0) }?.lastChange
+        }
+    }
+
     func readChanges(_ request: Sparrow_V1_ReadChangesRequest) throws -> Sparrow_V1_ReadChangesResponse {
         let shard = try shard(request.shard)
         let limit = request.limit == 0 ? 1000 : Int(min(request.limit, 10_000))
+        let tail = shard.tail
         let (changes, last, trimmed) = try storage { try shard.changes(after: request.after, limit: limit) }
+        let afterWrite = try storage { try shard.writeID(at: request.after) }
         var response = Sparrow_V1_ReadChangesResponse()
         response.changes = changes.map(Self.wireChange)
         response.lastChange = last
-        response.trimmed = trimmed
+        response.trimmed = trimmed || (afterWrite == nil && request.after <= last)
+        response.afterWrite = afterWrite ?? 0
+        response.lastWrite = tail.write
         response.buildID = shard.manifest.buildID ?? ""
         return response
     }
@@ -170,8 +185,8 @@ extension ShardNode {
         let shard = try shard(request.shard)
         let changes = try request.changes.map { change -> ShardChange in
             switch change.kind {
-            case .upsert(let document): return ShardChange(sequence: change.sequence, kind: .upsert(try Self.record(document)))
-            case .delete(let id): return ShardChange(sequence: change.sequence, kind: .delete(id))
+            case .upsert(let document): return ShardChange(sequence: change.sequence, kind: .upsert(try Self.record(document)), write: change.write)
+            case .delete(let id): return ShardChange(sequence: change.sequence, kind: .delete(id), write: change.write)
             case nil: throw RPCError.invalidArgument("change \(change.sequence) is neither an upsert nor a delete")
             }
         }
@@ -201,6 +216,7 @@ extension ShardNode {
     static func wireChange(_ change: ShardChange) -> Sparrow_V1_Change {
         var wire = Sparrow_V1_Change()
         wire.sequence = change.sequence
+        wire.write = change.write
         switch change.kind {
         case .upsert(let record):
             var document = Sparrow_V1_Document()

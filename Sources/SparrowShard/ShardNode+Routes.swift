@@ -1,4 +1,5 @@
 import Foundation
+import SparrowCore
 import SparrowStorage
 import SparrowWire
 
@@ -119,23 +120,39 @@ extension ShardNode {
         try admit(write: request.epoch)
         let shard = try shard(request.shard)
         let records = try request.documents.map(Self.record)
-        try storage { for record in records { try shard.upsert(record) } }
+        let write = Self.sequenced(after: request.after, afterWrite: request.afterWrite, write: request.write)
+        let tail = try storage { try shard.upsert(records, as: write) }
         var response = Sparrow_V1_UpsertResponse()
         response.written = UInt32(records.count)
+        (response.lastChange, response.lastWrite) = (tail.sequence, tail.write)
         return response
     }
 
     func delete(_ request: Sparrow_V1_DeleteRequest) throws -> Sparrow_V1_DeleteResponse {
         try admit(write: request.epoch)
         let shard = try shard(request.shard)
+        let write = Self.sequenced(after: request.after, afterWrite: request.afterWrite, write: request.write)
+        let (deleted, tail) = try storage { try shard.delete(ids: request.ids, as: write) }
         var response = Sparrow_V1_DeleteResponse()
-        response.deleted = try storage { UInt32(try request.ids.filter { try shard.delete(id: $0) }.count) }
+        response.deleted = UInt32(deleted)
+        (response.lastChange, response.lastWrite) = (tail.sequence, tail.write)
         return response
     }
 
+    /// The write's place in the shard's order; nil for an unsequenced write (`write` 0).
+    static func sequenced(after: UInt64, afterWrite: UInt64, write: UInt64) -> SequencedWrite? {
+        write == 0 ? nil : SequencedWrite(after: ChangeTail(sequence: after, write: afterWrite), id: write)
+    }
+
+    /// How many changes a compaction leaves in the log beyond those a move still needs, so that
+    /// a replica that missed writes for a while catches up from the log, not a whole copy.
+    static let changeLogRetention: UInt64 = 100_000
+
     func compact(_ request: Sparrow_V1_CompactRequest) throws -> Sparrow_V1_CompactResponse {
         let shard = try shard(request.shard)
-        try storage { try shard.compact() }
+        let keep = [shard.lastChange.subtractingReportingOverflow(Self.changeLogRetention).overflow ? 0 : shard.lastChange - Self.changeLogRetention]
+            + checkpointedChanges(of: request.shard)
+        try storage { try shard.compact(keepingChangesAfter: keep.min()) }
         var response = Sparrow_V1_CompactResponse()
         response.stats = Self.stats(of: shard, id: request.shard)
         return response
@@ -186,6 +203,7 @@ extension ShardNode {
         } catch let error as StorageError {
             switch error {
             case .invalidRequest: throw RPCError.invalidArgument(error.description)
+            case .outOfSequence: throw RPCError.failedPrecondition("node \(nodeID): \(error)")
             default:
                 logger.error("storage failure", metadata: ["storage.code": "\(error.code)", "storage.error": "\(error)"])
                 throw RPCError(.internal, "\(error.code): \(error)")
@@ -225,6 +243,7 @@ extension ShardNode {
         wire.encoderFingerprint = manifest.encoderFingerprint ?? ""
         wire.buildID = manifest.buildID ?? ""
         wire.lastChange = manifest.lastChange ?? 0
+        wire.lastWrite = manifest.lastWrite ?? 0
         return wire
     }
 }

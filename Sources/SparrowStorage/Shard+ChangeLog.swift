@@ -10,17 +10,21 @@ public struct ShardChange: Sendable, Equatable {
 
     public var sequence: UInt64
     public var kind: Kind
+    /// The id of the write (one coordinator call) it came from; 0: an unsequenced write.
+    public var write: UInt64
 
-    public init(sequence: UInt64, kind: Kind) {
+    public init(sequence: UInt64, kind: Kind, write: UInt64 = 0) {
         self.sequence = sequence
         self.kind = kind
+        self.write = write
     }
 }
 
-/// A change as stored under `L | sequence`: JSON with exactly one of its fields set.
+/// A change as stored under `L | sequence`: JSON with exactly one of `upsert` and `delete` set.
 struct LoggedChange: Codable {
     var upsert: LoggedDocument?
     var delete: String?
+    var write: UInt64?
 
     struct LoggedDocument: Codable {
         var id: String
@@ -28,12 +32,14 @@ struct LoggedChange: Codable {
         var fields: [String: String]?
     }
 
-    init(upsert record: TokenVectorRecord) {
+    init(upsert record: TokenVectorRecord, write: UInt64) {
         upsert = LoggedDocument(id: record.id, vector: record.vector, fields: record.fields)
+        self.write = write == 0 ? nil : write
     }
 
-    init(delete id: String) {
+    init(delete id: String, write: UInt64) {
         delete = id
+        self.write = write == 0 ? nil : write
     }
 
     func kind() -> ShardChange.Kind? {
@@ -50,10 +56,36 @@ extension Shard {
         let next = sequence ?? (s.manifest.lastChange ?? 0) + 1
         batch.put(ShardKeys.key("L", sequence: next), Array(try JSONEncoder().encode(change)))
         s.manifest.lastChange = next
+        s.manifest.lastWrite = change.write
     }
 
     /// The last write's sequence (0: none).
     public var lastChange: UInt64 { state.manifest.lastChange ?? 0 }
+
+    /// Where the change log ends.
+    public var tail: ChangeTail { Self.tail(of: state.manifest) }
+
+    static func tail(of manifest: ShardManifest) -> ChangeTail {
+        ChangeTail(sequence: manifest.lastChange ?? 0, write: manifest.lastWrite ?? 0)
+    }
+
+    /// Refuses `write` unless the log ends where it says (the caller holds `writeLock`).
+    func check(_ write: SequencedWrite?) throws {
+        guard let write else { return }
+        let tail = self.tail
+        guard tail == write.after else {
+            throw StorageError.outOfSequence(path: database.path, reason: "the write follows \(write.after), but this copy's log ends at \(tail)")
+        }
+    }
+
+    /// The write id of change `sequence` (0 for sequence 0); nil when the log no longer holds it.
+    public func writeID(at sequence: UInt64) throws -> UInt64? {
+        let manifest = state.manifest
+        if sequence == 0 { return 0 }
+        if sequence == manifest.lastChange { return manifest.lastWrite ?? 0 }
+        guard sequence > (manifest.logStart ?? 0), sequence < (manifest.lastChange ?? 0) else { return nil }
+        return try changes(after: sequence - 1, limit: 1).changes.first?.write
+    }
 
     /// Up to `limit` writes after sequence `after`, oldest first; `trimmed` when compaction has
     /// dropped some of them (the caller must copy the shard afresh).
@@ -71,7 +103,7 @@ extension Shard {
             guard let logged = try? JSONDecoder().decode(LoggedChange.self, from: Data(value)), let kind = logged.kind() else {
                 throw StorageError.corrupt(path: database.path, key: ShardKeys.describe(key), reason: "unreadable change record")
             }
-            changes.append(ShardChange(sequence: sequence, kind: kind))
+            changes.append(ShardChange(sequence: sequence, kind: kind, write: logged.write ?? 0))
             expected += 1
             return changes.count < limit
         }
@@ -88,8 +120,8 @@ extension Shard {
                     throw StorageError.invalidRequest("change \(change.sequence) does not follow this copy's last change \(lastChange)")
                 }
                 switch change.kind {
-                case .upsert(let record): _ = try upsertLocked(record, sequence: change.sequence)
-                case .delete(let id): _ = try deleteLocked(id: id, sequence: change.sequence)
+                case .upsert(let record): _ = try upsertLocked(record, sequence: change.sequence, write: change.write)
+                case .delete(let id): _ = try deleteLocked(id: id, sequence: change.sequence, write: change.write)
                 }
             }
             return lastChange

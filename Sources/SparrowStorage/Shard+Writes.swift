@@ -8,14 +8,24 @@ extension Shard {
     /// The write is logged with the next change sequence (see `changes(after:limit:)`).
     @discardableResult
     public func upsert(_ record: TokenVectorRecord) throws -> UInt32 {
-        try writeLock.withLock { try upsertLocked(record, sequence: nil) }
+        try writeLock.withLock { try upsertLocked(record, sequence: nil, write: 0) }
+    }
+
+    /// Upserts `records` in order as one write: refused whole, before any is applied, when
+    /// `write` does not follow the log's tail. Returns the new tail.
+    public func upsert(_ records: [TokenVectorRecord], as write: SequencedWrite?) throws -> ChangeTail {
+        try writeLock.withLock {
+            try check(write)
+            for record in records { _ = try upsertLocked(record, sequence: nil, write: write?.id ?? 0) }
+            return tail
+        }
     }
 
     /// The upsert, with `writeLock` held; `sequence` given when replaying another copy's change.
-    func upsertLocked(_ record: TokenVectorRecord, sequence: UInt64?) throws -> UInt32 {
+    func upsertLocked(_ record: TokenVectorRecord, sequence: UInt64?, write: UInt64) throws -> UInt32 {
         var s = state
         let batch = WriteBatch()
-        try log(.init(upsert: record), sequence: sequence, in: batch, state: &s)
+        try log(.init(upsert: record, write: write), sequence: sequence, in: batch, state: &s)
         let doc = s.manifest.nextDocument
         if let old = try lookup(record.id) {
             try maskDocument(old, in: batch, state: &s)
@@ -67,17 +77,27 @@ extension Shard {
     /// the document never appears in results from then on.
     @discardableResult
     public func delete(id: String) throws -> Bool {
-        try writeLock.withLock { try deleteLocked(id: id, sequence: nil) }
+        try writeLock.withLock { try deleteLocked(id: id, sequence: nil, write: 0) }
+    }
+
+    /// Deletes `ids` in order as one write, refused whole when `write` does not follow the
+    /// log's tail. Returns how many were present, and the new tail.
+    public func delete(ids: [String], as write: SequencedWrite?) throws -> (deleted: Int, tail: ChangeTail) {
+        try writeLock.withLock {
+            try check(write)
+            let deleted = try ids.filter { try deleteLocked(id: $0, sequence: nil, write: write?.id ?? 0) }.count
+            return (deleted, tail)
+        }
     }
 
     /// A delete of an absent id is logged only when replayed (`sequence` given), so that the
     /// copy's sequence keeps step with its source's.
-    func deleteLocked(id: String, sequence: UInt64?) throws -> Bool {
+    func deleteLocked(id: String, sequence: UInt64?, write: UInt64) throws -> Bool {
         var s = state
         let doc = try lookup(id)
         guard doc != nil || sequence != nil else { return false }
         let batch = WriteBatch()
-        try log(.init(delete: id), sequence: sequence, in: batch, state: &s)
+        try log(.init(delete: id, write: write), sequence: sequence, in: batch, state: &s)
         if let doc {
             try maskDocument(doc, in: batch, state: &s)
             batch.delete(ShardKeys.key("E", id))
@@ -92,7 +112,9 @@ extension Shard {
 
     /// Rewrites the posting blocks from the forward index of live documents, dropping deleted
     /// documents and folding online postings into blocks; then compacts RocksDB's files.
-    public func compact() throws {
+    /// The change log keeps the changes after `keepingChangesAfter` (nil: none), for a move's
+    /// copy or a replica that missed writes to replay.
+    public func compact(keepingChangesAfter keep: UInt64? = nil) throws {
         try writeLock.withLock {
             var s = state
             let batch = WriteBatch()
@@ -114,11 +136,17 @@ extension Shard {
                 for (term, code) in zip(forward.terms, forward.codes) { postings[term, default: []].append((doc, code)) }
                 return true
             }
-            for tag: Character in ["P", "T", "D", "L"] {
+            for tag: Character in ["P", "T", "D"] {
                 try database.scan(prefix: ShardKeys.prefix(tag)) { key, _ in
                     batch.delete(key)
                     return true
                 }
+            }
+            let logStart = max(s.manifest.logStart ?? 0, min(keep ?? .max, s.manifest.lastChange ?? 0))
+            try database.scan(prefix: ShardKeys.prefix("L")) { key, _ in
+                guard ShardKeys.sequence(key) <= logStart else { return false }
+                batch.delete(key)
+                return true
             }
             var checksumInput: [UInt8] = []
             var total = 0
@@ -138,7 +166,7 @@ extension Shard {
             }
             s.manifest.postings = total
             s.manifest.postingsChecksum = CRC32C.checksum(checksumInput)
-            s.manifest.logStart = s.manifest.lastChange
+            s.manifest.logStart = logStart
             s.manifest.epoch += 1
             batch.put(ShardKeys.manifest, try s.manifest.encoded())
             try database.write(batch, sync: true)

@@ -24,6 +24,8 @@ public struct ShardManifest: Codable, Equatable, Sendable {
     public var postingsChecksum: UInt32
     /// Sequence of the last online write in the change log (nil: none since the bulk load).
     public var lastChange: UInt64?
+    /// The id of the write the last change came from (nil: 0, an unsequenced write).
+    public var lastWrite: UInt64?
     /// The log holds the writes after this sequence (compaction trims it; nil: 0).
     public var logStart: UInt64?
     /// When the shard was bulk-loaded; nil in build bundles, which must be reproducible byte for byte.
@@ -34,7 +36,7 @@ public struct ShardManifest: Codable, Equatable, Sendable {
         case nextDocument = "next_document", liveDocuments = "live_documents", postings, terms
         case quantizationScale = "quantization_scale", encoderFingerprint = "encoder_fingerprint"
         case idfVersion = "idf_version", postingsChecksum = "postings_checksum", createdAt = "created_at", buildID = "build_id"
-        case lastChange = "last_change", logStart = "log_start"
+        case lastChange = "last_change", lastWrite = "last_write", logStart = "log_start"
     }
 
     func encoded() throws -> [UInt8] {

@@ -8,6 +8,9 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
     case manifest(path: String, reason: String)
     /// The caller asked for something the shard cannot do.
     case invalidRequest(String)
+    /// A sequenced write does not follow this copy's last change: the copy missed writes or
+    /// holds one its peers do not (see `SequencedWrite`).
+    case outOfSequence(path: String, reason: String)
 
     public var code: String {
         switch self {
@@ -15,6 +18,7 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
         case .corrupt: "storage.corrupt"
         case .manifest: "storage.manifest"
         case .invalidRequest: "storage.invalid_request"
+        case .outOfSequence: "storage.out_of_sequence"
         }
     }
 
@@ -24,6 +28,7 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
         case let .corrupt(path, key, reason): "\(path): corrupt value at key \(key): \(reason)"
         case let .manifest(path, reason): "\(path): manifest: \(reason)"
         case let .invalidRequest(reason): reason
+        case let .outOfSequence(path, reason): "\(path): out of sequence: \(reason)"
         }
     }
 }

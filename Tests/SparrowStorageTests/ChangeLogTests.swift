@@ -80,4 +80,52 @@ import Testing
         let after = try shard.changes(after: 3, limit: 10)
         #expect(after.changes == [ShardChange(sequence: 4, kind: .upsert(TokenVectorRecord(id: "w3", vector: ["t1": 1])))])
     }
+
+    /// A sequenced write applies only where the log ends at the tail it names; refused, it
+    /// changes nothing. Replayed elsewhere, its changes keep their write id, so the copy's
+    /// tail equals the source's.
+    @Test func aSequencedWriteAppliesOnlyAtTheTailItNames() throws {
+        let fixture = try ShardFixture(documents: 50, seed: 14)
+        defer { fixture.cleanup() }
+        try ShardBuilder.build(records: fixture.records, directory: fixture.directory + "/a", shardID: "s")
+        try ShardBuilder.build(records: fixture.records, directory: fixture.directory + "/b", shardID: "s")
+        let (a, b) = (try Shard(directory: fixture.directory + "/a"), try Shard(directory: fixture.directory + "/b"))
+        let start = ChangeTail(sequence: 0, write: 0)
+        #expect(a.tail == start)
+        let first = try a.upsert([TokenVectorRecord(id: "x", vector: ["t1": 1]), TokenVectorRecord(id: "y", vector: ["t2": 1])], as: SequencedWrite(after: start, id: 7))
+        #expect(first == ChangeTail(sequence: 2, write: 7))
+        // The same place again, or a place the log does not end at: refused, nothing applied.
+        for after in [start, ChangeTail(sequence: 2, write: 8), ChangeTail(sequence: 3, write: 7)] {
+            #expect(throws: StorageError.self) { try a.upsert([TokenVectorRecord(id: "z", vector: ["t1": 1])], as: SequencedWrite(after: after, id: 9)) }
+            #expect(throws: StorageError.self) { try a.delete(ids: ["x"], as: SequencedWrite(after: after, id: 9)) }
+        }
+        #expect(a.tail == first && a.lastChange == 2)
+        #expect(try a.document(id: "z") == nil && a.document(id: "x") != nil)
+        let second = try a.delete(ids: ["x", "absent"], as: SequencedWrite(after: first, id: 9))
+        #expect(second.deleted == 1 && second.tail == ChangeTail(sequence: 3, write: 9))
+        #expect(try a.writeID(at: 0) == 0 && a.writeID(at: 1) == 7 && a.writeID(at: 3) == 9 && a.writeID(at: 4) == nil)
+
+        #expect(try b.apply(try a.changes(after: 0, limit: 10).changes) == 3)
+        #expect(b.tail == a.tail)
+        #expect(try b.changes(after: 0, limit: 10).changes.map(\.write) == [7, 7, 9])
+    }
+
+    /// Compaction keeps the changes after the point it is given, so a copy behind can still
+    /// replay them.
+    @Test func compactionKeepsTheChangesAfterTheGivenPoint() throws {
+        let fixture = try ShardFixture(documents: 50, seed: 15)
+        defer { fixture.cleanup() }
+        try ShardBuilder.build(records: fixture.records, directory: fixture.directory, shardID: "s")
+        let shard = try Shard(directory: fixture.directory)
+        for i in 0..<5 { try shard.upsert(TokenVectorRecord(id: "w\(i)", vector: ["t1": 1])) }
+        try shard.compact(keepingChangesAfter: 2)
+        #expect(try shard.changes(after: 1, limit: 10).trimmed)
+        #expect(try shard.changes(after: 2, limit: 10).changes.map(\.sequence) == [3, 4, 5])
+        #expect(try shard.writeID(at: 2) == nil && shard.writeID(at: 3) == 0)
+        try shard.compact(keepingChangesAfter: 1)   // a point already trimmed: the log stays as it is
+        #expect(try shard.changes(after: 2, limit: 10).changes.count == 3)
+        try shard.compact()
+        #expect(try shard.changes(after: 4, limit: 10).trimmed)
+        #expect(try !shard.changes(after: 5, limit: 10).trimmed)
+    }
 }

@@ -214,8 +214,11 @@ public nonisolated struct Sparrow_V1_ShardStats: Sendable {
 
   public var preparedBuildID: String = String()
 
-  /// Sequence number of the last online write (upsert or delete) in the shard's change log.
+  /// Sequence number of the last online write (upsert or delete) in the shard's change log,
+  /// and the id of the write it came from: together, where the log ends (its tail).
   public var lastChange: UInt64 = 0
+
+  public var lastWrite: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -279,6 +282,12 @@ public nonisolated struct Sparrow_V1_UpsertRequest: Sendable {
 
   public var epoch: UInt64 = 0
 
+  public var after: UInt64 = 0
+
+  public var afterWrite: UInt64 = 0
+
+  public var write: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -290,6 +299,10 @@ public nonisolated struct Sparrow_V1_UpsertResponse: Sendable {
   // methods supported on all messages.
 
   public var written: UInt32 = 0
+
+  public var lastChange: UInt64 = 0
+
+  public var lastWrite: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -307,6 +320,12 @@ public nonisolated struct Sparrow_V1_DeleteRequest: Sendable {
 
   public var epoch: UInt64 = 0
 
+  public var after: UInt64 = 0
+
+  public var afterWrite: UInt64 = 0
+
+  public var write: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -318,6 +337,10 @@ public nonisolated struct Sparrow_V1_DeleteResponse: Sendable {
   // methods supported on all messages.
 
   public var deleted: UInt32 = 0
+
+  public var lastChange: UInt64 = 0
+
+  public var lastWrite: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -735,6 +758,9 @@ public nonisolated struct Sparrow_V1_Change: Sendable {
     set {kind = .delete(newValue)}
   }
 
+  /// The id of the write it came from (0: unsequenced).
+  public var write: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -773,10 +799,17 @@ public nonisolated struct Sparrow_V1_ReadChangesResponse: Sendable {
   /// The shard's last sequence.
   public var lastChange: UInt64 = 0
 
-  /// The log no longer holds the writes right after `after` (a compaction trimmed it).
+  /// The log no longer holds the writes right after `after` (a compaction trimmed it), or
+  /// no longer knows which write change `after` came from.
   public var trimmed: Bool = false
 
   public var buildID: String = String()
+
+  /// The write change `after` came from (0 for change 0): a copy whose log ends at `after`
+  /// with another write holds a change this one does not, and must be copied afresh.
+  public var afterWrite: UInt64 = 0
+
+  public var lastWrite: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1202,7 +1235,7 @@ nonisolated extension Sparrow_V1_StatsRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Sparrow_V1_ShardStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}documents\0\u{1}postings\0\u{1}terms\0\u{3}bytes_on_disk\0\u{3}resident_bytes\0\u{3}block_cache_bytes\0\u{1}epoch\0\u{3}quantization_scale\0\u{3}encoder_fingerprint\0\u{3}build_id\0\u{3}prepared_build_id\0\u{3}last_change\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}documents\0\u{1}postings\0\u{1}terms\0\u{3}bytes_on_disk\0\u{3}resident_bytes\0\u{3}block_cache_bytes\0\u{1}epoch\0\u{3}quantization_scale\0\u{3}encoder_fingerprint\0\u{3}build_id\0\u{3}prepared_build_id\0\u{3}last_change\0\u{3}last_write\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1223,6 +1256,7 @@ nonisolated extension Sparrow_V1_ShardStats: SwiftProtobuf.Message, SwiftProtobu
       case 11: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
       case 12: try { try decoder.decodeSingularStringField(value: &self.preparedBuildID) }()
       case 13: try { try decoder.decodeSingularUInt64Field(value: &self.lastChange) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.lastWrite) }()
       default: break
       }
     }
@@ -1268,6 +1302,9 @@ nonisolated extension Sparrow_V1_ShardStats: SwiftProtobuf.Message, SwiftProtobu
     if self.lastChange != 0 {
       try visitor.visitSingularUInt64Field(value: self.lastChange, fieldNumber: 13)
     }
+    if self.lastWrite != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastWrite, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1285,6 +1322,7 @@ nonisolated extension Sparrow_V1_ShardStats: SwiftProtobuf.Message, SwiftProtobu
     if lhs.buildID != rhs.buildID {return false}
     if lhs.preparedBuildID != rhs.preparedBuildID {return false}
     if lhs.lastChange != rhs.lastChange {return false}
+    if lhs.lastWrite != rhs.lastWrite {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1397,7 +1435,7 @@ nonisolated extension Sparrow_V1_HealthResponse: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Sparrow_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}documents\0\u{1}epoch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}documents\0\u{1}epoch\0\u{1}after\0\u{3}after_write\0\u{1}write\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1408,6 +1446,9 @@ nonisolated extension Sparrow_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.documents) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.after) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.afterWrite) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.write) }()
       default: break
       }
     }
@@ -1423,6 +1464,15 @@ nonisolated extension Sparrow_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProt
     if self.epoch != 0 {
       try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 3)
     }
+    if self.after != 0 {
+      try visitor.visitSingularUInt64Field(value: self.after, fieldNumber: 4)
+    }
+    if self.afterWrite != 0 {
+      try visitor.visitSingularUInt64Field(value: self.afterWrite, fieldNumber: 5)
+    }
+    if self.write != 0 {
+      try visitor.visitSingularUInt64Field(value: self.write, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1430,6 +1480,9 @@ nonisolated extension Sparrow_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.shard != rhs.shard {return false}
     if lhs.documents != rhs.documents {return false}
     if lhs.epoch != rhs.epoch {return false}
+    if lhs.after != rhs.after {return false}
+    if lhs.afterWrite != rhs.afterWrite {return false}
+    if lhs.write != rhs.write {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1437,7 +1490,7 @@ nonisolated extension Sparrow_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Sparrow_V1_UpsertResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}written\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}written\0\u{3}last_change\0\u{3}last_write\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1446,6 +1499,8 @@ nonisolated extension Sparrow_V1_UpsertResponse: SwiftProtobuf.Message, SwiftPro
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.written) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.lastChange) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.lastWrite) }()
       default: break
       }
     }
@@ -1455,11 +1510,19 @@ nonisolated extension Sparrow_V1_UpsertResponse: SwiftProtobuf.Message, SwiftPro
     if self.written != 0 {
       try visitor.visitSingularUInt32Field(value: self.written, fieldNumber: 1)
     }
+    if self.lastChange != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastChange, fieldNumber: 2)
+    }
+    if self.lastWrite != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastWrite, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_UpsertResponse, rhs: Sparrow_V1_UpsertResponse) -> Bool {
     if lhs.written != rhs.written {return false}
+    if lhs.lastChange != rhs.lastChange {return false}
+    if lhs.lastWrite != rhs.lastWrite {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1467,7 +1530,7 @@ nonisolated extension Sparrow_V1_UpsertResponse: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Sparrow_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeleteRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}ids\0\u{1}epoch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}ids\0\u{1}epoch\0\u{1}after\0\u{3}after_write\0\u{1}write\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1478,6 +1541,9 @@ nonisolated extension Sparrow_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.ids) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.after) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.afterWrite) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.write) }()
       default: break
       }
     }
@@ -1493,6 +1559,15 @@ nonisolated extension Sparrow_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProt
     if self.epoch != 0 {
       try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 3)
     }
+    if self.after != 0 {
+      try visitor.visitSingularUInt64Field(value: self.after, fieldNumber: 4)
+    }
+    if self.afterWrite != 0 {
+      try visitor.visitSingularUInt64Field(value: self.afterWrite, fieldNumber: 5)
+    }
+    if self.write != 0 {
+      try visitor.visitSingularUInt64Field(value: self.write, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1500,6 +1575,9 @@ nonisolated extension Sparrow_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.shard != rhs.shard {return false}
     if lhs.ids != rhs.ids {return false}
     if lhs.epoch != rhs.epoch {return false}
+    if lhs.after != rhs.after {return false}
+    if lhs.afterWrite != rhs.afterWrite {return false}
+    if lhs.write != rhs.write {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1507,7 +1585,7 @@ nonisolated extension Sparrow_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Sparrow_V1_DeleteResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeleteResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}deleted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}deleted\0\u{3}last_change\0\u{3}last_write\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1516,6 +1594,8 @@ nonisolated extension Sparrow_V1_DeleteResponse: SwiftProtobuf.Message, SwiftPro
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.deleted) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.lastChange) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.lastWrite) }()
       default: break
       }
     }
@@ -1525,11 +1605,19 @@ nonisolated extension Sparrow_V1_DeleteResponse: SwiftProtobuf.Message, SwiftPro
     if self.deleted != 0 {
       try visitor.visitSingularUInt32Field(value: self.deleted, fieldNumber: 1)
     }
+    if self.lastChange != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastChange, fieldNumber: 2)
+    }
+    if self.lastWrite != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastWrite, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_DeleteResponse, rhs: Sparrow_V1_DeleteResponse) -> Bool {
     if lhs.deleted != rhs.deleted {return false}
+    if lhs.lastChange != rhs.lastChange {return false}
+    if lhs.lastWrite != rhs.lastWrite {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2346,7 +2434,7 @@ nonisolated extension Sparrow_V1_InstallCheckpointResponse: SwiftProtobuf.Messag
 
 nonisolated extension Sparrow_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Change"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}upsert\0\u{1}delete\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}upsert\0\u{1}delete\0\u{1}write\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2376,6 +2464,7 @@ nonisolated extension Sparrow_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._M
           self.kind = .delete(v)
         }
       }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.write) }()
       default: break
       }
     }
@@ -2400,12 +2489,16 @@ nonisolated extension Sparrow_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._M
     }()
     case nil: break
     }
+    if self.write != 0 {
+      try visitor.visitSingularUInt64Field(value: self.write, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_Change, rhs: Sparrow_V1_Change) -> Bool {
     if lhs.sequence != rhs.sequence {return false}
     if lhs.kind != rhs.kind {return false}
+    if lhs.write != rhs.write {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2453,7 +2546,7 @@ nonisolated extension Sparrow_V1_ReadChangesRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Sparrow_V1_ReadChangesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReadChangesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{3}last_change\0\u{1}trimmed\0\u{3}build_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{3}last_change\0\u{1}trimmed\0\u{3}build_id\0\u{3}after_write\0\u{3}last_write\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2465,6 +2558,8 @@ nonisolated extension Sparrow_V1_ReadChangesResponse: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.lastChange) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.trimmed) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.afterWrite) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.lastWrite) }()
       default: break
       }
     }
@@ -2483,6 +2578,12 @@ nonisolated extension Sparrow_V1_ReadChangesResponse: SwiftProtobuf.Message, Swi
     if !self.buildID.isEmpty {
       try visitor.visitSingularStringField(value: self.buildID, fieldNumber: 4)
     }
+    if self.afterWrite != 0 {
+      try visitor.visitSingularUInt64Field(value: self.afterWrite, fieldNumber: 5)
+    }
+    if self.lastWrite != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastWrite, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2491,6 +2592,8 @@ nonisolated extension Sparrow_V1_ReadChangesResponse: SwiftProtobuf.Message, Swi
     if lhs.lastChange != rhs.lastChange {return false}
     if lhs.trimmed != rhs.trimmed {return false}
     if lhs.buildID != rhs.buildID {return false}
+    if lhs.afterWrite != rhs.afterWrite {return false}
+    if lhs.lastWrite != rhs.lastWrite {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -2595,7 +2595,7 @@ const ProtobufCMessageDescriptor sparrow__v1__stats_request__descriptor =
   (ProtobufCMessageInit) sparrow__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__shard_stats__field_descriptors[13] =
+static const ProtobufCFieldDescriptor sparrow__v1__shard_stats__field_descriptors[14] =
 {
   {
     "shard",
@@ -2753,6 +2753,18 @@ static const ProtobufCFieldDescriptor sparrow__v1__shard_stats__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "last_write",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ShardStats, last_write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__shard_stats__field_indices_by_name[] = {
   6,   /* field[6] = block_cache_bytes */
@@ -2762,6 +2774,7 @@ static const unsigned sparrow__v1__shard_stats__field_indices_by_name[] = {
   9,   /* field[9] = encoder_fingerprint */
   7,   /* field[7] = epoch */
   12,   /* field[12] = last_change */
+  13,   /* field[13] = last_write */
   2,   /* field[2] = postings */
   11,   /* field[11] = prepared_build_id */
   8,   /* field[8] = quantization_scale */
@@ -2772,7 +2785,7 @@ static const unsigned sparrow__v1__shard_stats__field_indices_by_name[] = {
 static const ProtobufCIntRange sparrow__v1__shard_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__shard_stats__descriptor =
 {
@@ -2782,7 +2795,7 @@ const ProtobufCMessageDescriptor sparrow__v1__shard_stats__descriptor =
   "Sparrow__V1__ShardStats",
   "sparrow.v1",
   sizeof(Sparrow__V1__ShardStats),
-  13,
+  14,
   sparrow__v1__shard_stats__field_descriptors,
   sparrow__v1__shard_stats__field_indices_by_name,
   1,  sparrow__v1__shard_stats__number_ranges,
@@ -2942,7 +2955,7 @@ const ProtobufCMessageDescriptor sparrow__v1__health_response__descriptor =
   (ProtobufCMessageInit) sparrow__v1__health_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__upsert_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor sparrow__v1__upsert_request__field_descriptors[6] =
 {
   {
     "shard",
@@ -2980,16 +2993,55 @@ static const ProtobufCFieldDescriptor sparrow__v1__upsert_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "after",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UpsertRequest, after),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after_write",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UpsertRequest, after_write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "write",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UpsertRequest, write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__upsert_request__field_indices_by_name[] = {
+  3,   /* field[3] = after */
+  4,   /* field[4] = after_write */
   1,   /* field[1] = documents */
   2,   /* field[2] = epoch */
   0,   /* field[0] = shard */
+  5,   /* field[5] = write */
 };
 static const ProtobufCIntRange sparrow__v1__upsert_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__upsert_request__descriptor =
 {
@@ -2999,14 +3051,14 @@ const ProtobufCMessageDescriptor sparrow__v1__upsert_request__descriptor =
   "Sparrow__V1__UpsertRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__UpsertRequest),
-  3,
+  6,
   sparrow__v1__upsert_request__field_descriptors,
   sparrow__v1__upsert_request__field_indices_by_name,
   1,  sparrow__v1__upsert_request__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__upsert_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__upsert_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor sparrow__v1__upsert_response__field_descriptors[3] =
 {
   {
     "written",
@@ -3020,14 +3072,40 @@ static const ProtobufCFieldDescriptor sparrow__v1__upsert_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "last_change",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UpsertResponse, last_change),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_write",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__UpsertResponse, last_write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__upsert_response__field_indices_by_name[] = {
+  1,   /* field[1] = last_change */
+  2,   /* field[2] = last_write */
   0,   /* field[0] = written */
 };
 static const ProtobufCIntRange sparrow__v1__upsert_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__upsert_response__descriptor =
 {
@@ -3037,14 +3115,14 @@ const ProtobufCMessageDescriptor sparrow__v1__upsert_response__descriptor =
   "Sparrow__V1__UpsertResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__UpsertResponse),
-  1,
+  3,
   sparrow__v1__upsert_response__field_descriptors,
   sparrow__v1__upsert_response__field_indices_by_name,
   1,  sparrow__v1__upsert_response__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__upsert_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__delete_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor sparrow__v1__delete_request__field_descriptors[6] =
 {
   {
     "shard",
@@ -3082,16 +3160,55 @@ static const ProtobufCFieldDescriptor sparrow__v1__delete_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "after",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DeleteRequest, after),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after_write",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DeleteRequest, after_write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "write",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DeleteRequest, write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__delete_request__field_indices_by_name[] = {
+  3,   /* field[3] = after */
+  4,   /* field[4] = after_write */
   2,   /* field[2] = epoch */
   1,   /* field[1] = ids */
   0,   /* field[0] = shard */
+  5,   /* field[5] = write */
 };
 static const ProtobufCIntRange sparrow__v1__delete_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__delete_request__descriptor =
 {
@@ -3101,14 +3218,14 @@ const ProtobufCMessageDescriptor sparrow__v1__delete_request__descriptor =
   "Sparrow__V1__DeleteRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__DeleteRequest),
-  3,
+  6,
   sparrow__v1__delete_request__field_descriptors,
   sparrow__v1__delete_request__field_indices_by_name,
   1,  sparrow__v1__delete_request__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__delete_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__delete_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor sparrow__v1__delete_response__field_descriptors[3] =
 {
   {
     "deleted",
@@ -3122,14 +3239,40 @@ static const ProtobufCFieldDescriptor sparrow__v1__delete_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "last_change",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DeleteResponse, last_change),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_write",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__DeleteResponse, last_write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__delete_response__field_indices_by_name[] = {
   0,   /* field[0] = deleted */
+  1,   /* field[1] = last_change */
+  2,   /* field[2] = last_write */
 };
 static const ProtobufCIntRange sparrow__v1__delete_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__delete_response__descriptor =
 {
@@ -3139,7 +3282,7 @@ const ProtobufCMessageDescriptor sparrow__v1__delete_response__descriptor =
   "Sparrow__V1__DeleteResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__DeleteResponse),
-  1,
+  3,
   sparrow__v1__delete_response__field_descriptors,
   sparrow__v1__delete_response__field_indices_by_name,
   1,  sparrow__v1__delete_response__number_ranges,
@@ -4366,7 +4509,7 @@ const ProtobufCMessageDescriptor sparrow__v1__install_checkpoint_response__descr
   (ProtobufCMessageInit) sparrow__v1__install_checkpoint_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__change__field_descriptors[3] =
+static const ProtobufCFieldDescriptor sparrow__v1__change__field_descriptors[4] =
 {
   {
     "sequence",
@@ -4404,16 +4547,29 @@ static const ProtobufCFieldDescriptor sparrow__v1__change__field_descriptors[3] 
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "write",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Change, write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__change__field_indices_by_name[] = {
   2,   /* field[2] = delete */
   0,   /* field[0] = sequence */
   1,   /* field[1] = upsert */
+  3,   /* field[3] = write */
 };
 static const ProtobufCIntRange sparrow__v1__change__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__change__descriptor =
 {
@@ -4423,7 +4579,7 @@ const ProtobufCMessageDescriptor sparrow__v1__change__descriptor =
   "Sparrow__V1__Change",
   "sparrow.v1",
   sizeof(Sparrow__V1__Change),
-  3,
+  4,
   sparrow__v1__change__field_descriptors,
   sparrow__v1__change__field_indices_by_name,
   1,  sparrow__v1__change__number_ranges,
@@ -4494,7 +4650,7 @@ const ProtobufCMessageDescriptor sparrow__v1__read_changes_request__descriptor =
   (ProtobufCMessageInit) sparrow__v1__read_changes_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__read_changes_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor sparrow__v1__read_changes_response__field_descriptors[6] =
 {
   {
     "changes",
@@ -4544,17 +4700,43 @@ static const ProtobufCFieldDescriptor sparrow__v1__read_changes_response__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "after_write",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadChangesResponse, after_write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_write",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__ReadChangesResponse, last_write),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__read_changes_response__field_indices_by_name[] = {
+  4,   /* field[4] = after_write */
   3,   /* field[3] = build_id */
   0,   /* field[0] = changes */
   1,   /* field[1] = last_change */
+  5,   /* field[5] = last_write */
   2,   /* field[2] = trimmed */
 };
 static const ProtobufCIntRange sparrow__v1__read_changes_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__read_changes_response__descriptor =
 {
@@ -4564,7 +4746,7 @@ const ProtobufCMessageDescriptor sparrow__v1__read_changes_response__descriptor 
   "Sparrow__V1__ReadChangesResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__ReadChangesResponse),
-  4,
+  6,
   sparrow__v1__read_changes_response__field_descriptors,
   sparrow__v1__read_changes_response__field_indices_by_name,
   1,  sparrow__v1__read_changes_response__number_ranges,

@@ -215,13 +215,15 @@ struct  Sparrow__V1__ShardStats
   char *build_id;
   char *prepared_build_id;
   /*
-   * Sequence number of the last online write (upsert or delete) in the shard's change log.
+   * Sequence number of the last online write (upsert or delete) in the shard's change log,
+   * and the id of the write it came from: together, where the log ends (its tail).
    */
   uint64_t last_change;
+  uint64_t last_write;
 };
 #define SPARROW__V1__SHARD_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__shard_stats__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Sparrow__V1__StatsResponse
@@ -276,20 +278,25 @@ struct  Sparrow__V1__UpsertRequest
   size_t n_documents;
   Sparrow__V1__Document **documents;
   uint64_t epoch;
+  uint64_t after;
+  uint64_t after_write;
+  uint64_t write;
 };
 #define SPARROW__V1__UPSERT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__upsert_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0 }
 
 
 struct  Sparrow__V1__UpsertResponse
 {
   ProtobufCMessage base;
   uint32_t written;
+  uint64_t last_change;
+  uint64_t last_write;
 };
 #define SPARROW__V1__UPSERT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__upsert_response__descriptor) \
-    , 0 }
+    , 0, 0, 0 }
 
 
 struct  Sparrow__V1__DeleteRequest
@@ -299,20 +306,25 @@ struct  Sparrow__V1__DeleteRequest
   size_t n_ids;
   char **ids;
   uint64_t epoch;
+  uint64_t after;
+  uint64_t after_write;
+  uint64_t write;
 };
 #define SPARROW__V1__DELETE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__delete_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0 }
 
 
 struct  Sparrow__V1__DeleteResponse
 {
   ProtobufCMessage base;
   uint32_t deleted;
+  uint64_t last_change;
+  uint64_t last_write;
 };
 #define SPARROW__V1__DELETE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__delete_response__descriptor) \
-    , 0 }
+    , 0, 0, 0 }
 
 
 /*
@@ -625,6 +637,10 @@ struct  Sparrow__V1__Change
 {
   ProtobufCMessage base;
   uint64_t sequence;
+  /*
+   * The id of the write it came from (0: unsequenced).
+   */
+  uint64_t write;
   Sparrow__V1__Change__KindCase kind_case;
   union {
     Sparrow__V1__Document *upsert;
@@ -633,7 +649,7 @@ struct  Sparrow__V1__Change
 };
 #define SPARROW__V1__CHANGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__change__descriptor) \
-    , 0, SPARROW__V1__CHANGE__KIND__NOT_SET, {0} }
+    , 0, 0, SPARROW__V1__CHANGE__KIND__NOT_SET, {0} }
 
 
 /*
@@ -661,14 +677,21 @@ struct  Sparrow__V1__ReadChangesResponse
    */
   uint64_t last_change;
   /*
-   * The log no longer holds the writes right after `after` (a compaction trimmed it).
+   * The log no longer holds the writes right after `after` (a compaction trimmed it), or
+   * no longer knows which write change `after` came from.
    */
   protobuf_c_boolean trimmed;
   char *build_id;
+  /*
+   * The write change `after` came from (0 for change 0): a copy whose log ends at `after`
+   * with another write holds a change this one does not, and must be copied afresh.
+   */
+  uint64_t after_write;
+  uint64_t last_write;
 };
 #define SPARROW__V1__READ_CHANGES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__read_changes_response__descriptor) \
-    , 0,NULL, 0, 0, (char *)protobuf_c_empty_string }
+    , 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 /*
