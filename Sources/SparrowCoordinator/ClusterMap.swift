@@ -14,6 +14,7 @@ import Yams
 ///     shards:
 ///       - id: shard-0
 ///         replicas: [node-1, node-2]     # tried in this order, rotating per query
+///         stale: [node-2]                # optional: missed writes; serves again once caught up
 ///       - id: node-2
 ///         address: 10.0.0.2:7100
 ///         state: draining                 # optional: being emptied (`ctl drain-node`)
@@ -70,10 +71,33 @@ public struct ClusterMap: Codable, Sendable, Equatable {
     public struct ShardEntry: Codable, Sendable, Equatable {
         public var id: String
         public var replicas: [String]
+        /// Replicas that missed acknowledged writes (nil: none): they serve no searches and take
+        /// no writes until they have caught up (see `Coordinator+Repair`). The others are the
+        /// in-sync set, which every acknowledged write reached.
+        public var stale: [String]?
 
-        public init(id: String, replicas: [String]) {
+        public init(id: String, replicas: [String], stale: [String]? = nil) {
             self.id = id
             self.replicas = replicas
+            self.stale = stale
+        }
+
+        /// The replicas that hold every acknowledged write: they serve searches and take writes.
+        public var inSync: [String] {
+            guard let stale else { return replicas }
+            return replicas.filter { !stale.contains($0) }
+        }
+
+        /// Marks `nodes` stale (the in-sync set must keep at least one replica).
+        mutating func markStale(_ nodes: [String]) {
+            let all = Set((stale ?? []) + nodes.filter(replicas.contains))
+            stale = all.isEmpty ? nil : replicas.filter(all.contains)
+        }
+
+        /// Takes `node` back into the in-sync set (or forgets it, when it leaves the replicas).
+        mutating func markInSync(_ node: String) {
+            stale = stale?.filter { $0 != node && replicas.contains($0) }
+            if stale?.isEmpty == true { stale = nil }
         }
     }
 
@@ -163,6 +187,12 @@ public struct ClusterMap: Codable, Sendable, Equatable {
             }
             guard Set(shard.replicas).count == shard.replicas.count else {
                 throw ClusterError.file(path: path, reason: "shard '\(shard.id)' lists a node twice among its replicas")
+            }
+            for node in shard.stale ?? [] where !shard.replicas.contains(node) {
+                throw ClusterError.file(path: path, reason: "shard '\(shard.id)': stale replica '\(node)' is not one of its replicas")
+            }
+            guard !shard.inSync.isEmpty else {
+                throw ClusterError.file(path: path, reason: "shard '\(shard.id)': every replica is stale; at least one must be in sync")
             }
         }
         for node in nodes where node.state != nil && !node.isDraining {

@@ -5,7 +5,8 @@ import SparrowWire
 /// Moving a copy of a shard to another node, in phases recorded in the map (so a move
 /// survives the coordinator, and `move-shard` run again resumes it):
 /// 1. `copy`: the source writes a RocksDB checkpoint; its files are streamed to the target
-///    (throttled; resumed from what the target holds) and installed there.
+///    (throttled; resumed from what the target holds) and installed there. The checkpoint
+///    stays until the move ends, so that the source's compactions keep the log after it.
 /// 2. `catch-up`: the target replays the source's change log from the checkpoint on, while
 ///    writes continue to the source; then, with the shard's writes held at the gate, the last
 ///    changes are replayed and the map switches to the target (epoch + 1): `switched`.
@@ -98,9 +99,11 @@ extension Coordinator {
         if let from, !entry.replicas.contains(from) {
             throw RPCError.failedPrecondition("node \(from) holds no replica of \(shard) (replicas: \(entry.replicas.joined(separator: ", ")))")
         }
-        // Copy from the replica that leaves, unless it is down (draining a dead node): then another.
-        guard let source = from.flatMap({ downReason($0) == nil ? $0 : nil }) ?? entry.replicas.first(where: { downReason($0) == nil }) else {
-            throw RPCError.failedPrecondition("no replica of \(shard) is up to copy from")
+        // Copy from the replica that leaves, unless it is down (draining a dead node) or stale:
+        // then another in-sync one.
+        let usable = { (node: String) in self.downReason(node) == nil && entry.inSync.contains(node) }
+        guard let source = from.flatMap({ usable($0) ? $0 : nil }) ?? entry.replicas.first(where: usable) else {
+            throw RPCError.failedPrecondition("no in-sync replica of \(shard) is up to copy from")
         }
         let move = ClusterMap.Move(id: Self.newMoveID(), shard: shard, source: source, from: from, to: to, phase: .copy)
         try update { $0.record(move) }
@@ -136,10 +139,15 @@ extension Coordinator {
                 logger.warning("move: the target refused the copy; sending the damaged files again", metadata: ["shard.id": "\(move.shard)", "error": "\(error)"])
             }
         }
+    }
+
+    /// Drops the source's checkpoint; until then the source's compactions keep the change log
+    /// after it, which the target replays.
+    private func dropCheckpoint(of move: ClusterMap.Move) async {
         var drop = Sparrow_V1_DropCheckpointRequest()
         drop.shard = move.shard
         drop.moveID = move.id
-        _ = try? await source.call(ShardMethod.dropCheckpoint, drop, timeout: .seconds(60), as: Sparrow_V1_DropCheckpointResponse.self)
+        _ = try? await client(move.source).call(ShardMethod.dropCheckpoint, drop, timeout: .seconds(60), as: Sparrow_V1_DropCheckpointResponse.self)
     }
 
     /// Sends each file from where the target stands, then has the target check and install them.
@@ -177,27 +185,8 @@ extension Coordinator {
 
     /// Replays on the target every change the source has after the target's last one.
     private func catchUp(_ move: ClusterMap.Move) async throws {
-        let (source, target) = (try client(move.source), try client(move.to))
-        var stats = Sparrow_V1_StatsRequest()
-        stats.shard = move.shard
-        guard let held = try await target.call(ShardMethod.stats, stats, timeout: .seconds(30), as: Sparrow_V1_StatsResponse.self).shards.first else {
-            throw RPCError(.internal, "\(move.to) reports no copy of \(move.shard)")
-        }
-        var read = Sparrow_V1_ReadChangesRequest()
-        read.shard = move.shard
-        read.after = held.lastChange
-        while true {
-            let changes = try await source.call(ShardMethod.readChanges, read, timeout: .seconds(60), as: Sparrow_V1_ReadChangesResponse.self)
-            guard !changes.trimmed else {
-                throw RPCError.failedPrecondition(
-                    "\(move.source) compacted \(move.shard) during the move: its change log no longer reaches back to change \(read.after); abort the move and start it again")
-            }
-            guard !changes.changes.isEmpty else { return }
-            var apply = Sparrow_V1_ApplyChangesRequest()
-            apply.shard = move.shard
-            apply.changes = changes.changes
-            apply.epoch = cluster.epoch
-            read.after = try await target.call(ShardMethod.applyChanges, apply, timeout: .seconds(60), as: Sparrow_V1_ApplyChangesResponse.self).lastChange
+        if case .diverged(let reason) = try await replay(move.shard, from: move.source, to: move.to) {
+            throw RPCError.failedPrecondition("the copy on \(move.to) cannot catch up: \(reason); abort the move and start it again")
         }
     }
 
@@ -214,6 +203,7 @@ extension Coordinator {
                 replicas.append(move.to)
             }
             map.shards[index].replicas = replicas
+            map.shards[index].markInSync(move.to)
             map.record(switched)
         }
         return switched
@@ -225,9 +215,10 @@ extension Coordinator {
 
     /// Drops the replaced copy (once searches sent on the old map are over) and ends the move.
     private func finishMove(_ move: ClusterMap.Move) async throws {
+        await dropCheckpoint(of: move)
         if let from = move.from {
             if let reason = downReason(from) {
-                logger.warning("move: the replaced node is down; its copy stays on its disk, outside the map (delete it there)",
+                logger.warning("move: the replaced node is down; its copy stays outside the map, an orphan the owner drops once the node is back",
                                metadata: ["shard.id": "\(move.shard)", "node.id": "\(from)", "error": "\(reason)"])
             } else {
                 try await Task.sleep(for: dropGrace)
@@ -254,13 +245,10 @@ extension Coordinator {
         do {
             try await dropShard(shard, on: move.to)
         } catch {
-            logger.warning("move abort: the target's copy could not be dropped; it serves nothing (it is not in the map)",
+            logger.warning("move abort: the target's copy could not be dropped; it serves nothing (it is not in the map), and the owner drops it as an orphan once the node is back",
                            metadata: ["shard.id": "\(shard)", "node.id": "\(move.to)", "error": "\(error)"])
         }
-        var drop = Sparrow_V1_DropCheckpointRequest()
-        drop.shard = shard
-        drop.moveID = move.id
-        _ = try? await client(move.source).call(ShardMethod.dropCheckpoint, drop, timeout: .seconds(60), as: Sparrow_V1_DropCheckpointResponse.self)
+        await dropCheckpoint(of: move)
         try update { $0.forgetMove(move.id) }
         logger.info("move aborted", metadata: ["shard.id": "\(shard)", "move.id": "\(move.id)"])
     }

@@ -143,6 +143,7 @@ extension Coordinator {
                     throw RPCError.failedPrecondition("\(shard) keeps at least one replica")
                 }
                 map.shards[index].replicas.removeAll { $0 == node }
+                map.shards[index].markInSync(node)
             }
         }
         try await Task.sleep(for: dropGrace)

@@ -3,8 +3,8 @@ import SparrowWire
 
 /// One shard's part of a query: a replica answers, or the shard is reported missing with why.
 extension Coordinator {
-    /// Calls the shard's replicas, starting from a rotating one (replicas recently found slow
-    /// last, those marked down not at all). With two or more, a call not answered within the
+    /// Calls the shard's in-sync replicas, starting from a rotating one (replicas recently found
+    /// slow last, those marked down or stale not at all). With two or more, a call not answered within the
     /// replica's recent p95 is hedged to the next one (see `TailTolerance`); a failed call moves
     /// on to the next one at once.
     func searchShard(_ shard: ClusterMap.ShardEntry, request: Sparrow_V1_SearchRequest, deadline: ContinuousClock.Instant, rotation: Int) async -> ShardOutcome {
@@ -12,7 +12,8 @@ extension Coordinator {
         request.shard = shard.id
         var failure = Sparrow_V1_ShardFailure()
         failure.shard = shard.id
-        let rotated = shard.replicas.indices.map { shard.replicas[($0 + rotation) % shard.replicas.count] }
+        let serving = shard.inSync
+        let rotated = serving.indices.map { serving[($0 + rotation) % serving.count] }
         var candidates: [(node: String, client: RPCClient)] = []
         // With one replica there is nothing to order, hedge or keep latencies for.
         let hedging = rotated.count > 1

@@ -1,10 +1,13 @@
 import Foundation
+import Metrics
+import SparrowCore
 import SparrowCore
 import SparrowWire
 
-/// Online writes: each id goes to the shard the builder would have put it in, on every replica
-/// of that shard, under the shard's gate, so that replicas apply a shard's writes in one order
-/// and a move can switch between two writes. Acknowledged once every replica has it synced.
+/// Online writes: each id goes to the shard the builder would have put it in, on every in-sync
+/// replica of that shard, under the shard's gate, so that replicas apply a shard's writes in
+/// one order and a move can switch between two writes. Acknowledged once at least one replica
+/// has it synced and the map names every replica that missed it stale (see `InSyncSet`).
 extension Coordinator {
     func write(_ request: Sparrow_V1_WriteRequest) async throws -> Sparrow_V1_WriteResponse {
         try requireOwner("writes")
@@ -44,45 +47,136 @@ extension Coordinator {
         return shard
     }
 
-    /// Writes to every replica the map names now (the caller holds the shard's gate).
+    /// Writes to the shard's in-sync replicas (the caller holds the shard's gate), sequenced
+    /// after their common tail. Acknowledged once at least one has it synced and the map
+    /// records every in-sync replica that missed it as stale (see `InSyncSet`).
     private func writeShard(_ shard: String, documents: [Sparrow_V1_Document], deletes: [String]) async throws -> (written: Int, deleted: Int, epoch: UInt64) {
+        let after = try await inSyncTail(shard)
         let cluster = self.cluster
-        let replicas = cluster.shard(shard)?.replicas ?? []
-        let results = await withTaskGroup(of: (node: String, deleted: Int, error: String?).self) { group in
+        let replicas = cluster.shard(shard)?.inSync ?? []
+        let write = UInt64.random(in: 1...UInt64.max)
+        let answers = await withTaskGroup(of: (node: String, outcome: Result<(tail: ChangeTail, deleted: Int), Error>).self) { group in
             for node in replicas {
                 group.addTask {
                     do {
-                        let client = try self.client(node)
-                        if !documents.isEmpty {
-                            var upsert = Sparrow_V1_UpsertRequest()
-                            upsert.shard = shard
-                            upsert.documents = documents
-                            upsert.epoch = cluster.epoch
-                            _ = try await client.call(ShardMethod.upsert, upsert, timeout: .seconds(30), as: Sparrow_V1_UpsertResponse.self)
-                        }
-                        var deleted = 0
-                        if !deletes.isEmpty {
-                            var delete = Sparrow_V1_DeleteRequest()
-                            delete.shard = shard
-                            delete.ids = deletes
-                            delete.epoch = cluster.epoch
-                            deleted = Int(try await client.call(ShardMethod.delete, delete, timeout: .seconds(30), as: Sparrow_V1_DeleteResponse.self).deleted)
-                        }
-                        return (node, deleted, nil)
+                        return (node, .success(try await self.write(documents, deletes: deletes, to: node, of: shard, after: after, id: write, epoch: cluster.epoch)))
                     } catch {
-                        return (node, 0, "\(error)")
+                        return (node, .failure(error))
                     }
                 }
             }
-            return await group.reduce(into: [(node: String, deleted: Int, error: String?)]()) { $0.append($1) }
+            var answers: [String: Result<(tail: ChangeTail, deleted: Int), Error>] = [:]
+            for await answer in group { answers[answer.node] = answer.outcome }
+            return replicas.map { (node: $0, outcome: answers[$0]!) }
         }
-        let failed = results.filter { $0.error != nil }
-        guard failed.isEmpty else {
-            let done = results.filter { $0.error == nil }.map(\.node).sorted()
-            throw RPCError(.unavailable, "shard \(shard): the write reached [\(done.joined(separator: ", "))] but not "
-                + failed.map { "\($0.node) (\($0.error!))" }.sorted().joined(separator: ", ")
-                + "; it is not acknowledged: retry it (upserts and deletes may be repeated)")
+        let failures = answers.compactMap { answer -> String? in
+            guard case .failure(let error) = answer.outcome else { return nil }
+            return "\(answer.node) (\(error))"
         }
-        return (documents.count, results.map(\.deleted).max() ?? 0, cluster.epoch)
+        guard let settled = InSyncSet.settle(answers.map { ($0.node, try? $0.outcome.get().tail) }) else {
+            forgetTail(shard)
+            throw RPCError(.unavailable, "shard \(shard): no in-sync replica took the write: \(failures.joined(separator: ", ")); it is not acknowledged: retry it (upserts and deletes may be repeated)")
+        }
+        if !settled.missed.isEmpty {
+            do {
+                try markStale(settled.missed, of: shard, reason: failures.isEmpty ? "answered out of step" : failures.joined(separator: ", "))
+            } catch {
+                forgetTail(shard)
+                throw RPCError(.unavailable, "shard \(shard): \(settled.missed.joined(separator: ", ")) missed the write and the map could not record it (\(error)); it is not acknowledged: retry it")
+            }
+        }
+        remember(settled.tail, of: shard)
+        let deleted = answers.compactMap { try? $0.outcome.get().deleted }.max() ?? 0
+        return (documents.count, deleted, self.cluster.epoch)
+    }
+
+    /// Sends one write to one replica: the upserts, then the deletes, each after the tail the
+    /// last left; returns the replica's new tail.
+    private func write(
+        _ documents: [Sparrow_V1_Document], deletes: [String], to node: String, of shard: String, after: ChangeTail, id: UInt64, epoch: UInt64
+    ) async throws -> (tail: ChangeTail, deleted: Int) {
+        let client = try self.client(node)
+        var tail = after
+        if !documents.isEmpty {
+            var upsert = Sparrow_V1_UpsertRequest()
+            upsert.shard = shard
+            upsert.documents = documents
+            upsert.epoch = epoch
+            (upsert.after, upsert.afterWrite, upsert.write) = (tail.sequence, tail.write, id)
+            let response = try await client.call(ShardMethod.upsert, upsert, timeout: .seconds(30), as: Sparrow_V1_UpsertResponse.self)
+            tail = ChangeTail(sequence: response.lastChange, write: response.lastWrite)
+        }
+        var deleted = 0
+        if !deletes.isEmpty {
+            var delete = Sparrow_V1_DeleteRequest()
+            delete.shard = shard
+            delete.ids = deletes
+            delete.epoch = epoch
+            (delete.after, delete.afterWrite, delete.write) = (tail.sequence, tail.write, id)
+            let response = try await client.call(ShardMethod.delete, delete, timeout: .seconds(30), as: Sparrow_V1_DeleteResponse.self)
+            (tail, deleted) = (ChangeTail(sequence: response.lastChange, write: response.lastWrite), Int(response.deleted))
+        }
+        return (tail, deleted)
+    }
+
+    /// The in-sync replicas' common tail: remembered from the last write on this map, or asked
+    /// of each of them (replicas that answer with another tail are marked stale).
+    private func inSyncTail(_ shard: String) async throws -> ChangeTail {
+        let cluster = self.cluster
+        if let known = writeTails.withLock({ $0[shard] }), known.epoch == cluster.epoch { return known.tail }
+        let replicas = cluster.shard(shard)?.inSync ?? []
+        var request = Sparrow_V1_StatsRequest()
+        request.shard = shard
+        let stats = request
+        let answers = await withTaskGroup(of: (node: String, tail: ChangeTail?, error: String?).self) { group in
+            for node in replicas {
+                group.addTask {
+                    do {
+                        guard let held = try await self.client(node).call(ShardMethod.stats, stats, timeout: .seconds(10), as: Sparrow_V1_StatsResponse.self).shards.first else {
+                            return (node, nil, "no copy of \(shard)")
+                        }
+                        return (node, ChangeTail(sequence: held.lastChange, write: held.lastWrite), nil)
+                    } catch {
+                        return (node, nil, "\(error)")
+                    }
+                }
+            }
+            var answers: [String: (tail: ChangeTail?, error: String?)] = [:]
+            for await answer in group { answers[answer.node] = (answer.tail, answer.error) }
+            return replicas.map { (node: $0, tail: answers[$0]!.tail, error: answers[$0]!.error) }
+        }
+        guard let reconciled = InSyncSet.reconcile(answers.map { ($0.node, $0.tail) }) else {
+            throw RPCError(.unavailable, "shard \(shard): no in-sync replica answered: "
+                + answers.map { "\($0.node) (\($0.error ?? "?"))" }.joined(separator: ", ") + "; the write is not acknowledged: retry it")
+        }
+        if !reconciled.behind.isEmpty {
+            try markStale(reconciled.behind, of: shard, reason: "its change log does not end at \(reconciled.tail)")
+        }
+        remember(reconciled.tail, of: shard)
+        return reconciled.tail
+    }
+
+    private func remember(_ tail: ChangeTail, of shard: String) {
+        let epoch = cluster.epoch
+        writeTails.withLock { $0[shard] = (epoch, tail) }
+    }
+
+    private func forgetTail(_ shard: String) {
+        _ = writeTails.withLock { $0.removeValue(forKey: shard) }
+    }
+
+    /// Records in the map that `nodes` missed writes of `shard` (epoch + 1), then starts their
+    /// catch-up where their node is up.
+    func markStale(_ nodes: [String], of shard: String, reason: String) throws {
+        try update { map in
+            guard let index = map.shards.firstIndex(where: { $0.id == shard }) else { return }
+            map.shards[index].markStale(nodes)
+        }
+        for node in nodes {
+            logger.warning("replica stale: it missed writes, and serves nothing until it has caught up",
+                           metadata: ["shard.id": "\(shard)", "node.id": "\(node)", "error": "\(reason)", "cluster.epoch": "\(cluster.epoch)"])
+            Counter(label: "sparrow_coordinator_replicas_marked_stale_total").increment()
+        }
+        repairStaleReplicas()
     }
 }

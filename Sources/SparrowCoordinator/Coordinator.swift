@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import SparrowCore
 import SparrowEncoder
 import SparrowWire
 import Synchronization
@@ -32,6 +33,15 @@ public final class Coordinator: Sendable {
     /// Writes to one shard, and the switch of a move, one at a time (so every replica applies
     /// a shard's writes in the same order).
     private let shardGates = Mutex<[String: AsyncGate]>([:])
+    /// Per shard, the tail of its in-sync replicas' change logs after the last write, and the
+    /// map epoch it was learnt under (a map change makes the next write ask them again).
+    let writeTails = Mutex<[String: (epoch: UInt64, tail: ChangeTail)]>([:])
+    /// Stale replicas being caught up now ("shard@node").
+    let repairs = Mutex<Set<String>>([])
+    /// Copies nodes serve outside the map ("shard@node"), with when the owner first saw each.
+    let orphans = Mutex<[OrphanKey: ContinuousClock.Instant]>([:])
+    /// How long an orphan copy is kept before the owner drops it.
+    let orphanGrace: Duration
     /// Nodes the health checks found not answering, with the reason.
     let down = Mutex<[String: String]>([:])
     static let timers = MetricHandles { Timer(label: $0, dimensions: $1) }
@@ -42,7 +52,7 @@ public final class Coordinator: Sendable {
     /// its owner: with TLS, each node must present the node certificate of its id in the map.
     public init(
         cluster: ClusterMap, clusterFile: String? = nil, owner: String? = nil, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2),
-        callsPerReplica: Int = 2, peers: ClientSecurity = .none, logger: Logger
+        callsPerReplica: Int = 2, peers: ClientSecurity = .none, orphanGrace: Duration = .seconds(600), logger: Logger
     ) throws {
         guard callsPerReplica > 0 else { throw RPCError.invalidArgument("calls per replica must be at least 1, not \(callsPerReplica)") }
         map = Mutex(cluster)
@@ -58,6 +68,7 @@ public final class Coordinator: Sendable {
         }
         self.defaultTimeout = defaultTimeout
         self.peers = peers
+        self.orphanGrace = orphanGrace
         self.logger = logger
         searches = SearchBatcher(limit: callsPerReplica)
         try cluster.validate(path: clusterFile ?? "cluster map")
@@ -201,6 +212,7 @@ public final class Coordinator: Sendable {
             wire.phase = move.phase.rawValue
             return wire
         }
+        response.orphans = orphanCopies
         response.shards = cluster.shards.map { shard in
             var entry = Sparrow_V1_ShardAssignment()
             entry.shard = shard.id
@@ -208,6 +220,7 @@ public final class Coordinator: Sendable {
                 var replica = Sparrow_V1_Replica()
                 replica.node = node
                 replica.address = cluster.address(of: node) ?? ""
+                replica.stale = shard.stale?.contains(node) ?? false
                 return replica
             }
             return entry
@@ -215,26 +228,36 @@ public final class Coordinator: Sendable {
         return response
     }
 
-    /// Asks every node for its health; node id → nil when healthy, else the reason.
-    public func nodeHealth(timeout: Duration = .milliseconds(500)) async -> [String: String?] {
+    /// Asks every node for its health: node id → the shards it serves, or why it is down.
+    public func nodeHealth(timeout: Duration = .milliseconds(500)) async -> [String: Result<[String], NodeDown>] {
         var request = Sparrow_V1_HealthRequest()
         let cluster = self.cluster
         request.epoch = cluster.epoch
         let health = request
-        return await withTaskGroup(of: (String, String?).self) { group in
+        return await withTaskGroup(of: (String, Result<[String], NodeDown>).self) { group in
             for node in cluster.nodes.map(\.id) {
                 group.addTask {
-                    guard let client = try? self.client(node) else { return (node, "no address") }
+                    guard let client = try? self.client(node) else { return (node, .failure(NodeDown(reason: "no address"))) }
                     do {
-                        _ = try await client.call(ShardMethod.health, health, timeout: timeout, as: Sparrow_V1_HealthResponse.self)
-                        return (node, nil)
+                        return (node, .success(try await client.call(ShardMethod.health, health, timeout: timeout, as: Sparrow_V1_HealthResponse.self).shards))
                     } catch {
-                        return (node, "\(error)")
+                        return (node, .failure(NodeDown(reason: "\(error)")))
                     }
                 }
             }
             return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
+    }
+
+    public struct NodeDown: Error, Equatable {
+        public var reason: String
+    }
+
+    /// Each node's state as the last health checks found it (node id → nil when up, else why
+    /// not), without calling any node.
+    public var nodeStates: [String: String?] {
+        let down = self.down.withLock { $0 }
+        return Dictionary(uniqueKeysWithValues: cluster.nodes.map { ($0.id, down[$0.id]) })
     }
 
     /// The RPC client of `node` at its address in the map now: made on first use, and made again

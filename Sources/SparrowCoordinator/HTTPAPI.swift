@@ -13,8 +13,10 @@ import SparrowWire
 ///                         "coverage": {"shards_total", "shards_ok", "failed": [{"shard", "node", "reason"}],
 ///                                      "timed_out"}, "query": {"token": w}, "took_ms"}
 ///     GET  /v1/cluster → {"epoch", "build"?, "owner"?, "nodes": [{"node", "address", "state", "reason"?}],
-///                         "shards": [{"shard", "replicas": [{"node", "address"}]}], "moves": [{"id", "shard", "from"?, "to", "phase"}]}
-///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}}
+///                         "shards": [{"shard", "replicas": [{"node", "address", "stale"?}]}], "moves": [{"id", "shard", "from"?, "to", "phase"}],
+///                         "orphans": [{"shard", "node", "seen_seconds", "drop_in_seconds"}]}
+///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}}, as the last health checks found
+///                        them (it calls no node)
 ///     GET  /metrics    → Prometheus text
 /// Errors: HTTP 400/401/403/404/429/500 with {"error": {"code", "message"}}. With `keys`, every
 /// route but /healthz needs an API key of scope read (`APIKeyMiddleware`).
@@ -92,23 +94,26 @@ public enum HTTPAPI {
         }
         router.get("/v1/cluster") { _, _ -> Response in
             let cluster = coordinator.clusterResponse
-            struct ReplicaJSON: Encodable { var node: String; var address: String }
+            struct ReplicaJSON: Encodable { var node: String; var address: String; var stale: Bool? }
             struct ShardJSON: Encodable { var shard: String; var replicas: [ReplicaJSON] }
             struct NodeJSON: Encodable { var node: String; var address: String; var state: String; var reason: String? }
             struct MoveJSON: Encodable { var id: String; var shard: String; var from: String?; var to: String; var phase: String }
+            struct OrphanJSON: Encodable { var shard: String; var node: String; var seen_seconds: UInt32; var drop_in_seconds: UInt32 }
             struct ClusterJSON: Encodable {
                 var epoch: UInt64; var build: String?; var owner: String?; var nodes: [NodeJSON]; var shards: [ShardJSON]; var moves: [MoveJSON]
+                var orphans: [OrphanJSON]
             }
             return try json(ClusterJSON(
                 epoch: cluster.epoch, build: cluster.buildID.isEmpty ? nil : cluster.buildID, owner: cluster.owner.isEmpty ? nil : cluster.owner,
                 nodes: cluster.nodes.map { NodeJSON(node: $0.node, address: $0.address, state: $0.state, reason: $0.reason.isEmpty ? nil : $0.reason) },
                 shards: cluster.shards.map { entry in
-                    ShardJSON(shard: entry.shard, replicas: entry.replicas.map { ReplicaJSON(node: $0.node, address: $0.address) })
+                    ShardJSON(shard: entry.shard, replicas: entry.replicas.map { ReplicaJSON(node: $0.node, address: $0.address, stale: $0.stale ? true : nil) })
                 },
-                moves: cluster.moves.map { MoveJSON(id: $0.id, shard: $0.shard, from: $0.from.isEmpty ? nil : $0.from, to: $0.to, phase: $0.phase) }))
+                moves: cluster.moves.map { MoveJSON(id: $0.id, shard: $0.shard, from: $0.from.isEmpty ? nil : $0.from, to: $0.to, phase: $0.phase) },
+                orphans: cluster.orphans.map { OrphanJSON(shard: $0.shard, node: $0.node, seen_seconds: $0.seenSeconds, drop_in_seconds: $0.dropInSeconds) }))
         }
         router.get("/healthz") { _, _ -> Response in
-            let nodes = await coordinator.nodeHealth()
+            let nodes = coordinator.nodeStates
             struct HealthJSON: Encodable { var status: String; var nodes: [String: String] }
             let healthy = nodes.values.allSatisfy { $0 == nil }
             return try json(HealthJSON(status: healthy ? "ok" : "degraded", nodes: nodes.mapValues { $0 ?? "ok" }))

@@ -29,7 +29,9 @@ extension Coordinator {
         let health = await nodeHealth(timeout: timeout)
         let changes = down.withLock { down -> [(node: String, reason: String?)] in
             var changes: [(node: String, reason: String?)] = []
-            for (node, reason) in health where (down[node] == nil) != (reason == nil) {
+            for (node, answer) in health {
+                let reason: String? = if case .failure(let error) = answer { error.reason } else { nil }
+                guard (down[node] == nil) != (reason == nil) else { continue }
                 changes.append((node, reason))
                 down[node] = reason
             }
@@ -44,6 +46,9 @@ extension Coordinator {
             }
         }
         Gauge(label: "sparrow_coordinator_nodes_down").record(down.withLock { $0.count })
+        Gauge(label: "sparrow_coordinator_stale_replicas").record(cluster.shards.reduce(0) { $0 + ($1.stale?.count ?? 0) })
+        repairStaleReplicas()
+        dropOrphans(served: health.compactMapValues { try? $0.get() })
     }
 
     /// Why `node` is marked down, or nil when it is up.

@@ -41,7 +41,10 @@ extension Coordinator {
         let updated = try replace { map in
             map.epoch = owner.epoch
             map.nodes = owner.nodes.map { .init(id: $0.node, address: $0.address, state: $0.state == "draining" ? "draining" : nil) }
-            map.shards = owner.shards.map { .init(id: $0.shard, replicas: $0.replicas.map(\.node)) }
+            map.shards = owner.shards.map { shard in
+                let stale = shard.replicas.filter(\.stale).map(\.node)
+                return .init(id: shard.shard, replicas: shard.replicas.map(\.node), stale: stale.isEmpty ? nil : stale)
+            }
             map.build = owner.buildID.isEmpty ? nil : owner.buildID
             map.moves = nil
         }

@@ -156,11 +156,15 @@ struct CtlStatusCommand: AsyncParsableCommand {
                     } else {
                         line += "unreachable"
                     }
+                    if replica.stale { line += "  STALE: missed writes, serves nothing until caught up" }
                     print(line)
                 }
             }
             for move in cluster.moves {
                 print("move \(move.id): \(move.shard) \(move.from.isEmpty ? "(new replica)" : move.from) → \(move.to), phase \(move.phase)")
+            }
+            for orphan in cluster.orphans {
+                print("orphan copy: \(orphan.shard) on \(orphan.node), outside the map for \(orphan.seenSeconds) s; the owner drops it in \(orphan.dropInSeconds) s")
             }
         }
     }

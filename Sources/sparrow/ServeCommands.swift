@@ -152,6 +152,9 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Health checks of every node, every this many milliseconds (0: none); nodes that do not answer are skipped.")
     var healthIntervalMs: Int = 1000
 
+    @Option(help: "Copies a node serves that the map does not give it (left by a move or an abort while a node was down) are dropped once seen for this many seconds.")
+    var orphanGraceSeconds: Int = 600
+
     @Option(help: "Searches in flight to one shard replica; searches beyond these wait and go out together, as one batch, when one comes back.")
     var callsPerReplica: Int = 2
 
@@ -179,7 +182,7 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
         let encoder = try map.encoder.map { try $0.load() }
         let coordinator = try Coordinator(
             cluster: map, clusterFile: cluster, owner: follow, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs),
-            callsPerReplica: callsPerReplica, peers: ClientSecurity(tls: tls), logger: logger)
+            callsPerReplica: callsPerReplica, peers: ClientSecurity(tls: tls), orphanGrace: .seconds(orphanGraceSeconds), logger: logger)
         let checked = tls != nil || keys != nil
         let rpc = try await RPCServer.bind(
             Endpoint(host: server.host, port: port), service: InstrumentedService(coordinator.routes),

@@ -123,11 +123,12 @@ final class LocalTestCluster {
         return security.tls("node", name)
     }
 
-    /// Starts `name` (a node of the map, or "coordinator") again on its old address, after a kill.
-    func restart(_ name: String) throws {
+    /// Starts `name` (a node of the map, or "coordinator") again on its old address, after a
+    /// kill; the coordinator with `options` added.
+    func restart(_ name: String, options: [String] = []) throws {
         let port = { (address: String) in String(address.split(separator: ":").last!) }
         if name == "coordinator" {
-            try launch(name, ["coordinator", "serve", "--cluster", data + "/cluster/cluster.yaml", "--port", port(rpcAddress), "--http-port", "0"] + secured(name))
+            try launch(name, ["coordinator", "serve", "--cluster", data + "/cluster/cluster.yaml", "--port", port(rpcAddress), "--http-port", "0"] + options + secured(name))
         } else {
             try launch(name, ["shard", "serve", "--data", data + "/cluster/\(name)", "--port", port(map.address(of: name)!), "--node-id", name] + secured(name))
         }

@@ -97,6 +97,10 @@ public nonisolated struct Sparrow_V1_Replica: Sendable {
 
   public var address: String = String()
 
+  /// The replica missed acknowledged writes: it serves no searches and takes no writes until
+  /// it has caught up from an in-sync replica's change log.
+  public var stale: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -186,11 +190,34 @@ public nonisolated struct Sparrow_V1_ClusterResponse: Sendable {
   /// The coordinator that owns (changes) this map: empty when it is this one.
   public var owner: String = String()
 
+  /// Copies that nodes serve and the map does not give them (left by a move or an abort while
+  /// a node was down). The owner drops each once it has been seen for the grace period.
+  public var orphans: [Sparrow_V1_OrphanCopy] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _encoder: Sparrow_V1_QueryEncoderInfo? = nil
+}
+
+public nonisolated struct Sparrow_V1_OrphanCopy: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shard: String = String()
+
+  public var node: String = String()
+
+  /// Seconds since the owner first saw it, and until it drops it.
+  public var seenSeconds: UInt32 = 0
+
+  public var dropInSeconds: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Switches the cluster to a build whose bundles every replica has prepared: checks the
@@ -501,32 +528,41 @@ public nonisolated struct Sparrow_V1_ReplicaStatsRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Sparrow_V1_ReplicaStats: Sendable {
+public nonisolated struct Sparrow_V1_ReplicaStats: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var shard: String = String()
+  public var shard: String {
+    get {_storage._shard}
+    set {_uniqueStorage()._shard = newValue}
+  }
 
-  public var node: String = String()
+  public var node: String {
+    get {_storage._node}
+    set {_uniqueStorage()._node = newValue}
+  }
 
   /// Empty when the node did not answer (see `error`).
   public var stats: Sparrow_V1_ShardStats {
-    get {_stats ?? Sparrow_V1_ShardStats()}
-    set {_stats = newValue}
+    get {_storage._stats ?? Sparrow_V1_ShardStats()}
+    set {_uniqueStorage()._stats = newValue}
   }
   /// Returns true if `stats` has been explicitly set.
-  public var hasStats: Bool {self._stats != nil}
+  public var hasStats: Bool {_storage._stats != nil}
   /// Clears the value of `stats`. Subsequent reads from it will return its default value.
-  public mutating func clearStats() {self._stats = nil}
+  public mutating func clearStats() {_uniqueStorage()._stats = nil}
 
-  public var error: String = String()
+  public var error: String {
+    get {_storage._error}
+    set {_uniqueStorage()._error = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _stats: Sparrow_V1_ShardStats? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Sparrow_V1_ReplicaStatsResponse: Sendable {
@@ -670,7 +706,7 @@ nonisolated extension Sparrow_V1_ClusterRequest: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Sparrow_V1_Replica: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Replica"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}address\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}address\0\u{1}stale\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -680,6 +716,7 @@ nonisolated extension Sparrow_V1_Replica: SwiftProtobuf.Message, SwiftProtobuf._
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.stale) }()
       default: break
       }
     }
@@ -692,12 +729,16 @@ nonisolated extension Sparrow_V1_Replica: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.address.isEmpty {
       try visitor.visitSingularStringField(value: self.address, fieldNumber: 2)
     }
+    if self.stale != false {
+      try visitor.visitSingularBoolField(value: self.stale, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_Replica, rhs: Sparrow_V1_Replica) -> Bool {
     if lhs.node != rhs.node {return false}
     if lhs.address != rhs.address {return false}
+    if lhs.stale != rhs.stale {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -825,7 +866,7 @@ nonisolated extension Sparrow_V1_NodeStatus: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}shards\0\u{3}build_id\0\u{1}encoder\0\u{1}nodes\0\u{1}moves\0\u{1}owner\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}shards\0\u{3}build_id\0\u{1}encoder\0\u{1}nodes\0\u{1}moves\0\u{1}owner\0\u{1}orphans\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -840,6 +881,7 @@ nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftPr
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.moves) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.owner) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.orphans) }()
       default: break
       }
     }
@@ -871,6 +913,9 @@ nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftPr
     if !self.owner.isEmpty {
       try visitor.visitSingularStringField(value: self.owner, fieldNumber: 7)
     }
+    if !self.orphans.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.orphans, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -882,6 +927,52 @@ nonisolated extension Sparrow_V1_ClusterResponse: SwiftProtobuf.Message, SwiftPr
     if lhs._encoder != rhs._encoder {return false}
     if lhs.moves != rhs.moves {return false}
     if lhs.owner != rhs.owner {return false}
+    if lhs.orphans != rhs.orphans {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_OrphanCopy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OrphanCopy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}node\0\u{3}seen_seconds\0\u{3}drop_in_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.seenSeconds) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.dropInSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shard.isEmpty {
+      try visitor.visitSingularStringField(value: self.shard, fieldNumber: 1)
+    }
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 2)
+    }
+    if self.seenSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.seenSeconds, fieldNumber: 3)
+    }
+    if self.dropInSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.dropInSeconds, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_OrphanCopy, rhs: Sparrow_V1_OrphanCopy) -> Bool {
+    if lhs.shard != rhs.shard {return false}
+    if lhs.node != rhs.node {return false}
+    if lhs.seenSeconds != rhs.seenSeconds {return false}
+    if lhs.dropInSeconds != rhs.dropInSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1544,46 +1635,88 @@ nonisolated extension Sparrow_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProto
   public static let protoMessageName: String = _protobuf_package + ".ReplicaStats"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}node\0\u{1}stats\0\u{1}error\0")
 
+  fileprivate class _StorageClass {
+    var _shard: String = String()
+    var _node: String = String()
+    var _stats: Sparrow_V1_ShardStats? = nil
+    var _error: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _shard = source._shard
+      _node = source._node
+      _stats = source._stats
+      _error = source._error
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.shard) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.node) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._stats) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.error) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._shard) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._node) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._stats) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._error) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.shard.isEmpty {
-      try visitor.visitSingularStringField(value: self.shard, fieldNumber: 1)
-    }
-    if !self.node.isEmpty {
-      try visitor.visitSingularStringField(value: self.node, fieldNumber: 2)
-    }
-    try { if let v = self._stats {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if !self.error.isEmpty {
-      try visitor.visitSingularStringField(value: self.error, fieldNumber: 4)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._shard.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._shard, fieldNumber: 1)
+      }
+      if !_storage._node.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._node, fieldNumber: 2)
+      }
+      try { if let v = _storage._stats {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._error.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._error, fieldNumber: 4)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_ReplicaStats, rhs: Sparrow_V1_ReplicaStats) -> Bool {
-    if lhs.shard != rhs.shard {return false}
-    if lhs.node != rhs.node {return false}
-    if lhs._stats != rhs._stats {return false}
-    if lhs.error != rhs.error {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._shard != rhs_storage._shard {return false}
+        if _storage._node != rhs_storage._node {return false}
+        if _storage._stats != rhs_storage._stats {return false}
+        if _storage._error != rhs_storage._error {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

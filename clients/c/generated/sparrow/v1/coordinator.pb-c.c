@@ -367,6 +367,51 @@ void   sparrow__v1__cluster_response__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__cluster_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   sparrow__v1__orphan_copy__init
+                     (Sparrow__V1__OrphanCopy         *message)
+{
+  static const Sparrow__V1__OrphanCopy init_value = SPARROW__V1__ORPHAN_COPY__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__orphan_copy__get_packed_size
+                     (const Sparrow__V1__OrphanCopy *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__orphan_copy__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__orphan_copy__pack
+                     (const Sparrow__V1__OrphanCopy *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__orphan_copy__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__orphan_copy__pack_to_buffer
+                     (const Sparrow__V1__OrphanCopy *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__orphan_copy__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__OrphanCopy *
+       sparrow__v1__orphan_copy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__OrphanCopy *)
+     protobuf_c_message_unpack (&sparrow__v1__orphan_copy__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__orphan_copy__free_unpacked
+                     (Sparrow__V1__OrphanCopy *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__orphan_copy__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   sparrow__v1__activate_build_request__init
                      (Sparrow__V1__ActivateBuildRequest         *message)
 {
@@ -1330,7 +1375,7 @@ const ProtobufCMessageDescriptor sparrow__v1__cluster_request__descriptor =
   (ProtobufCMessageInit) sparrow__v1__cluster_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__replica__field_descriptors[2] =
+static const ProtobufCFieldDescriptor sparrow__v1__replica__field_descriptors[3] =
 {
   {
     "node",
@@ -1356,15 +1401,28 @@ static const ProtobufCFieldDescriptor sparrow__v1__replica__field_descriptors[2]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "stale",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Replica, stale),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__replica__field_indices_by_name[] = {
   1,   /* field[1] = address */
   0,   /* field[0] = node */
+  2,   /* field[2] = stale */
 };
 static const ProtobufCIntRange sparrow__v1__replica__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__replica__descriptor =
 {
@@ -1374,7 +1432,7 @@ const ProtobufCMessageDescriptor sparrow__v1__replica__descriptor =
   "Sparrow__V1__Replica",
   "sparrow.v1",
   sizeof(Sparrow__V1__Replica),
-  2,
+  3,
   sparrow__v1__replica__field_descriptors,
   sparrow__v1__replica__field_indices_by_name,
   1,  sparrow__v1__replica__number_ranges,
@@ -1573,7 +1631,7 @@ const ProtobufCMessageDescriptor sparrow__v1__node_status__descriptor =
   (ProtobufCMessageInit) sparrow__v1__node_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descriptors[7] =
+static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descriptors[8] =
 {
   {
     "epoch",
@@ -1659,6 +1717,18 @@ static const ProtobufCFieldDescriptor sparrow__v1__cluster_response__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "orphans",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Sparrow__V1__ClusterResponse, n_orphans),
+    offsetof(Sparrow__V1__ClusterResponse, orphans),
+    &sparrow__v1__orphan_copy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__cluster_response__field_indices_by_name[] = {
   2,   /* field[2] = build_id */
@@ -1666,13 +1736,14 @@ static const unsigned sparrow__v1__cluster_response__field_indices_by_name[] = {
   0,   /* field[0] = epoch */
   5,   /* field[5] = moves */
   4,   /* field[4] = nodes */
+  7,   /* field[7] = orphans */
   6,   /* field[6] = owner */
   1,   /* field[1] = shards */
 };
 static const ProtobufCIntRange sparrow__v1__cluster_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor =
 {
@@ -1682,11 +1753,88 @@ const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor =
   "Sparrow__V1__ClusterResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__ClusterResponse),
-  7,
+  8,
   sparrow__v1__cluster_response__field_descriptors,
   sparrow__v1__cluster_response__field_indices_by_name,
   1,  sparrow__v1__cluster_response__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__cluster_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__orphan_copy__field_descriptors[4] =
+{
+  {
+    "shard",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__OrphanCopy, shard),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "node",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__OrphanCopy, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "seen_seconds",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__OrphanCopy, seen_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "drop_in_seconds",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__OrphanCopy, drop_in_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__orphan_copy__field_indices_by_name[] = {
+  3,   /* field[3] = drop_in_seconds */
+  1,   /* field[1] = node */
+  2,   /* field[2] = seen_seconds */
+  0,   /* field[0] = shard */
+};
+static const ProtobufCIntRange sparrow__v1__orphan_copy__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__orphan_copy__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.OrphanCopy",
+  "OrphanCopy",
+  "Sparrow__V1__OrphanCopy",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__OrphanCopy),
+  4,
+  sparrow__v1__orphan_copy__field_descriptors,
+  sparrow__v1__orphan_copy__field_indices_by_name,
+  1,  sparrow__v1__orphan_copy__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__orphan_copy__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor sparrow__v1__activate_build_request__field_descriptors[3] =

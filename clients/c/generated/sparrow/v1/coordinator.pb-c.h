@@ -25,6 +25,7 @@ typedef struct Sparrow__V1__ShardAssignment Sparrow__V1__ShardAssignment;
 typedef struct Sparrow__V1__QueryEncoderInfo Sparrow__V1__QueryEncoderInfo;
 typedef struct Sparrow__V1__NodeStatus Sparrow__V1__NodeStatus;
 typedef struct Sparrow__V1__ClusterResponse Sparrow__V1__ClusterResponse;
+typedef struct Sparrow__V1__OrphanCopy Sparrow__V1__OrphanCopy;
 typedef struct Sparrow__V1__ActivateBuildRequest Sparrow__V1__ActivateBuildRequest;
 typedef struct Sparrow__V1__ActivateBuildResponse Sparrow__V1__ActivateBuildResponse;
 typedef struct Sparrow__V1__WriteRequest Sparrow__V1__WriteRequest;
@@ -105,10 +106,15 @@ struct  Sparrow__V1__Replica
   ProtobufCMessage base;
   char *node;
   char *address;
+  /*
+   * The replica missed acknowledged writes: it serves no searches and takes no writes until
+   * it has caught up from an in-sync replica's change log.
+   */
+  protobuf_c_boolean stale;
 };
 #define SPARROW__V1__REPLICA__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__replica__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Sparrow__V1__ShardAssignment
@@ -189,10 +195,32 @@ struct  Sparrow__V1__ClusterResponse
    * The coordinator that owns (changes) this map: empty when it is this one.
    */
   char *owner;
+  /*
+   * Copies that nodes serve and the map does not give them (left by a move or an abort while
+   * a node was down). The owner drops each once it has been seen for the grace period.
+   */
+  size_t n_orphans;
+  Sparrow__V1__OrphanCopy **orphans;
 };
 #define SPARROW__V1__CLUSTER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__cluster_response__descriptor) \
-    , 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0,NULL, (char *)protobuf_c_empty_string }
+    , 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Sparrow__V1__OrphanCopy
+{
+  ProtobufCMessage base;
+  char *shard;
+  char *node;
+  /*
+   * Seconds since the owner first saw it, and until it drops it.
+   */
+  uint32_t seen_seconds;
+  uint32_t drop_in_seconds;
+};
+#define SPARROW__V1__ORPHAN_COPY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__orphan_copy__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 /*
@@ -631,6 +659,25 @@ Sparrow__V1__ClusterResponse *
 void   sparrow__v1__cluster_response__free_unpacked
                      (Sparrow__V1__ClusterResponse *message,
                       ProtobufCAllocator *allocator);
+/* Sparrow__V1__OrphanCopy methods */
+void   sparrow__v1__orphan_copy__init
+                     (Sparrow__V1__OrphanCopy         *message);
+size_t sparrow__v1__orphan_copy__get_packed_size
+                     (const Sparrow__V1__OrphanCopy   *message);
+size_t sparrow__v1__orphan_copy__pack
+                     (const Sparrow__V1__OrphanCopy   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__orphan_copy__pack_to_buffer
+                     (const Sparrow__V1__OrphanCopy   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__OrphanCopy *
+       sparrow__v1__orphan_copy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__orphan_copy__free_unpacked
+                     (Sparrow__V1__OrphanCopy *message,
+                      ProtobufCAllocator *allocator);
 /* Sparrow__V1__ActivateBuildRequest methods */
 void   sparrow__v1__activate_build_request__init
                      (Sparrow__V1__ActivateBuildRequest         *message);
@@ -980,6 +1027,9 @@ typedef void (*Sparrow__V1__NodeStatus_Closure)
 typedef void (*Sparrow__V1__ClusterResponse_Closure)
                  (const Sparrow__V1__ClusterResponse *message,
                   void *closure_data);
+typedef void (*Sparrow__V1__OrphanCopy_Closure)
+                 (const Sparrow__V1__OrphanCopy *message,
+                  void *closure_data);
 typedef void (*Sparrow__V1__ActivateBuildRequest_Closure)
                  (const Sparrow__V1__ActivateBuildRequest *message,
                   void *closure_data);
@@ -1045,6 +1095,7 @@ extern const ProtobufCMessageDescriptor sparrow__v1__shard_assignment__descripto
 extern const ProtobufCMessageDescriptor sparrow__v1__query_encoder_info__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__node_status__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__cluster_response__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__orphan_copy__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__activate_build_request__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__activate_build_response__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__write_request__descriptor;
