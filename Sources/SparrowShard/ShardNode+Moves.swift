@@ -183,6 +183,7 @@ extension ShardNode {
     func applyChanges(_ request: Sparrow_V1_ApplyChangesRequest) throws -> Sparrow_V1_ApplyChangesResponse {
         try admit(write: request.epoch)
         let shard = try shard(request.shard)
+        try admitDisk(Self.writeBytes(request.changes.map(\.upsert)), what: "\(request.changes.count) replayed changes of \(request.shard)")
         let changes = try request.changes.map { change -> ShardChange in
             switch change.kind {
             case .upsert(let document): return ShardChange(sequence: change.sequence, kind: .upsert(try Self.record(document)), write: change.write)

@@ -120,6 +120,7 @@ extension ShardNode {
         try admit(write: request.epoch)
         let shard = try shard(request.shard)
         let records = try request.documents.map(Self.record)
+        try admitDisk(Self.writeBytes(request.documents), what: "a write of \(records.count) documents to \(request.shard)")
         let write = Self.sequenced(after: request.after, afterWrite: request.afterWrite, write: request.write)
         let tail = try storage { try shard.upsert(records, as: write) }
         var response = Sparrow_V1_UpsertResponse()
@@ -131,12 +132,23 @@ extension ShardNode {
     func delete(_ request: Sparrow_V1_DeleteRequest) throws -> Sparrow_V1_DeleteResponse {
         try admit(write: request.epoch)
         let shard = try shard(request.shard)
+        try admitDisk(request.ids.reduce(0) { $0 + 64 + $1.utf8.count }, what: "a delete of \(request.ids.count) documents from \(request.shard)")
         let write = Self.sequenced(after: request.after, afterWrite: request.afterWrite, write: request.write)
         let (deleted, tail) = try storage { try shard.delete(ids: request.ids, as: write) }
         var response = Sparrow_V1_DeleteResponse()
         response.deleted = UInt32(deleted)
         (response.lastChange, response.lastWrite) = (tail.sequence, tail.write)
         return response
+    }
+
+    /// About what `documents` take on disk as written (the log, the forward index, postings).
+    static func writeBytes(_ documents: [Sparrow_V1_Document]) -> Int {
+        var bytes = 0
+        for document in documents {
+            let fields = document.fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+            bytes += 128 + 4 * document.id.utf8.count + 48 * document.vector.count + 2 * fields
+        }
+        return bytes
     }
 
     /// The write's place in the shard's order; nil for an unsequenced write (`write` 0).

@@ -5,8 +5,8 @@ import SparrowWire
 /// What a node holds for loads that are not finished: bundle uploads on disk (`DATA/uploads/`)
 /// and bulk-load documents in memory. Both are bounded in bytes and expire when no chunk came
 /// for `ttl`, so a caller that walks away (or means harm) cannot fill the disk or the memory;
-/// and no chunk is written that would leave the data directory's file system with less than
-/// `minFreeBytes` free.
+/// and no chunk (and no online write or replayed change) is written that would leave the data
+/// directory's file system with less than `minFreeBytes` free, so RocksDB never meets a full disk.
 public struct StagingLimits: Sendable {
     public var maxBytes: Int
     public var ttl: Duration

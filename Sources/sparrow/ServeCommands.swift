@@ -40,6 +40,9 @@ struct ShardServeCommand: AsyncParsableCommand {
     @Option(help: "An unfinished upload or bulk load that receives nothing for this long is dropped, seconds.")
     var stagedTtlSeconds: Int = 3600
 
+    @Option(help: "Free space kept on the data directory's file system, MiB: writes, uploads and copies that would leave less are refused (RESOURCE_EXHAUSTED); searches go on.")
+    var minFreeDiskMb: Int = 1024
+
     @OptionGroup var security: ServerSecurityOptions
 
     func run() async throws {
@@ -51,7 +54,7 @@ struct ShardServeCommand: AsyncParsableCommand {
             throw ValidationError("--tls-cert names \(identity), not a node: issue one with `sparrow certs issue --role node`")
         }
         let metricsText = ServerRuntime.metrics()
-        let staging = StagingLimits(maxBytes: maxStagedMb << 20, ttl: .seconds(stagedTtlSeconds))
+        let staging = StagingLimits(maxBytes: maxStagedMb << 20, ttl: .seconds(stagedTtlSeconds), minFreeBytes: minFreeDiskMb << 20)
         let node = try ShardNode(
             nodeID: nodeID ?? tls?.identity?.id ?? "\(server.host):\(port)", dataDirectory: data, cacheMegabytes: cacheMb, staging: staging, logger: logger)
         if let identity = tls?.identity, identity.id != node.nodeID {

@@ -124,13 +124,13 @@ final class LocalTestCluster {
     }
 
     /// Starts `name` (a node of the map, or "coordinator") again on its old address, after a
-    /// kill; the coordinator with `options` added.
+    /// kill, with `options` added.
     func restart(_ name: String, options: [String] = []) throws {
         let port = { (address: String) in String(address.split(separator: ":").last!) }
         if name == "coordinator" {
             try launch(name, ["coordinator", "serve", "--cluster", data + "/cluster/cluster.yaml", "--port", port(rpcAddress), "--http-port", "0"] + options + secured(name))
         } else {
-            try launch(name, ["shard", "serve", "--data", data + "/cluster/\(name)", "--port", port(map.address(of: name)!), "--node-id", name] + secured(name))
+            try launch(name, ["shard", "serve", "--data", data + "/cluster/\(name)", "--port", port(map.address(of: name)!), "--node-id", name] + options + secured(name))
         }
     }
 
