@@ -79,6 +79,19 @@ final class LocalTestCluster {
         return try Endpoint(parsing: address)
     }
 
+    /// The coordinator's HTTP address (by the name its certificate carries).
+    func httpURL() throws -> String {
+        let local = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: data + "/cluster/local.json"))) as! [String: Any]
+        return (local["coordinatorHTTP"] as! String).replacingOccurrences(of: "127.0.0.1", with: "localhost")
+    }
+
+    /// The sum of the coordinator's metric `name` over its labels, from `/metrics`.
+    func metric(_ name: String) throws -> Double {
+        let access = security.map { ["--cacert", $0.ca, "-H", "Authorization: Bearer \($0.keys["read"]!)"] } ?? []
+        let text = try Self.run(executable: "/usr/bin/curl", ["-sS"] + access + [try httpURL() + "/metrics"]).text
+        return text.split(separator: "\n").filter { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+    }
+
     /// A client of the coordinator with the admin certificate (every call allowed).
     func client() throws -> RPCClient { try client(of: coordinator) }
 

@@ -205,7 +205,7 @@ import X509
         #expect(written.upserted == 1)
 
         // HTTP: no key 401, the read key searches.
-        let url = try httpURL(cluster)
+        let url = try cluster.httpURL()
         let anonymous = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", security.ca, url + "/v1/cluster"])
         #expect(anonymous.text == "401")
         let keyed = try LocalTestCluster.run(executable: "/usr/bin/curl", [
@@ -283,9 +283,4 @@ import X509
     }
 
     static func keyID(_ key: String) -> String { String(key.dropFirst(APIKey.prefix.count).prefix(12)) }
-
-    func httpURL(_ cluster: LocalTestCluster) throws -> String {
-        let local = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cluster.data + "/cluster/local.json"))) as! [String: Any]
-        return (local["coordinatorHTTP"] as! String).replacingOccurrences(of: "127.0.0.1", with: "localhost")
-    }
 }
