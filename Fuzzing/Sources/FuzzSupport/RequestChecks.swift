@@ -112,9 +112,14 @@ public enum RequestChecks {
     }
 
     /// Ids a node turns into file names (shards, builds, moves, checkpoint files) are checked
-    /// with `ShardNode.isValidShardID`; here every name a request carries is.
+    /// with `ShardNode.isValidShardID`; here every name a request carries is, and one it admits
+    /// must stay a single file name inside its directory.
     private static func names(_ names: String...) {
-        for name in names { _ = ShardNode.isValidShardID(name) }
+        for name in names where ShardNode.isValidShardID(name) {
+            invariant(
+                !name.contains("/") && !name.contains("\0") && !name.hasPrefix(".") && name.utf8.count <= 255,
+                "\(RPCError.printable(name)) is admitted as a file name")
+        }
     }
 }
 
