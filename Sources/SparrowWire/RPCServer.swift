@@ -79,9 +79,10 @@ public final class RPCServer: Service, Sendable {
         ])
     }
 
-    /// Serves `service` on `channel` exactly as a server serves a connection it accepted, without
-    /// a listener: for driving the server's handling of a byte stream through an
-    /// `EmbeddedChannel` (the fuzzers do). Runs on the channel's event loop.
+    /// Serves `service` on `channel` with the handlers a server gives each connection it accepts
+    /// (with a bound on calls in progress of its own), without a listener: for driving the
+    /// server's handling of a byte stream through an `EmbeddedChannel`, as the fuzzers do. Runs
+    /// on the channel's event loop.
     public static func serve(
         connection channel: any Channel, service: any RPCService, security: ServerSecurity = .none, limits: ConnectionLimits = .init(),
         frameLimit: Int = Frame.defaultLimit, logger: Logger
