@@ -7,6 +7,10 @@ let package = Package(
     products: [
         .executable(name: "sparrow", targets: ["sparrow"]),
         .library(name: "SparrowEncoder", targets: ["SparrowEncoder"]),
+        // For the fuzzers in Fuzz/ (a package of their own, so that this build never compiles them).
+        .library(name: "SparrowWire", targets: ["SparrowWire"]),
+        .library(name: "SparrowShard", targets: ["SparrowShard"]),
+        .library(name: "SparrowCoordinator", targets: ["SparrowCoordinator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

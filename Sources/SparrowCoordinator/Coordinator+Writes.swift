@@ -12,16 +12,7 @@ extension Coordinator {
     func write(_ request: Sparrow_V1_WriteRequest) async throws -> Sparrow_V1_WriteResponse {
         try requireOwner("writes")
         let cluster = self.cluster
-        var upserts: [String: [Sparrow_V1_Document]] = [:]
-        var deletes: [String: [String]] = [:]
-        for document in request.upserts {
-            guard !document.id.isEmpty else { throw RPCError.invalidArgument("upserts: a document has an empty id") }
-            upserts[try Self.shard(of: document.id, in: cluster), default: []].append(document)
-        }
-        for id in request.deletes {
-            guard !id.isEmpty else { throw RPCError.invalidArgument("deletes: an id is empty") }
-            deletes[try Self.shard(of: id, in: cluster), default: []].append(id)
-        }
+        let (upserts, deletes) = try Self.route(request, in: cluster)
         let shards = Set(upserts.keys).union(deletes.keys)
         let outcomes = try await withThrowingTaskGroup(of: (written: Int, deleted: Int, epoch: UInt64).self) { group in
             for shard in shards {
@@ -35,6 +26,24 @@ extension Coordinator {
         response.deleted = UInt32(outcomes.reduce(0) { $0 + $1.deleted })
         response.epoch = outcomes.map(\.epoch).max() ?? cluster.epoch
         return response
+    }
+
+    /// A write's upserts and deletes by the shard each id belongs to in `cluster`;
+    /// `invalidArgument` for an empty id.
+    public static func route(
+        _ request: Sparrow_V1_WriteRequest, in cluster: ClusterMap
+    ) throws -> (upserts: [String: [Sparrow_V1_Document]], deletes: [String: [String]]) {
+        var upserts: [String: [Sparrow_V1_Document]] = [:]
+        var deletes: [String: [String]] = [:]
+        for document in request.upserts {
+            guard !document.id.isEmpty else { throw RPCError.invalidArgument("upserts: a document has an empty id") }
+            upserts[try shard(of: document.id, in: cluster), default: []].append(document)
+        }
+        for id in request.deletes {
+            guard !id.isEmpty else { throw RPCError.invalidArgument("deletes: an id is empty") }
+            deletes[try shard(of: id, in: cluster), default: []].append(id)
+        }
+        return (upserts, deletes)
     }
 
     /// The shard an external id belongs to: the builder's partitioning over shard-0…shard-N-1.

@@ -113,6 +113,16 @@ public final class Coordinator: Sendable {
 
     /// The query vector for a request: its own vector, or its text encoded inference-free.
     public func queryVector(_ request: Sparrow_V1_QueryRequest) throws -> [String: Float] {
+        if let vector = try Self.checkedVector(request) { return vector }
+        guard let encoder else {
+            throw RPCError.invalidArgument("this coordinator has no query encoder (cluster file: encoder.model); send a vector instead of text")
+        }
+        return encoder.tokenWeights(request.text)
+    }
+
+    /// A query checked against `QueryLimits`: its own vector (finite, non-negative weights), or
+    /// nil when it is a non-empty text to encode.
+    public static func checkedVector(_ request: Sparrow_V1_QueryRequest) throws -> [String: Float]? {
         try QueryLimits.checkTerms(request.vector.count, field: "vector")
         guard request.text.utf8.count <= QueryLimits.maxTextBytes else {
             throw RPCError.invalidArgument("text: \(request.text.utf8.count) bytes; at most \(QueryLimits.maxTextBytes) are allowed")
@@ -127,17 +137,20 @@ public final class Coordinator: Sendable {
         guard !request.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw RPCError.invalidArgument("the query needs a non-empty text or vector")
         }
-        guard let encoder else {
-            throw RPCError.invalidArgument("this coordinator has no query encoder (cluster file: encoder.model); send a vector instead of text")
-        }
-        return encoder.tokenWeights(request.text)
+        return nil
+    }
+
+    /// The hits a query asks for (0: 10), checked against `QueryLimits`.
+    public static func checkedK(_ request: Sparrow_V1_QueryRequest) throws -> Int {
+        let k = request.k == 0 ? 10 : Int(request.k)
+        try QueryLimits.checkK(k)
+        return k
     }
 
     /// Searches every shard; partial results are returned and labelled in `coverage`.
     public func search(_ request: Sparrow_V1_QueryRequest) async throws -> Sparrow_V1_QueryResponse {
         let started = ContinuousClock.now
-        let k = request.k == 0 ? 10 : Int(request.k)
-        try QueryLimits.checkK(k)
+        let k = try Self.checkedK(request)
         let query = [Sparrow_V1_TermWeight](try queryVector(request))
         let cluster = self.cluster
         let timeout = request.timeoutMs > 0 ? Duration.milliseconds(Int64(request.timeoutMs)) : defaultTimeout

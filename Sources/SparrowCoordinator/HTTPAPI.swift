@@ -79,15 +79,9 @@ public enum HTTPAPI {
             }
             defer { gate?.leave() }
             do {
-                let buffer = try await request.body.collect(upTo: 4 << 20)
-                let body: SearchBody
-                do {
-                    body = try JSONDecoder().decode(SearchBody.self, from: Data(buffer: buffer))
-                } catch {
-                    throw RPCError.invalidArgument("request body is not a valid search: \(ClusterMap.describeJSON(error))")
-                }
-                let reply = try await coordinator.search(queryRequest(body))
-                return try json(searchReply(reply, explain: body.explain ?? false))
+                let query = try decodeSearch(try await request.body.collect(upTo: 4 << 20))
+                let reply = try await coordinator.search(query)
+                return try json(searchReply(reply, explain: query.explain))
             } catch let error as RPCError {
                 return errorResponse(error)
             }
@@ -122,6 +116,18 @@ public enum HTTPAPI {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metricsText())))
         }
         return router
+    }
+
+    /// The query a `POST /v1/search` body asks for, or `invalidArgument` naming the field that
+    /// is wrong (checked further by `Coordinator.search`).
+    public static func decodeSearch(_ body: ByteBuffer) throws -> Sparrow_V1_QueryRequest {
+        let search: SearchBody
+        do {
+            search = try JSONDecoder().decode(SearchBody.self, from: Data(buffer: body))
+        } catch {
+            throw RPCError.invalidArgument("request body is not a valid search: \(ClusterMap.describeJSON(error))")
+        }
+        return queryRequest(search)
     }
 
     static func queryRequest(_ body: SearchBody) -> Sparrow_V1_QueryRequest {

@@ -135,7 +135,7 @@ extension ShardNode {
 
     /// Refuses a listing that cannot be a RocksDB checkpoint (it needs `CURRENT` and a
     /// `MANIFEST-…`): nothing is touched for it.
-    static func checkListing(_ request: Sparrow_V1_InstallCheckpointRequest) throws {
+    public static func checkListing(_ request: Sparrow_V1_InstallCheckpointRequest) throws {
         let names = request.files.map(\.name)
         guard names.contains("CURRENT"), names.contains(where: { $0.hasPrefix("MANIFEST-") }) else {
             throw RPCError.invalidArgument(
@@ -184,16 +184,22 @@ extension ShardNode {
         try admit(write: request.epoch)
         let shard = try shard(request.shard)
         try admitDisk(Self.writeBytes(request.changes.map(\.upsert)), what: "\(request.changes.count) replayed changes of \(request.shard)")
-        let changes = try request.changes.map { change -> ShardChange in
+        let changes = try Self.changes(request)
+        var response = Sparrow_V1_ApplyChangesResponse()
+        response.lastChange = try storage { try shard.apply(changes) }
+        return response
+    }
+
+    /// The changes of an `ApplyChanges` as the storage takes them (each document checked as
+    /// `record` checks it).
+    public static func changes(_ request: Sparrow_V1_ApplyChangesRequest) throws -> [ShardChange] {
+        try request.changes.map { change -> ShardChange in
             switch change.kind {
-            case .upsert(let document): return ShardChange(sequence: change.sequence, kind: .upsert(try Self.record(document)), write: change.write)
+            case .upsert(let document): return ShardChange(sequence: change.sequence, kind: .upsert(try record(document)), write: change.write)
             case .delete(let id): return ShardChange(sequence: change.sequence, kind: .delete(id), write: change.write)
             case nil: throw RPCError.invalidArgument("change \(change.sequence) is neither an upsert nor a delete")
             }
         }
-        var response = Sparrow_V1_ApplyChangesResponse()
-        response.lastChange = try storage { try shard.apply(changes) }
-        return response
     }
 
     func dropShard(_ request: Sparrow_V1_DropShardRequest) throws -> Sparrow_V1_DropShardResponse {

@@ -34,9 +34,7 @@ extension ShardNode {
 
     func search(_ request: Sparrow_V1_SearchRequest) throws -> Sparrow_V1_SearchResponse {
         let shard = try shard(request.shard, build: request.build)
-        let k = try Self.validK(request.k)
-        try QueryLimits.checkTerms(request.query.count, field: "query")
-        let query = request.query.weights
+        let (k, query) = try Self.checkedSearch(request)
         let hits = try storage { try shard.search(query, k: k, filter: request.filter.values, explain: request.explain) }
         return Sparrow_V1_SearchResponse(hits, shard: request.shard, scale: shard.scoreScale(for: query))
     }
@@ -45,11 +43,7 @@ extension ShardNode {
     /// nobody waits for the rest.
     func batchSearch(_ request: Sparrow_V1_BatchSearchRequest, deadline: ContinuousClock.Instant?) throws -> Sparrow_V1_BatchSearchResponse {
         let shard = try shard(request.shard, build: request.build)
-        let k = try Self.validK(request.k)
-        guard request.queries.count <= QueryLimits.maxBatch else {
-            throw RPCError.invalidArgument("queries: \(request.queries.count) in one batch; at most \(QueryLimits.maxBatch) are allowed")
-        }
-        for (index, query) in request.queries.enumerated() { try QueryLimits.checkTerms(query.terms.count, field: "queries[\(index)]") }
+        let k = try Self.checkedBatch(request)
         let filter = request.filter.values
         var response = Sparrow_V1_BatchSearchResponse()
         response.results.reserveCapacity(request.queries.count)
@@ -203,6 +197,23 @@ extension ShardNode {
 
     // MARK: - Helpers
 
+    /// A search's k and query vector, checked against `QueryLimits` before any work is done.
+    public static func checkedSearch(_ request: Sparrow_V1_SearchRequest) throws -> (k: Int, query: [String: Float]) {
+        let k = try validK(request.k)
+        try QueryLimits.checkTerms(request.query.count, field: "query")
+        return (k, request.query.weights)
+    }
+
+    /// A batch's k, with its size and every query's terms checked against `QueryLimits`.
+    public static func checkedBatch(_ request: Sparrow_V1_BatchSearchRequest) throws -> Int {
+        let k = try validK(request.k)
+        guard request.queries.count <= QueryLimits.maxBatch else {
+            throw RPCError.invalidArgument("queries: \(request.queries.count) in one batch; at most \(QueryLimits.maxBatch) are allowed")
+        }
+        for (index, query) in request.queries.enumerated() { try QueryLimits.checkTerms(query.terms.count, field: "queries[\(index)]") }
+        return k
+    }
+
     static func validK(_ k: UInt32) throws -> Int {
         try QueryLimits.checkK(Int(k))
         return Int(k)
@@ -231,7 +242,9 @@ extension ShardNode {
         return wire
     }
 
-    static func record(_ document: Sparrow_V1_Document) throws -> TokenVectorRecord {
+    /// A document as the storage takes it; `invalidArgument` for an empty id or a weight that
+    /// is negative or not finite.
+    public static func record(_ document: Sparrow_V1_Document) throws -> TokenVectorRecord {
         guard !document.id.isEmpty else { throw RPCError.invalidArgument("a document has an empty id") }
         for term in document.vector where !(term.weight.isFinite && term.weight >= 0) {
             throw RPCError.invalidArgument("document '\(document.id)': token '\(term.token)' has weight \(term.weight); weights must be finite and non-negative")

@@ -1,3 +1,5 @@
+import SwiftProtobuf
+
 /// The shard service's methods ("sparrow.v1.Shard/<Name>").
 public enum ShardMethod {
     public static let search = "sparrow.v1.Shard/Search"
@@ -27,6 +29,20 @@ public enum ShardMethod {
         activateBundle, createCheckpoint, readCheckpoint, dropCheckpoint, receiveCheckpoint, installCheckpoint, readChanges,
         applyChanges, dropShard,
     ]
+
+    /// The request message each method takes (its route decodes the payload as this; the tests
+    /// hold `ShardNode.routes` to it, and the fuzzers decode by it).
+    public static let requestTypes: [String: any Message.Type] = [
+        search: Sparrow_V1_SearchRequest.self, batchSearch: Sparrow_V1_BatchSearchRequest.self, explain: Sparrow_V1_ExplainRequest.self,
+        getDocument: Sparrow_V1_GetDocumentRequest.self, stats: Sparrow_V1_StatsRequest.self, health: Sparrow_V1_HealthRequest.self,
+        upsert: Sparrow_V1_UpsertRequest.self, delete: Sparrow_V1_DeleteRequest.self, bulkLoad: Sparrow_V1_BulkLoadRequest.self,
+        compact: Sparrow_V1_CompactRequest.self, uploadBundle: Sparrow_V1_UploadBundleRequest.self,
+        prepareBundle: Sparrow_V1_PrepareBundleRequest.self, activateBundle: Sparrow_V1_ActivateBundleRequest.self,
+        createCheckpoint: Sparrow_V1_CreateCheckpointRequest.self, readCheckpoint: Sparrow_V1_ReadCheckpointRequest.self,
+        dropCheckpoint: Sparrow_V1_DropCheckpointRequest.self, receiveCheckpoint: Sparrow_V1_ReceiveCheckpointRequest.self,
+        installCheckpoint: Sparrow_V1_InstallCheckpointRequest.self, readChanges: Sparrow_V1_ReadChangesRequest.self,
+        applyChanges: Sparrow_V1_ApplyChangesRequest.self, dropShard: Sparrow_V1_DropShardRequest.self,
+    ]
 }
 
 /// The coordinator service's methods ("sparrow.v1.Coordinator/<Name>").
@@ -52,4 +68,13 @@ public enum CoordinatorMethod {
     public static let replicaStats = "sparrow.v1.Coordinator/ReplicaStats"
 
     public static let all = [search, cluster, activateBuild, write, addNode, removeNode, drainNode, moveShard, setReplicas, rebalance, stageBundle, replicaStats]
+
+    /// The request message each method takes (see `ShardMethod.requestTypes`).
+    public static let requestTypes: [String: any Message.Type] = [
+        search: Sparrow_V1_QueryRequest.self, cluster: Sparrow_V1_ClusterRequest.self, activateBuild: Sparrow_V1_ActivateBuildRequest.self,
+        write: Sparrow_V1_WriteRequest.self, addNode: Sparrow_V1_AddNodeRequest.self, removeNode: Sparrow_V1_RemoveNodeRequest.self,
+        drainNode: Sparrow_V1_DrainNodeRequest.self, moveShard: Sparrow_V1_MoveShardRequest.self, setReplicas: Sparrow_V1_SetReplicasRequest.self,
+        rebalance: Sparrow_V1_RebalanceRequest.self, stageBundle: Sparrow_V1_StageBundleRequest.self,
+        replicaStats: Sparrow_V1_ReplicaStatsRequest.self,
+    ]
 }

@@ -47,26 +47,49 @@ public final class RPCServer: Service, Sendable {
                     logger.debug("connection refused", metadata: ["rpc.peer": "\(child.remoteAddress?.description ?? "?")", "rpc.reason": "\(limits.maxConnections) connections are open"])
                     return child.eventLoop.makeFailedFuture(RPCError(.resourceExhausted, "too many connections"))
                 }
-                let peer = child.remoteAddress?.description ?? "?"
                 return child.eventLoop.makeCompletedFuture {
-                    if let tls = security.tls {
-                        try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.serverContext(security.clientCertificates)))
-                    }
-                    let state = ConnectionState(limits: limits)
-                    try child.pipeline.syncOperations.addHandlers([
-                        ConnectionGuardHandler(state: state, peer: peer, logger: logger),
-                        ByteToMessageHandler(EnvelopeDecoder(limit: frameLimit)),
-                        MessageToByteHandler(EnvelopeEncoder(limit: frameLimit)),
-                        ServerConnectionHandler(
-                            service: service, security: security, state: state, gate: gate, tracker: tracker, frameLimit: frameLimit, peer: peer,
-                            logger: logger),
-                    ])
+                    try addHandlers(
+                        to: child, service: service, security: security, limits: limits, frameLimit: frameLimit, gate: gate, tracker: tracker,
+                        logger: logger)
                 }
             }
             .bind(host: endpoint.host, port: endpoint.port).get()
         let port = channel.localAddress?.port ?? endpoint.port
         return RPCServer(
             address: Endpoint(host: endpoint.host, port: port), channel: channel, tracker: tracker, gate: gate, logger: logger, drainTimeout: drainTimeout)
+    }
+
+    /// Sets up one accepted connection: TLS (with `security.tls`), the connection's guard, the
+    /// frame codec and the calls. Runs on the channel's event loop.
+    static func addHandlers(
+        to child: any Channel, service: any RPCService, security: ServerSecurity, limits: ConnectionLimits, frameLimit: Int, gate: WorkGate,
+        tracker: ConnectionTracker, logger: Logger
+    ) throws {
+        let peer = child.remoteAddress?.description ?? "?"
+        if let tls = security.tls {
+            try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.serverContext(security.clientCertificates)))
+        }
+        let state = ConnectionState(limits: limits)
+        try child.pipeline.syncOperations.addHandlers([
+            ConnectionGuardHandler(state: state, peer: peer, logger: logger),
+            ByteToMessageHandler(EnvelopeDecoder(limit: frameLimit)),
+            MessageToByteHandler(EnvelopeEncoder(limit: frameLimit)),
+            ServerConnectionHandler(
+                service: service, security: security, state: state, gate: gate, tracker: tracker, frameLimit: frameLimit, peer: peer, logger: logger),
+        ])
+    }
+
+    /// Serves `service` on `channel` with the handlers a server gives each connection it accepts
+    /// (with a bound on calls in progress of its own), without a listener: for driving the
+    /// server's handling of a byte stream through an `EmbeddedChannel`, as the fuzzers do. Runs
+    /// on the channel's event loop.
+    public static func serve(
+        connection channel: any Channel, service: any RPCService, security: ServerSecurity = .none, limits: ConnectionLimits = .init(),
+        frameLimit: Int = Frame.defaultLimit, logger: Logger
+    ) throws {
+        try addHandlers(
+            to: channel, service: service, security: security, limits: limits, frameLimit: frameLimit,
+            gate: WorkGate(capacity: limits.maxCallsInProgress), tracker: ConnectionTracker(), logger: logger)
     }
 
     init(address: Endpoint, channel: any Channel, tracker: ConnectionTracker, gate: WorkGate, logger: Logger, drainTimeout: Duration) {

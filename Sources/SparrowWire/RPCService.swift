@@ -24,6 +24,7 @@ public struct RPCRoutes: RPCService {
     public typealias Handler = @Sendable ([UInt8], ContinuousClock.Instant?) async throws -> [UInt8]
     private var handlers: [String: Handler] = [:]
     private var immediateHandlers: [String: RPCImmediateHandler] = [:]
+    private var requestTypes: [String: any Message.Type] = [:]
 
     public init() {}
 
@@ -32,6 +33,7 @@ public struct RPCRoutes: RPCService {
         _ method: String, _ body: @escaping @Sendable (Request, ContinuousClock.Instant?) async throws -> Response
     ) {
         handlers[method] = { payload, deadline in try await body(Self.decode(payload, method), deadline).serializedBytes() }
+        requestTypes[method] = Request.self
     }
 
     /// Routes `method` to `body`, a handler that never waits (no I/O but local reads, no lock
@@ -42,7 +44,11 @@ public struct RPCRoutes: RPCService {
         let handler: RPCImmediateHandler = { payload, deadline in try body(Self.decode(payload, method), deadline).serializedBytes() }
         immediateHandlers[method] = handler
         handlers[method] = { payload, deadline in try handler(payload, deadline) }
+        requestTypes[method] = Request.self
     }
+
+    /// The request message `method` is decoded as (nil: no such route).
+    public func requestType(of method: String) -> (any Message.Type)? { requestTypes[method] }
 
     private static func decode<Request: Message>(_ payload: [UInt8], _ method: String) throws -> Request {
         do {
@@ -55,10 +61,13 @@ public struct RPCRoutes: RPCService {
     public var methods: [String] { handlers.keys.sorted() }
 
     public func call(method: String, payload: [UInt8], deadline: ContinuousClock.Instant?) async throws -> [UInt8] {
-        guard let handler = handlers[method] else {
-            throw RPCError(.unknownMethod, "unknown method '\(method)' (this server answers \(methods.joined(separator: ", ")))")
-        }
+        guard let handler = handlers[method] else { throw unknownMethod(method) }
         return try await handler(payload, deadline)
+    }
+
+    /// The answer to a method with no route.
+    public func unknownMethod(_ method: String) -> RPCError {
+        RPCError(.unknownMethod, "unknown method '\(method)' (this server answers \(methods.joined(separator: ", ")))")
     }
 
     public func immediate(method: String) -> RPCImmediateHandler? { immediateHandlers[method] }

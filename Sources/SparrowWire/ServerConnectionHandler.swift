@@ -28,6 +28,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var unflushed = false
     /// The identity the TLS peer's certificate names, once its handshake is done.
     private var certificate: PeerIdentity?
+    /// Set when this handler closes the connection: envelopes still decoded from bytes already
+    /// read are dropped, not run.
+    private var closing = false
 
     private static let refusals = MetricHandles { Counter(label: $0, dimensions: $1) }
 
@@ -53,6 +56,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
         let envelope = unwrapInboundIn(data)
         switch envelope.kind {
         case .request:
@@ -81,6 +85,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             running[envelope.requestID]?.cancel()
         default:
             logger.warning("closing connection", metadata: ["rpc.peer": "\(peer)", "rpc.reason": "a client sent an envelope of kind \(envelope.kind)"])
+            closing = true
             context.close(promise: nil)
         }
     }
@@ -187,6 +192,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.warning("closing connection", metadata: ["rpc.peer": "\(peer)", "rpc.reason": "\(error)"])
+        closing = true
         context.close(promise: nil)
     }
 

@@ -1,0 +1,7 @@
+import FuzzSupport
+
+// The entry point SwiftPM gives the executable (libFuzzer's own `main` gives way to it).
+runLibFuzzer { data, size in
+    fuzzStream(fuzzInput(data, size))
+    return 0
+}
