@@ -156,8 +156,7 @@ extension ShardNode {
 
     func compact(_ request: Sparrow_V1_CompactRequest) throws -> Sparrow_V1_CompactResponse {
         let shard = try shard(request.shard)
-        let keep = [shard.lastChange.subtractingReportingOverflow(Self.changeLogRetention).overflow ? 0 : shard.lastChange - Self.changeLogRetention]
-            + checkpointedChanges(of: request.shard)
+        let keep = [shard.lastChange - min(shard.lastChange, Self.changeLogRetention)] + checkpointedChanges(of: request.shard)
         try storage { try shard.compact(keepingChangesAfter: keep.min()) }
         var response = Sparrow_V1_CompactResponse()
         response.stats = Self.stats(of: shard, id: request.shard)
