@@ -77,6 +77,7 @@ let package = Package(
                 "SparrowWire", "SparrowStorage", "SparrowCore", "SparrowIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -117,6 +118,7 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: [
             "SparrowStorage", "SparrowWire", "SparrowCore", "SparrowSecurity", "sparrow",
             .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "SparrowBuilderTests", dependencies: ["SparrowBuilder", "SparrowCore", "SparrowIO", "SparrowStorage"]),
     ]

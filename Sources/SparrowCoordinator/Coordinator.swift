@@ -25,6 +25,8 @@ public final class Coordinator: Sendable {
     private let clients = Mutex<[String: (address: String, client: RPCClient)]>([:])
     /// Shard searches, coalesced per replica under load.
     let searches: SearchBatcher
+    /// The bound on searches in progress.
+    public let admission: SearchAdmission
     /// Replica latencies, hedging and its budget.
     let tail = TailTolerance()
     private let rotation = Atomic<Int>(0)
@@ -50,9 +52,11 @@ public final class Coordinator: Sendable {
     /// A coordinator over `cluster` (saved back to `clusterFile` when it changes); `encoder`
     /// turns text queries into vectors (nil: vectors only). `peers` says how it calls nodes and
     /// its owner: with TLS, each node must present the node certificate of its id in the map.
+    /// `admission` bounds the searches in progress.
     public init(
         cluster: ClusterMap, clusterFile: String? = nil, owner: String? = nil, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2),
-        callsPerReplica: Int = 2, peers: ClientSecurity = .none, orphanGrace: Duration = .seconds(600), logger: Logger
+        callsPerReplica: Int = 2, admission: SearchAdmission.Mode = .adaptive(.init()), peers: ClientSecurity = .none,
+        orphanGrace: Duration = .seconds(600), logger: Logger
     ) throws {
         guard callsPerReplica > 0 else { throw RPCError.invalidArgument("calls per replica must be at least 1, not \(callsPerReplica)") }
         map = Mutex(cluster)
@@ -71,6 +75,7 @@ public final class Coordinator: Sendable {
         self.orphanGrace = orphanGrace
         self.logger = logger
         searches = SearchBatcher(limit: callsPerReplica)
+        self.admission = SearchAdmission(admission)
         try cluster.validate(path: clusterFile ?? "cluster map")
     }
 
@@ -147,8 +152,17 @@ public final class Coordinator: Sendable {
         return k
     }
 
-    /// Searches every shard; partial results are returned and labelled in `coverage`.
+    /// Searches every shard; partial results are returned and labelled in `coverage`. Refused
+    /// at once (`RESOURCE_EXHAUSTED`) past the `admission` bound.
     public func search(_ request: Sparrow_V1_QueryRequest) async throws -> Sparrow_V1_QueryResponse {
+        let started = try admission.enter()
+        defer { admission.leave(started: started) }
+        return try await admitted(request)
+    }
+
+    /// Searches every shard for a search that holds a place in `admission` (the protobuf
+    /// route's server takes it before the call gets a task, so that a refusal costs no task).
+    func admitted(_ request: Sparrow_V1_QueryRequest) async throws -> Sparrow_V1_QueryResponse {
         let started = ContinuousClock.now
         let k = try Self.checkedK(request)
         let query = [Sparrow_V1_TermWeight](try queryVector(request))

@@ -38,6 +38,8 @@ public struct InstrumentedService: RPCService {
         }
     }
 
+    public func admission(method: String) -> (any CallAdmission)? { inner.admission(method: method) }
+
     /// Counts and times one call of `method`, then hands its outcome on.
     private static func recorded(_ outcome: Result<[UInt8], any Error>, _ method: String, since started: ContinuousClock.Instant) throws -> [UInt8] {
         var code = Sparrow_V1_Status.Code.ok

@@ -10,6 +10,19 @@ public protocol RPCService: Sendable {
     /// runs such a handler on the connection's event loop as soon as the request is read, with
     /// no task, and sends its response with the others answered in the same read.
     func immediate(method: String) -> RPCImmediateHandler?
+
+    /// The bound on `method`'s calls in progress, if it has one: the server takes a place
+    /// before the call gets a task, and refuses the call at once, on the event loop, when there
+    /// is none.
+    func admission(method: String) -> (any CallAdmission)?
+}
+
+/// A bound on one method's calls in progress (see `RPCService.admission(method:)`).
+public protocol CallAdmission: Sendable {
+    /// Takes a place, or throws the refusal (`RESOURCE_EXHAUSTED`); returns when it was taken.
+    func enter() throws -> ContinuousClock.Instant
+    /// Gives back the place taken at `started`, once the call is done.
+    func leave(started: ContinuousClock.Instant)
 }
 
 /// A handler that answers at once on the calling thread (see `RPCService.immediate`).
@@ -17,6 +30,7 @@ public typealias RPCImmediateHandler = @Sendable ([UInt8], ContinuousClock.Insta
 
 extension RPCService {
     public func immediate(method: String) -> RPCImmediateHandler? { nil }
+    public func admission(method: String) -> (any CallAdmission)? { nil }
 }
 
 /// An `RPCService` made of typed handlers, one per method name.
@@ -24,16 +38,19 @@ public struct RPCRoutes: RPCService {
     public typealias Handler = @Sendable ([UInt8], ContinuousClock.Instant?) async throws -> [UInt8]
     private var handlers: [String: Handler] = [:]
     private var immediateHandlers: [String: RPCImmediateHandler] = [:]
+    private var admissions: [String: any CallAdmission] = [:]
     private var requestTypes: [String: any Message.Type] = [:]
 
     public init() {}
 
-    /// Routes `method` to `body`, decoding its request and encoding its response.
+    /// Routes `method` to `body`, decoding its request and encoding its response; with
+    /// `admission`, a server runs at most what it admits.
     public mutating func on<Request: Message, Response: Message>(
-        _ method: String, _ body: @escaping @Sendable (Request, ContinuousClock.Instant?) async throws -> Response
+        _ method: String, admission: (any CallAdmission)? = nil, _ body: @escaping @Sendable (Request, ContinuousClock.Instant?) async throws -> Response
     ) {
         handlers[method] = { payload, deadline in try await body(Self.decode(payload, method), deadline).serializedBytes() }
         requestTypes[method] = Request.self
+        admissions[method] = admission
     }
 
     /// Routes `method` to `body`, a handler that never waits (no I/O but local reads, no lock
@@ -71,4 +88,6 @@ public struct RPCRoutes: RPCService {
     }
 
     public func immediate(method: String) -> RPCImmediateHandler? { immediateHandlers[method] }
+
+    public func admission(method: String) -> (any CallAdmission)? { admissions[method] }
 }

@@ -75,11 +75,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 let outcome = Result { try Self.checkStart(deadline); return try handler(Array(envelope.payload), deadline) }
                 audit?.done(caller: principal.description, outcome)
                 respondAtOnce(to: envelope, outcome, context: context)
-            } else if let refusal = admitWork() {
-                audit?.done(caller: principal.description, .failure(refusal))
-                respondAtOnce(to: envelope, .failure(refusal), context: context)
             } else {
-                start(envelope, audit: audit.map { ($0, principal.description) }, context: context)
+                switch admitWork(envelope.method) {
+                case .failure(let refusal):
+                    audit?.done(caller: principal.description, .failure(refusal))
+                    respondAtOnce(to: envelope, .failure(refusal), context: context)
+                case .success(let place):
+                    start(envelope, place: place, audit: audit.map { ($0, principal.description) }, context: context)
+                }
             }
         case .cancel:
             running[envelope.requestID]?.cancel()
@@ -90,19 +93,30 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Takes a place for a call that runs in a task, on this connection and on the server; nil
-    /// when taken, else the refusal to answer at once.
-    private func admitWork() -> RPCError? {
+    /// A place a call holds in its method's admission (see `RPCService.admission(method:)`).
+    typealias Place = (admission: any CallAdmission, started: ContinuousClock.Instant)
+
+    /// Takes a place for a call of `method` that runs in a task, on this connection, on the
+    /// server, and in the method's admission if it has one; else the refusal to answer at once.
+    private func admitWork(_ method: String) -> Result<Place?, RPCError> {
         guard state.machine.start() else {
             Self.refusals("sparrow_rpc_calls_refused_total", [("reason", "in_flight")]).increment()
-            return RPCError(.resourceExhausted, "\(state.machine.limits.maxInFlight) calls are in flight on this connection; wait for answers or open another connection")
+            return .failure(RPCError(.resourceExhausted, "\(state.machine.limits.maxInFlight) calls are in flight on this connection; wait for answers or open another connection"))
         }
         guard gate.tryEnter() else {
             state.machine.finish(now: .now)
             Self.refusals("sparrow_rpc_calls_refused_total", [("reason", "server_busy")]).increment()
-            return gate.refusal
+            return .failure(gate.refusal)
         }
-        return nil
+        guard let admission = service.admission(method: method) else { return .success(nil) }
+        do {
+            return .success((admission, try admission.enter()))
+        } catch {
+            gate.leave()
+            state.machine.finish(now: .now)
+            Self.refusals("sparrow_rpc_calls_refused_total", [("reason", "admission")]).increment()
+            return .failure(RPCError(error))
+        }
     }
 
     /// Writes an answer made on the event loop; it goes out with the read's other answers.
@@ -124,11 +138,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    private func start(_ envelope: Sparrow_V1_Envelope, audit: (Audit, String)?, context: ChannelHandlerContext) {
+    private func start(_ envelope: Sparrow_V1_Envelope, place: Place?, audit: (Audit, String)?, context: ChannelHandlerContext) {
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = envelope.requestID
         tracker.begin()
         running[id] = Self.spawn(envelope, service: service, audit: audit, frameLimit: frameLimit, channel: context.channel) { [tracker, gate] in
+            if let place { place.admission.leave(started: place.started) }
             handler.value.running[id] = nil
             handler.value.state.machine.finish(now: .now)
             gate.leave()

@@ -74,7 +74,8 @@ struct BenchClusterCommand: AsyncParsableCommand {
         for count in shardCounts {
             for mode in modes {
                 let data = scratch + "/cluster-\(count)-\(mode)"
-                let up = try Self.run(binary, ["local", "up", "--shards", "\(count)", "--data", data, "--vectors", docs] + (mode == "tls" ? ["--secure"] : []))
+                // A fixed bound on searches in progress: the bench measures each number of callers, which an adaptive one would refuse in part.
+                let up = try Self.run(binary, ["local", "up", "--shards", "\(count)", "--data", data, "--vectors", docs, "--search-concurrency", "1024"] + (mode == "tls" ? ["--secure"] : []))
                 guard up.status == 0 else { throw ValidationError("local up failed:\n\(up.text)") }
                 defer { _ = try? Self.run(binary, ["local", "down", "--data", data]) }
                 rows += try await clusterRows(count, local: try JSONDecoder().decode(LocalCluster.self, from: Data(contentsOf: URL(fileURLWithPath: LocalCluster.path(data)))),

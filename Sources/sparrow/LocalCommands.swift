@@ -104,6 +104,9 @@ struct LocalUpCommand: ParsableCommand {
     @Flag(help: "The full secure setup: TLS between every process under a fresh CA, and API keys (DATA/security/; one key per scope in DATA/local.json).")
     var secure = false
 
+    @Option(help: "The coordinator's --search-concurrency: auto, or a fixed number of searches in progress.")
+    var searchConcurrency: SearchConcurrency = .auto
+
     var nodeCount: Int { nodes ?? shards }
 
     func validate() throws {
@@ -149,7 +152,8 @@ struct LocalUpCommand: ParsableCommand {
                 let ports = (directory as NSString).appendingPathComponent("ports.json")
                 let secured = security.map { LocalSecuritySetup.tlsArguments($0, PeerIdentity(role: .coordinator, id: "coordinator")) + ["--api-keys", $0.keysFile] } ?? []
                 let bound = try start(
-                    binary, ["coordinator", "serve", "--cluster", clusterFile, "--port", "0", "--http-port", "0", "--port-file", ports] + secured,
+                    binary, ["coordinator", "serve", "--cluster", clusterFile, "--port", "0", "--http-port", "0", "--port-file", ports,
+                             "--search-concurrency", searchConcurrency.argument] + secured,
                     name: "coordinator", in: directory)
                 started.append(bound.process)
                 let scheme = security == nil ? "http" : "https"

@@ -132,6 +132,40 @@ struct CoordinatorCommand: AsyncParsableCommand {
     )
 }
 
+/// `--search-concurrency`: `auto` or a fixed number of searches in progress.
+enum SearchConcurrency: ExpressibleByArgument, Equatable {
+    case auto
+    case fixed(Int)
+
+    init?(argument: String) {
+        if argument == "auto" {
+            self = .auto
+        } else if let limit = Int(argument), limit > 0 {
+            self = .fixed(limit)
+        } else {
+            return nil
+        }
+    }
+
+    /// As given on the command line.
+    var argument: String {
+        switch self {
+        case .auto: "auto"
+        case .fixed(let limit): "\(limit)"
+        }
+    }
+
+    func mode(tolerance: Double) -> SearchAdmission.Mode {
+        switch self {
+        case .fixed(let limit): return .fixed(limit)
+        case .auto:
+            var settings = AdaptiveLimit.Settings()
+            settings.tolerance = tolerance
+            return .adaptive(settings)
+        }
+    }
+}
+
 struct CoordinatorServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -161,6 +195,12 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Searches in flight to one shard replica; searches beyond these wait and go out together, as one batch, when one comes back.")
     var callsPerReplica: Int = 2
 
+    @Option(help: "Searches in progress at once: auto (adapted to their latency: past the limit, searches are refused with RESOURCE_EXHAUSTED / HTTP 429 while those let in keep close to the unloaded latency) or a fixed number.")
+    var searchConcurrency: SearchConcurrency = .auto
+
+    @Option(help: "With --search-concurrency auto: the multiple of the unloaded p90 latency at which the limit starts to shrink.")
+    var searchTolerance: Double = AdaptiveLimit.Settings().tolerance
+
     @Option(help: "Follow the coordinator at HOST:PORT, which owns the map: fetch its map every 500 ms and serve searches from it; writes and map changes are refused here. The --cluster file gives the encoder and the map to start from, and keeps the latest one.")
     var follow: String?
 
@@ -168,6 +208,10 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     var apiKeys: String?
 
     @OptionGroup var security: ServerSecurityOptions
+
+    func validate() throws {
+        guard searchTolerance > 1 else { throw ValidationError("--search-tolerance must be above 1, not \(searchTolerance)") }
+    }
 
     func run() async throws {
         ServerRuntime.runTasksOnEventLoops()
@@ -185,7 +229,7 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
         let encoder = try map.encoder.map { try $0.load() }
         let coordinator = try Coordinator(
             cluster: map, clusterFile: cluster, owner: follow, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs),
-            callsPerReplica: callsPerReplica, peers: ClientSecurity(tls: tls), orphanGrace: .seconds(orphanGraceSeconds), logger: logger)
+            callsPerReplica: callsPerReplica, admission: searchConcurrency.mode(tolerance: searchTolerance), peers: ClientSecurity(tls: tls), orphanGrace: .seconds(orphanGraceSeconds), logger: logger)
         let checked = tls != nil || keys != nil
         let rpc = try await RPCServer.bind(
             Endpoint(host: server.host, port: port), service: InstrumentedService(coordinator.routes),

@@ -70,7 +70,7 @@ import Testing
         let records = GeneratedCorpus.documents(3000, vocabulary: Self.vocabulary, seed: 11)
         let cluster = try LocalTestCluster(records: records, shards: 4)
         defer { cluster.down() }
-        let coordinator = try Coordinator(cluster: cluster.map, encoder: nil, callsPerReplica: 1, peers: try cluster.coordinatorPeers(), logger: Logger(label: "test"))
+        let coordinator = try Coordinator(cluster: cluster.map, encoder: nil, callsPerReplica: 1, admission: .fixed(1024), peers: try cluster.coordinatorPeers(), logger: Logger(label: "test"))
         let oracle = Oracle(records)
         let queries = GeneratedCorpus.queries(200, vocabulary: Self.vocabulary, seed: 13)
         let responses = try await withThrowingTaskGroup(of: (Int, Sparrow_V1_QueryResponse).self) { group in
@@ -197,7 +197,8 @@ import Testing
     /// same load's p99 before the stall, and hedges cost at most 5% extra shard calls.
     @Test func aStalledReplicaCostsAHedgeNotTheDeadline() async throws {
         let records = GeneratedCorpus.documents(2000, vocabulary: Self.vocabulary, seed: 71)
-        let cluster = try LocalTestCluster(records: records, shards: 2, replicas: 2, nodes: 2)
+        // A fixed bound on searches in progress: this test measures hedging at 32 callers, which the adaptive bound would refuse in part.
+        let cluster = try LocalTestCluster(records: records, shards: 2, replicas: 2, nodes: 2, options: ["--search-concurrency", "1024"])
         defer { cluster.down() }
         let client = try cluster.client()
         defer { Task { await client.close() } }

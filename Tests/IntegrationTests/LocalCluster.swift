@@ -41,23 +41,26 @@ final class LocalTestCluster {
 
     static var binary: String { BulkIngestCrashTests.binary }
 
-    /// Starts `shards` shards (× `replicas`) loaded with `records`, on `nodes` processes (default: one per shard).
-    convenience init(records: [TokenVectorRecord], shards: Int, replicas: Int = 1, nodes: Int? = nil, secure: Bool = true) throws {
+    /// Starts `shards` shards (× `replicas`) loaded with `records`, on `nodes` processes (default: one per shard),
+    /// with `local up … options`, run under `launcher` (a command and its arguments, such as `taskset -c 0`).
+    convenience init(
+        records: [TokenVectorRecord], shards: Int, replicas: Int = 1, nodes: Int? = nil, secure: Bool = true, options: [String] = [], launcher: [String] = []
+    ) throws {
         let data = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let vectors = data + "/vectors.jsonl"
         try records.map(\.jsonLine).joined().write(toFile: vectors, atomically: false, encoding: .utf8)
-        try self.init(data: data, shards: shards, ["--replicas", "\(replicas)", "--nodes", "\(nodes ?? shards)", "--vectors", vectors], secure: secure)
+        try self.init(data: data, shards: shards, ["--replicas", "\(replicas)", "--nodes", "\(nodes ?? shards)", "--vectors", vectors] + options, secure: secure, launcher: launcher)
     }
 
     /// Starts `shards` shard processes with `local up … arguments` in `data` (a scratch directory by default).
     init(
         data: String = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)", shards: Int, _ arguments: [String], binary: String = binary,
-        secure: Bool = true
+        secure: Bool = true, launcher: [String] = []
     ) throws {
         self.data = data
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let output = try Self.run(executable: binary, ["local", "up", "--shards", "\(shards)", "--data", data + "/cluster"] + arguments + (secure ? ["--secure"] : []))
+        let output = try Self.run(executable: launcher.first ?? binary, launcher.dropFirst() + (launcher.isEmpty ? [] : [binary]) + ["local", "up", "--shards", "\(shards)", "--data", data + "/cluster"] + arguments + (secure ? ["--secure"] : []))
         guard output.status == 0 else { throw TestFailure("local up failed: \(output.text)") }
         let contents = try Data(contentsOf: URL(fileURLWithPath: data + "/cluster/local.json"))
         struct Local: Decodable { var security: Security? }

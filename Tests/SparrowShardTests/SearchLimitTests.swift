@@ -79,4 +79,25 @@ import Testing
             #expect(ContinuousClock.now - probe < whole / 2, "the health check waited \(ContinuousClock.now - probe); the whole batch takes \(whole)")
         }
     }
+
+    /// A batch runs off the I/O event loop: a call sent after it on the same connection, to a
+    /// server with one event loop, is answered while the batch is still searching.
+    @Test func aBatchDoesNotHoldTheEventLoop() async throws {
+        try await withNode { client in
+            let full = batch(QueryLimits.maxBatch)
+            let started = ContinuousClock.now
+            let _: Sparrow_V1_BatchSearchResponse = try await client.call(ShardMethod.batchSearch, full, timeout: .seconds(60))
+            let whole = ContinuousClock.now - started
+            let running = Task { () throws -> Int in
+                let answered: Sparrow_V1_BatchSearchResponse = try await client.call(ShardMethod.batchSearch, full, timeout: .seconds(60))
+                return answered.results.count
+            }
+            try await Task.sleep(for: whole / 10)
+            let probe = ContinuousClock.now
+            let _: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(30))
+            let waited = ContinuousClock.now - probe
+            #expect(try await running.value == QueryLimits.maxBatch)
+            #expect(waited < whole / 4, "the health check waited \(waited) behind a batch that takes \(whole)")
+        }
+    }
 }
