@@ -21,13 +21,18 @@ final class ConnectionGuardHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     let state: ConnectionState
+    let budget: FrameBudget
     let peer: String
     let logger: Logger
     private var timer: RepeatedTask?
+    /// Bytes this connection holds in `budget`.
+    private var held = 0
+    private var closed = false
     static let closes = MetricHandles { Counter(label: $0, dimensions: $1) }
 
-    init(state: ConnectionState, peer: String, logger: Logger) {
+    init(state: ConnectionState, budget: FrameBudget, peer: String, logger: Logger) {
         self.state = state
+        self.budget = budget
         self.peer = peer
         self.logger = logger
     }
@@ -49,10 +54,25 @@ final class ConnectionGuardHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        budget.give(held)
+        held = 0
     }
 
+    /// Feeds the bytes to the state machine and keeps this connection's share of the frame
+    /// budget equal to the frame it is receiving; past the budget, the connection is closed.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closed else { return }
         state.machine.read(unwrapInboundIn(data).readableBytesView, now: .now)
+        let wanted = state.machine.partialFrameBytes
+        if wanted > held {
+            guard budget.take(wanted - held) else {
+                perform(.close(.frameBudget), context: context)
+                return
+            }
+        } else if wanted < held {
+            budget.give(held - wanted)
+        }
+        held = wanted
         context.fireChannelRead(data)
     }
 
@@ -78,6 +98,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler {
             Self.closes("sparrow_rpc_connections_closed_total", [("reason", reason.rawValue)]).increment()
             logger.info("closing connection", metadata: ["rpc.peer": "\(peer)", "rpc.reason": "\(reason.message(state.machine.limits))"])
             timer?.cancel()
+            closed = true
             context.close(promise: nil)
         case .pauseReading:
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }

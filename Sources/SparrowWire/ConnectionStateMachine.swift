@@ -16,10 +16,13 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// Calls in progress on the whole server, over all connections (see `WorkGate`); calls
     /// answered at once on the event loop (a node's searches) are not counted.
     public var maxCallsInProgress: Int
+    /// Bytes of frames still arriving, over all connections (see `FrameBudget`): a connection
+    /// whose frame would take more is closed, so that slow senders cannot fill the memory.
+    public var maxPartialFrameBytes: Int
 
     public init(
         maxConnections: Int = 1024, idleTimeout: Duration = .seconds(300), frameTimeout: Duration = .seconds(10), maxInFlight: Int = 256,
-        outboundHighWater: Int = 4 << 20, maxCallsInProgress: Int = 1024
+        outboundHighWater: Int = 4 << 20, maxCallsInProgress: Int = 1024, maxPartialFrameBytes: Int = 64 << 20
     ) {
         self.maxConnections = maxConnections
         self.idleTimeout = idleTimeout
@@ -27,6 +30,7 @@ public struct ConnectionLimits: Sendable, Equatable {
         self.maxInFlight = maxInFlight
         self.outboundHighWater = outboundHighWater
         self.maxCallsInProgress = maxCallsInProgress
+        self.maxPartialFrameBytes = maxPartialFrameBytes
     }
 }
 
@@ -46,11 +50,13 @@ public struct ConnectionStateMachine: Sendable {
     public enum CloseReason: String, Equatable, Sendable {
         case idle
         case slowFrame = "slow_frame"
+        case frameBudget = "frame_budget"
 
         public func message(_ limits: ConnectionLimits) -> String {
             switch self {
             case .idle: "idle for \(limits.idleTimeout) with no call in flight"
             case .slowFrame: "a frame was not complete within \(limits.frameTimeout)"
+            case .frameBudget: "frames still arriving on all connections would hold more than \(limits.maxPartialFrameBytes >> 20) MiB"
             }
         }
     }
@@ -64,6 +70,8 @@ public struct ConnectionStateMachine: Sendable {
     private var header: [UInt8] = []
     /// Body bytes of the current frame still to come.
     private var bodyRemaining = 0
+    /// Bytes of the frame now arriving received so far (what the frame decoder holds).
+    public private(set) var partialFrameBytes = 0
     private var paused = false
 
     public init(limits: ConnectionLimits, now: ContinuousClock.Instant) {
@@ -82,16 +90,21 @@ public struct ConnectionStateMachine: Sendable {
             if bodyRemaining > 0 {
                 let take = min(bodyRemaining, bytes.distance(from: index, to: bytes.endIndex))
                 bodyRemaining -= take
+                partialFrameBytes += take
                 index = bytes.index(index, offsetBy: take)
             } else {
                 header.append(bytes[index])
+                partialFrameBytes += 1
                 index = bytes.index(after: index)
                 if header.count == Frame.headerSize {
                     bodyRemaining = header[6..<10].reduce(0) { $0 << 8 | Int($1) }
                     header.removeAll(keepingCapacity: true)
                 }
             }
-            if isBetweenFrames { frameStarted = nil }
+            if isBetweenFrames {
+                frameStarted = nil
+                partialFrameBytes = 0
+            }
         }
     }
 

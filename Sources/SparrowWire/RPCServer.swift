@@ -34,6 +34,7 @@ public final class RPCServer: Service, Sendable {
     ) async throws -> RPCServer {
         let tracker = ConnectionTracker()
         let gate = WorkGate(capacity: limits.maxCallsInProgress)
+        let budget = FrameBudget(capacity: max(limits.maxPartialFrameBytes, frameLimit + Frame.headerSize))
         Self.show(limits)
         let refused = Counter(label: "sparrow_rpc_connections_refused_total")
         let channel = try await ServerBootstrap(group: group)
@@ -49,8 +50,8 @@ public final class RPCServer: Service, Sendable {
                 }
                 return child.eventLoop.makeCompletedFuture {
                     try addHandlers(
-                        to: child, service: service, security: security, limits: limits, frameLimit: frameLimit, gate: gate, tracker: tracker,
-                        logger: logger)
+                        to: child, service: service, security: security, limits: limits, frameLimit: frameLimit, gate: gate, budget: budget,
+                        tracker: tracker, logger: logger)
                 }
             }
             .bind(host: endpoint.host, port: endpoint.port).get()
@@ -63,7 +64,7 @@ public final class RPCServer: Service, Sendable {
     /// frame codec and the calls. Runs on the channel's event loop.
     static func addHandlers(
         to child: any Channel, service: any RPCService, security: ServerSecurity, limits: ConnectionLimits, frameLimit: Int, gate: WorkGate,
-        tracker: ConnectionTracker, logger: Logger
+        budget: FrameBudget, tracker: ConnectionTracker, logger: Logger
     ) throws {
         let peer = child.remoteAddress?.description ?? "?"
         if let tls = security.tls {
@@ -71,7 +72,7 @@ public final class RPCServer: Service, Sendable {
         }
         let state = ConnectionState(limits: limits)
         try child.pipeline.syncOperations.addHandlers([
-            ConnectionGuardHandler(state: state, peer: peer, logger: logger),
+            ConnectionGuardHandler(state: state, budget: budget, peer: peer, logger: logger),
             ByteToMessageHandler(EnvelopeDecoder(limit: frameLimit)),
             MessageToByteHandler(EnvelopeEncoder(limit: frameLimit)),
             ServerConnectionHandler(
@@ -89,7 +90,8 @@ public final class RPCServer: Service, Sendable {
     ) throws {
         try addHandlers(
             to: channel, service: service, security: security, limits: limits, frameLimit: frameLimit,
-            gate: WorkGate(capacity: limits.maxCallsInProgress), tracker: ConnectionTracker(), logger: logger)
+            gate: WorkGate(capacity: limits.maxCallsInProgress), budget: FrameBudget(capacity: max(limits.maxPartialFrameBytes, frameLimit + Frame.headerSize)),
+            tracker: ConnectionTracker(), logger: logger)
     }
 
     init(address: Endpoint, channel: any Channel, tracker: ConnectionTracker, gate: WorkGate, logger: Logger, drainTimeout: Duration) {
@@ -107,6 +109,7 @@ public final class RPCServer: Service, Sendable {
             ("max_connections", Double(limits.maxConnections)), ("idle_timeout_seconds", limits.idleTimeout.seconds),
             ("frame_timeout_seconds", limits.frameTimeout.seconds), ("max_in_flight", Double(limits.maxInFlight)),
             ("outbound_high_water_bytes", Double(limits.outboundHighWater)), ("max_calls_in_progress", Double(limits.maxCallsInProgress)),
+            ("max_partial_frame_bytes", Double(limits.maxPartialFrameBytes)),
         ] {
             Gauge(label: "sparrow_rpc_limit", dimensions: [("limit", name)]).record(value)
         }

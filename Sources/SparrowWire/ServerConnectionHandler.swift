@@ -26,6 +26,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var running: [UInt64: Task<Void, Never>] = [:]
     /// Responses written since the last flush.
     private var unflushed = false
+    /// Calls answered at once since the read began: past `immediatePerRead`, a read's calls get
+    /// tasks (and the in-flight cap), so that a client that pipelines thousands of calls does not
+    /// hold the event loop, and the other connections on it, for all of them.
+    private var immediateThisRead = 0
+    static let immediatePerRead = 32
+    static let methodNameLimit = 256
     /// The identity the TLS peer's certificate names, once its handshake is done.
     private var certificate: PeerIdentity?
     /// Set when this handler closes the connection: envelopes still decoded from bytes already
@@ -60,6 +66,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let envelope = unwrapInboundIn(data)
         switch envelope.kind {
         case .request:
+            // No method has a long name: a long one is refused before it is looked up anywhere
+            // (hashing a 1 MiB name in every table it passes through held the event loop).
+            guard envelope.method.utf8.count <= Self.methodNameLimit else {
+                respondAtOnce(to: envelope, .failure(RPCError(.unknownMethod, "a method name of \(envelope.method.utf8.count) bytes; names have at most \(Self.methodNameLimit)")), context: context)
+                return
+            }
             let audit = security.audited(envelope.method) ? Audit(security: security, method: envelope.method, peer: peer) : nil
             let principal: Principal
             switch security.admit(envelope.method, apiKey: envelope.apiKey, certificate: certificate) {
@@ -70,7 +82,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 respondAtOnce(to: envelope, .failure(refusal.error), context: context)
                 return
             }
-            if let handler = service.immediate(method: envelope.method) {
+            if immediateThisRead < Self.immediatePerRead, let handler = service.immediate(method: envelope.method) {
+                immediateThisRead += 1
                 let deadline = Self.deadline(of: envelope)
                 let outcome = Result { try Self.checkStart(deadline); return try handler(Array(envelope.payload), deadline) }
                 audit?.done(caller: principal.description, outcome)
@@ -131,6 +144,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        immediateThisRead = 0
         if unflushed {
             unflushed = false
             context.flush()

@@ -34,3 +34,27 @@ public final class WorkGate: Sendable {
         RPCError(.resourceExhausted, "the server has \(capacity) calls in progress, its limit: try again shortly")
     }
 }
+
+/// Bytes of frames still arriving over all of a server's connections, bounded by `capacity`
+/// (`ConnectionLimits.maxPartialFrameBytes`, and at least one whole frame).
+public final class FrameBudget: Sendable {
+    public let capacity: Int
+    private let held = Atomic<Int>(0)
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Takes `bytes`; false (and nothing taken) when that would pass `capacity`.
+    public func take(_ bytes: Int) -> Bool {
+        if held.wrappingAdd(bytes, ordering: .relaxed).newValue <= capacity { return true }
+        held.wrappingSubtract(bytes, ordering: .relaxed)
+        return false
+    }
+
+    public func give(_ bytes: Int) {
+        held.wrappingSubtract(bytes, ordering: .relaxed)
+    }
+
+    public var current: Int { held.load(ordering: .relaxed) }
+}

@@ -108,19 +108,24 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Calls in progress on the whole server (a node's searches, answered at once, do not count); more are refused at once (RESOURCE_EXHAUSTED, HTTP 429).")
     var maxCallsInProgress: Int = ConnectionLimits().maxCallsInProgress
 
+    @Option(help: "MiB of frames still arriving, over all connections (at least one whole frame); a connection whose frame would take more is closed.")
+    var maxPartialFramesMb: Int = ConnectionLimits().maxPartialFrameBytes >> 20
+
     var frameLimit: Int { maxFrameMb << 20 }
 
     func validate() throws {
-        guard maxConnections > 0, idleTimeoutSeconds > 0, frameTimeoutSeconds > 0, maxInFlight > 0, maxCallsInProgress > 0 else {
+        guard maxConnections > 0, idleTimeoutSeconds > 0, frameTimeoutSeconds > 0, maxInFlight > 0, maxCallsInProgress > 0, maxPartialFramesMb > 0,
+              maxFrameMb > 0 else {
             throw ValidationError(
-                "--max-connections, --idle-timeout-seconds, --frame-timeout-seconds, --max-in-flight and --max-calls-in-progress must be at least 1")
+                "--max-connections, --idle-timeout-seconds, --frame-timeout-seconds, --max-in-flight, --max-calls-in-progress, --max-partial-frames-mb and --max-frame-mb must be at least 1")
         }
     }
 
     var limits: ConnectionLimits {
         ConnectionLimits(
             maxConnections: maxConnections, idleTimeout: .seconds(idleTimeoutSeconds), frameTimeout: .seconds(frameTimeoutSeconds),
-            maxInFlight: maxInFlight, outboundHighWater: max(4 << 20, frameLimit), maxCallsInProgress: maxCallsInProgress)
+            maxInFlight: maxInFlight, outboundHighWater: max(4 << 20, frameLimit), maxCallsInProgress: maxCallsInProgress,
+            maxPartialFrameBytes: maxPartialFramesMb << 20)
     }
 }
 

@@ -92,6 +92,34 @@ import Testing
         }
     }
 
+    @Test func framesStillArrivingAreBoundedOverAllConnections() async throws {
+        // 1 MiB for every connection's frame in progress; each slow sender holds 300 KB of one.
+        let server = try await RPCServer.bind(
+            Endpoint(host: "127.0.0.1", port: 0), service: RPCTests.service(), limits: ConnectionLimits(maxPartialFrameBytes: 1 << 20),
+            frameLimit: 512 << 10, logger: Logger(label: "test"))
+        defer { Task { await server.shutdown() } }
+        var senders: [TestSocket] = []
+        for _ in 0..<4 {
+            let sender = try TestSocket(server.address)
+            try sender.send(Frame.magic + [1, 0, 0, 0x07, 0xA1, 0x20] + [UInt8](repeating: 0, count: 300_000))   // 500,000 announced
+            senders.append(sender)
+        }
+        // All four would hold 1.2 MB: the one whose bytes the server read last is closed, the others are not.
+        var open = senders
+        let deadline = ContinuousClock.now + .seconds(5)
+        while open.count == 4 && ContinuousClock.now < deadline {
+            open.removeAll { $0.waitForClose(seconds: 0, microseconds: 50_000) }
+        }
+        #expect(open.count == 3)
+        for sender in open { #expect(!sender.waitForClose(seconds: 0, microseconds: 200_000)) }
+        // Once one of them finishes its frame (not a valid envelope: it is closed), a new sender fits.
+        try open[0].send([UInt8](repeating: 0, count: 200_000))
+        #expect(open[0].waitForClose(seconds: 5))
+        let next = try TestSocket(server.address)
+        try next.send(Frame.magic + [1, 0, 0, 0x07, 0xA1, 0x20] + [UInt8](repeating: 0, count: 300_000))
+        #expect(!next.waitForClose(seconds: 0, microseconds: 500_000))
+    }
+
     @Test func connectionsBeyondTheCapAreClosed() async throws {
         try await withServer(ConnectionLimits(maxConnections: 3)) { server in
             let open = try (0..<3).map { _ in try TestSocket(server.address) }
