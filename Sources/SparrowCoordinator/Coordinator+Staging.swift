@@ -37,8 +37,13 @@ extension Coordinator {
                     entry.node = node
                     var stats = Sparrow_V1_StatsRequest()
                     stats.shard = shard
+                    // A node the health checks found down is not asked: `ctl status` answers at once during a partition.
+                    if let reason = self.downReason(node) {
+                        entry.error = "node down: \(reason)"
+                        return entry
+                    }
                     do {
-                        let answer = try await self.client(node).call(ShardMethod.stats, stats, timeout: .seconds(5), as: Sparrow_V1_StatsResponse.self)
+                        let answer = try await self.client(node).call(ShardMethod.stats, stats, timeout: .seconds(2), as: Sparrow_V1_StatsResponse.self)
                         if let first = answer.shards.first { entry.stats = first }
                     } catch {
                         entry.error = "\(error)"
