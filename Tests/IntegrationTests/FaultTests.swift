@@ -1,6 +1,7 @@
 import Foundation
 import SparrowCoordinator
 import SparrowCore
+import SparrowStorage
 import SparrowWire
 import Testing
 
@@ -124,7 +125,67 @@ import Testing
               + "the map reloads intact | every acknowledged upsert checked by id on every replica: none lost |")
     }
 
-    /// The current RocksDB generation of `shard` on `node`.
+    /// Test 8, a load: the coordinator killed (kill -9) at three points of a `ctl load` (upload,
+    /// and later). After each restart the map is intact, every shard serves the build the map
+    /// names, and while that is still the old one every acknowledged write is there; the load,
+    /// run again, completes.
+    @Test func killingTheCoordinatorMidLoadLeavesOneBuildAndTheLoadCompletesAfter() async throws {
+        let records = GeneratedCorpus.documents(600, vocabulary: Moves.vocabulary, seed: 87)
+        let cluster = try LocalTestCluster(records: records, shards: 2, replicas: 2, nodes: 2)
+        defer { cluster.down() }
+        let next = GeneratedCorpus.documents(20_000, vocabulary: Moves.vocabulary, seed: 88).map { TokenVectorRecord(id: "next-" + $0.id, vector: $0.vector) }
+        try next.map(\.jsonLine).joined().write(toFile: cluster.data + "/next.jsonl", atomically: false, encoding: .utf8)
+        let built = try LocalTestCluster.run(["build", "--vectors", cluster.data + "/next.jsonl", "--shards", "2", "--out", cluster.data + "/next"])
+        try #require(built.status == 0, "\(built.text)")
+        let nextID = try #require(try BuildLoadTests.lastBuildID(cluster.data + "/next"))
+        let mapBefore = try ClusterMap.load(path: cluster.data + "/cluster/cluster.yaml")
+        let acknowledged = Moves.Acknowledged(loaded: records)
+        var outcomes: [String] = []
+        for (round, delay) in [0.1, 0.2, 0.35].enumerated() {
+            let client = try cluster.client()
+            try await acknowledged.write(client, (0..<20).map { "load\(round)-\($0)" })
+            await client.close()
+            let load = Process()
+            load.executableURL = URL(fileURLWithPath: LocalTestCluster.binary)
+            load.arguments = ["ctl", "load", cluster.data + "/next", "--chunk-mb", "1"] + cluster.access
+            load.standardOutput = FileHandle.nullDevice
+            load.standardError = FileHandle.nullDevice
+            try load.run()
+            try await Task.sleep(for: .seconds(delay))
+            kill(cluster.pids["coordinator"]!, SIGKILL)
+            load.waitUntilExit()
+            try cluster.restart("coordinator")
+            let restarted = try cluster.client()
+            defer { Task { await restarted.close() } }
+            try await Moves.waitForFullCoverage(restarted)
+            let map = try ClusterMap.load(path: cluster.data + "/cluster/cluster.yaml")
+            #expect(map.nodes.map(\.address) == mapBefore.nodes.map(\.address) && map.shards.map(\.replicas) == mapBefore.shards.map(\.replicas), "the map changed: \(map)")
+            for node in ["node-0", "node-1"] {
+                let nodeClient = try cluster.nodeClient(node)
+                let stats = try await nodeClient.call(ShardMethod.stats, Sparrow_V1_StatsRequest(), timeout: .seconds(5), as: Sparrow_V1_StatsResponse.self)
+                await nodeClient.close()
+                #expect(stats.shards.allSatisfy { $0.buildID == (map.build ?? $0.buildID) }, "\(node) serves \(stats.shards.map(\.buildID)), the map \(map.build ?? "-")")
+            }
+            if map.build == nextID {
+                outcomes.append("activated before the kill")
+                break
+            }
+            outcomes.append(load.terminationStatus == 0 ? "done" : "cut")
+            try await acknowledged.verify(restarted)
+        }
+        let finished = try LocalTestCluster.run(["ctl", "load", cluster.data + "/next"] + cluster.access)
+        #expect(finished.status == 0 || finished.text.contains("already"), "\(finished.text)")
+        let client = try cluster.client()
+        defer { Task { await client.close() } }
+        let served = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5), as: Sparrow_V1_ClusterResponse.self)
+        #expect(served.buildID == nextID)
+        let hit = try await Moves.search(client, next[0].vector, k: 100)
+        #expect(hit.hits.contains { $0.id == next[0].id } && hit.coverage.failed.isEmpty)
+        print("| kill -9 of the coordinator during a `ctl load`, at 0.1, 0.2 and 0.35 s (`FaultTests`) | after each restart: the map as before, every shard on the build it names; "
+              + "\(outcomes.joined(separator: ", ")); the load run again completed | nothing: every acknowledged write checked by id while the old build served |")
+    }
+
+
     static func generation(_ cluster: LocalTestCluster, _ node: String, _ shard: String) throws -> String {
         let directory = cluster.data + "/cluster/\(node)/shards/\(shard)"
         let current = try String(contentsOfFile: directory + "/CURRENT", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
