@@ -45,12 +45,10 @@ extension Coordinator {
                 logger.info("node up again", metadata: ["node.id": "\(change.node)"])
             }
         }
-        // A node that did not answer gets a new connection at its next call: the old one may be
-        // stuck behind a partition that has healed (TCP's retransmissions back off to many
-        // seconds), and would hold every call to it until the next retransmission.
-        for (node, answer) in health {
-            if case .failure = answer { await forgetClient(node) }
-        }
+        // A node found down gets a new connection at its next call: the old one may be stuck
+        // behind a partition that heals later (TCP's retransmissions back off to many seconds),
+        // and would hold every call to it until the next retransmission. Once, when it goes down.
+        for change in changes where change.reason != nil { await forgetClient(change.node) }
         Gauge(label: "sparrow_coordinator_nodes_down").record(down.withLock { $0.count })
         Gauge(label: "sparrow_coordinator_stale_replicas").record(cluster.shards.reduce(0) { $0 + ($1.stale?.count ?? 0) })
         repairStaleReplicas()
