@@ -34,7 +34,7 @@ public final class RPCServer: Service, Sendable {
     ) async throws -> RPCServer {
         let tracker = ConnectionTracker()
         let gate = WorkGate(capacity: limits.maxCallsInProgress)
-        let budget = FrameBudget(capacity: max(limits.maxPartialFrameBytes, frameLimit + Frame.headerSize))
+        let budget = FrameBudget(limits: limits, frameLimit: frameLimit)
         Self.show(limits)
         let refused = Counter(label: "sparrow_rpc_connections_refused_total")
         let channel = try await ServerBootstrap(group: group)
@@ -90,7 +90,7 @@ public final class RPCServer: Service, Sendable {
     ) throws {
         try addHandlers(
             to: channel, service: service, security: security, limits: limits, frameLimit: frameLimit,
-            gate: WorkGate(capacity: limits.maxCallsInProgress), budget: FrameBudget(capacity: max(limits.maxPartialFrameBytes, frameLimit + Frame.headerSize)),
+            gate: WorkGate(capacity: limits.maxCallsInProgress), budget: FrameBudget(limits: limits, frameLimit: frameLimit),
             tracker: ConnectionTracker(), logger: logger)
     }
 

@@ -45,6 +45,11 @@ public final class FrameBudget: Sendable {
         self.capacity = capacity
     }
 
+    /// The budget of a server with `limits` and frames of at most `frameLimit` bytes: room for one whole frame at least.
+    public convenience init(limits: ConnectionLimits, frameLimit: Int) {
+        self.init(capacity: max(limits.maxPartialFrameBytes, frameLimit + Frame.headerSize))
+    }
+
     /// Takes `bytes`; false (and nothing taken) when that would pass `capacity`.
     public func take(_ bytes: Int) -> Bool {
         if held.wrappingAdd(bytes, ordering: .relaxed).newValue <= capacity { return true }

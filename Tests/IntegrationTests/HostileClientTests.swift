@@ -108,14 +108,7 @@ import Testing
         let cpuBefore = OverloadTests.cpuTicks()
         let before = OverloadTests.answered(try await user.run(rate: 200, for: .seconds(5)))
         let rssBefore = pids.map { LocalTestCluster.residentKiB($0) ?? 0 }
-        let sampling = Task {
-            var peak = rssBefore
-            while !Task.isCancelled {
-                peak = zip(peak, pids.map { LocalTestCluster.residentKiB($0) ?? 0 }).map { max($0, $1) }
-                try? await Task.sleep(for: .milliseconds(250))
-            }
-            return peak
-        }
+        let sampling = LocalTestCluster.peakResident(pids, from: rssBefore, every: .milliseconds(250))
 
         // The attacks while the user searches for 12 s: first an idle flood (which takes every
         // place under the connection cap for 3 s) and a huge batch, then all the others at once.

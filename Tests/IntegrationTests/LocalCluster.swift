@@ -212,6 +212,19 @@ final class LocalTestCluster {
         return (process.terminationStatus, text)
     }
 
+    /// Samples the resident memory of `pids` every `interval` until cancelled; the task's value
+    /// is each one's peak, KiB, starting from `start`.
+    static func peakResident(_ pids: [Int32], from start: [Int], every interval: Duration) -> Task<[Int], Never> {
+        Task {
+            var peak = start
+            while !Task.isCancelled {
+                peak = zip(peak, pids.map { residentKiB($0) ?? 0 }).map { max($0, $1) }
+                try? await Task.sleep(for: interval)
+            }
+            return peak
+        }
+    }
+
     /// Resident memory of a process, KiB.
     static func residentKiB(_ pid: Int32) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),

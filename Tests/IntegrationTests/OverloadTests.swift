@@ -112,14 +112,7 @@ import Testing
         let unloaded = Self.answered(try await users.run(rate: capacity / 10, for: .seconds(5)))
         let pids = [try #require(cluster.pids["coordinator"]), try #require(cluster.pids["node-0"])]
         let rssBefore = pids.map { LocalTestCluster.residentKiB($0) ?? 0 }
-        let sampling = Task {
-            var peak = rssBefore
-            while !Task.isCancelled {
-                peak = zip(peak, pids.map { LocalTestCluster.residentKiB($0) ?? 0 }).map { max($0, $1) }
-                try? await Task.sleep(for: .seconds(1))
-            }
-            return peak
-        }
+        let sampling = LocalTestCluster.peakResident(pids, from: rssBefore, every: .seconds(1))
         let overload = try await users.run(rate: capacity * 3, for: .seconds(30))
         let stolen = Self.stolen(since: cpuBefore)
         sampling.cancel()
