@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -72,6 +73,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SparrowEtcd",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "SparrowShard",
             dependencies: [
                 "SparrowWire", "SparrowStorage", "SparrowCore", "SparrowIO",
@@ -91,14 +101,14 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
-                "SparrowSecurity",
+                "SparrowSecurity", "SparrowEtcd",
             ]
         ),
         .executableTarget(
             name: "sparrow",
             dependencies: [
                 "SparrowEncoder", "SparrowBuilder", "SparrowIO", "SparrowStorage", "SparrowWire", "SparrowShard",
-                "SparrowCoordinator", "SparrowSecurity",
+                "SparrowCoordinator", "SparrowSecurity", "SparrowEtcd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,6 +125,7 @@ let package = Package(
         .testTarget(name: "SparrowSecurityTests", dependencies: ["SparrowSecurity"]),
         .testTarget(name: "SparrowShardTests", dependencies: ["SparrowShard", "SparrowWire", "SparrowStorage"]),
         .testTarget(name: "SparrowCoordinatorTests", dependencies: ["SparrowCoordinator", "SparrowWire"]),
+        .testTarget(name: "SparrowEtcdTests", dependencies: ["SparrowEtcd"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "SparrowStorage", "SparrowWire", "SparrowCore", "SparrowSecurity", "sparrow",
             .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),

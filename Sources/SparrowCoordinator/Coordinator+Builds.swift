@@ -50,7 +50,7 @@ extension Coordinator {
             let list = missing.map { "\($0.shard)@\($0.node): \($0.reason)" }.sorted()
             throw RPCError.failedPrecondition("build \(request.buildID) is not ready on every replica; the cluster keeps its build. " + list.joined(separator: "; "))
         }
-        let updated = try update { map in map.build = request.buildID }
+        let updated = try await update { map in map.build = request.buildID }
         logger.info("build activated", metadata: ["cluster.build": "\(request.buildID)", "cluster.epoch": "\(updated.epoch)"])
         var response = Sparrow_V1_ActivateBuildResponse()
         response.epoch = updated.epoch

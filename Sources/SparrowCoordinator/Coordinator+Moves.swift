@@ -38,7 +38,40 @@ extension Coordinator {
     /// operator's tool that goes away does not stop a move halfway.
     func operation<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try requireOwner("map changes")
-        return try await Task { try await self.operations.run(body) }.value
+        let id = UUID()
+        let task = Task {
+            defer { _ = self.running.withLock { $0.removeValue(forKey: id) } }
+            return try await self.operations.run {
+                try self.requireOwner("map changes")
+                return try await body()
+            }
+        }
+        running.withLock { $0[id] = { task.cancel() } }
+        return try await task.value
+    }
+
+    /// Cancels every operation running or waiting: this coordinator no longer owns the map
+    /// (the next owner resumes the moves from the phase recorded in the map).
+    func stopOperations() {
+        let cancels = running.withLock { $0.values }
+        for cancel in cancels { cancel() }
+        if !cancels.isEmpty { logger.warning("operations stopped: this coordinator no longer owns the map", metadata: ["operations": "\(cancels.count)"]) }
+    }
+
+    /// Resumes, one after another, the moves the map records as in progress (a new owner's
+    /// first act: the last owner stopped them in the phase the map names).
+    func resumeMoves() {
+        for move in cluster.moves ?? [] {
+            Task {
+                let fields: Logger.Metadata = ["shard.id": "\(move.shard)", "move.id": "\(move.id)", "move.phase": "\(move.phase.rawValue)"]
+                logger.notice("move: resuming from its recorded phase", metadata: fields)
+                do {
+                    try await operation { try await self.runMove(shard: move.shard, from: move.from, to: move.to, rate: 0) }
+                } catch {
+                    logger.error("move: cannot resume; run move-shard again, or abort it", metadata: fields.merging(["error": "\(error)"]) { $1 })
+                }
+            }
+        }
     }
 
     func mapChangeResponse(_ plan: [PlannedMove]) -> Sparrow_V1_MapChangeResponse {
@@ -57,12 +90,12 @@ extension Coordinator {
 
     /// Starts (or resumes) moving `shard`'s replica on `from` (nil: adding a replica) to `to`.
     func runMove(shard: String, from: String?, to: String, rate: UInt64, until: String = "") async throws {
-        var move = try beginMove(shard: shard, from: from, to: to)
+        var move = try await beginMove(shard: shard, from: from, to: to)
         let fields: Logger.Metadata = ["shard.id": "\(shard)", "move.id": "\(move.id)", "move.to": "\(move.to)", "move.source": "\(move.source)"]
         if move.phase == .copy {
             logger.info("move: copying", metadata: fields)
             try await copy(move, rate: rate)
-            move = try setPhase(of: move, to: .catchUp)
+            move = try await setPhase(of: move, to: .catchUp)
             if until == "copy" { return }
         }
         if move.phase == .catchUp {
@@ -71,7 +104,7 @@ extension Coordinator {
             if until == "catch-up" { return }
             let switched = try await gate(shard).run { () async throws -> ClusterMap.Move in
                 try await self.catchUp(move)
-                return try self.switchReplicas(move)
+                return try await self.switchReplicas(move)
             }
             move = switched
             logger.info("move: switched", metadata: fields.merging(["cluster.epoch": "\(cluster.epoch)"]) { $1 })
@@ -82,7 +115,7 @@ extension Coordinator {
     }
 
     /// The move of `shard` recorded in the map (which must match), or a new one, recorded.
-    private func beginMove(shard: String, from: String?, to: String) throws -> ClusterMap.Move {
+    private func beginMove(shard: String, from: String?, to: String) async throws -> ClusterMap.Move {
         let cluster = self.cluster
         guard let entry = cluster.shard(shard) else { throw RPCError.notFound("no shard '\(shard)' in the cluster map") }
         if let existing = cluster.move(of: shard) {
@@ -106,7 +139,7 @@ extension Coordinator {
             throw RPCError.failedPrecondition("no in-sync replica of \(shard) is up to copy from")
         }
         let move = ClusterMap.Move(id: Self.newMoveID(), shard: shard, source: source, from: from, to: to, phase: .copy)
-        try update { $0.record(move) }
+        try await update { $0.record(move) }
         return move
     }
 
@@ -114,10 +147,10 @@ extension Coordinator {
         String((0..<4).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined())
     }
 
-    private func setPhase(of move: ClusterMap.Move, to phase: ClusterMap.Move.Phase) throws -> ClusterMap.Move {
+    private func setPhase(of move: ClusterMap.Move, to phase: ClusterMap.Move.Phase) async throws -> ClusterMap.Move {
         var moved = move
         moved.phase = phase
-        try update { $0.record(moved) }
+        try await update { $0.record(moved) }
         return moved
     }
 
@@ -162,6 +195,8 @@ extension Coordinator {
             receive.epoch = cluster.epoch
             var received = try await target.call(ShardMethod.receiveCheckpoint, receive, timeout: .seconds(30), as: Sparrow_V1_ReceiveCheckpointResponse.self).received
             while received < file.size {
+                try Task.checkCancellation()
+                try requireOwner("moves")
                 var read = Sparrow_V1_ReadCheckpointRequest()
                 read.shard = move.shard
                 read.moveID = move.id
@@ -191,10 +226,10 @@ extension Coordinator {
     }
 
     /// The map names the target instead of `from` (or beside the others, when adding).
-    private func switchReplicas(_ move: ClusterMap.Move) throws -> ClusterMap.Move {
+    private func switchReplicas(_ move: ClusterMap.Move) async throws -> ClusterMap.Move {
         var switched = move
         switched.phase = .switched
-        try update { map in
+        try await update { map in
             guard let index = map.shards.firstIndex(where: { $0.id == move.shard }) else { return }
             var replicas = map.shards[index].replicas
             if let from = move.from, let position = replicas.firstIndex(of: from) {
@@ -225,7 +260,7 @@ extension Coordinator {
                 try await dropShard(move.shard, on: from)
             }
         }
-        try update { $0.forgetMove(move.id) }
+        try await update { $0.forgetMove(move.id) }
     }
 
     func dropShard(_ shard: String, on node: String) async throws {
@@ -249,7 +284,7 @@ extension Coordinator {
                            metadata: ["shard.id": "\(shard)", "node.id": "\(move.to)", "error": "\(error)"])
         }
         await dropCheckpoint(of: move)
-        try update { $0.forgetMove(move.id) }
+        try await update { $0.forgetMove(move.id) }
         logger.info("move aborted", metadata: ["shard.id": "\(shard)", "move.id": "\(move.id)"])
     }
 }

@@ -21,7 +21,7 @@ extension Coordinator {
             if let known = cluster.nodes.first(where: { $0.id == id || $0.address == request.address }) {
                 throw RPCError.failedPrecondition("the map already has node \(known.id) at \(known.address)")
             }
-            try self.update { $0.nodes.append(.init(id: id, address: request.address)) }
+            try await self.update { $0.nodes.append(.init(id: id, address: request.address)) }
             self.logger.info("node added", metadata: ["node.id": "\(id)", "node.address": "\(request.address)"])
             return self.mapChangeResponse([])
         }
@@ -51,7 +51,7 @@ extension Coordinator {
             if let move = cluster.moves?.first(where: { $0.source == request.node || $0.to == request.node }) {
                 throw RPCError.failedPrecondition("node \(request.node) takes part in the move of \(move.shard): finish or abort it first")
             }
-            try self.update { $0.nodes.removeAll { $0.id == request.node } }
+            try await self.update { $0.nodes.removeAll { $0.id == request.node } }
             await self.forgetClient(request.node)
             self.logger.info("node removed", metadata: ["node.id": "\(request.node)"])
             return self.mapChangeResponse([])
@@ -66,7 +66,7 @@ extension Coordinator {
             let plan = try await self.plan { try PlacementPlanner.drain(request.node, $0) }
             guard !request.dryRun else { return self.mapChangeResponse(plan) }
             if !node.isDraining {
-                try self.update { map in map.nodes = map.nodes.map { $0.id == request.node ? .init(id: $0.id, address: $0.address, state: "draining") : $0 } }
+                try await self.update { map in map.nodes = map.nodes.map { $0.id == request.node ? .init(id: $0.id, address: $0.address, state: "draining") : $0 } }
             }
             try await self.carryOut(plan, rate: request.bytesPerSecond)
             return self.mapChangeResponse(plan)
@@ -138,7 +138,7 @@ extension Coordinator {
     /// the old map are over.
     private func removeReplica(_ shard: String, from node: String) async throws {
         _ = try await gate(shard).run {
-            try self.update { map in
+            try await self.update { map in
                 guard let index = map.shards.firstIndex(where: { $0.id == shard }), map.shards[index].replicas.count > 1 else {
                     throw RPCError.failedPrecondition("\(shard) keeps at least one replica")
                 }

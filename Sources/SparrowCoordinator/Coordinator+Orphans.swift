@@ -16,7 +16,7 @@ extension Coordinator {
     /// Notes the orphans among the copies each node serves (node id → shard ids) and starts
     /// dropping those seen for the grace period; on the owner only.
     func dropOrphans(served: [String: [String]]) {
-        guard owner == nil else { return }
+        guard isOwner else { return }
         let cluster = self.cluster
         let found = Set(served.flatMap { node, shards in
             shards.filter { !Self.belongs($0, to: node, in: cluster) }.map { OrphanKey(shard: $0, node: node) }

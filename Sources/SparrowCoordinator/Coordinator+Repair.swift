@@ -16,7 +16,7 @@ extension Coordinator {
     /// Starts catching up every stale replica whose node is up and not being moved; one repair
     /// per replica at a time.
     func repairStaleReplicas() {
-        guard owner == nil else { return }
+        guard isOwner else { return }
         let cluster = self.cluster
         for shard in cluster.shards where cluster.move(of: shard.id) == nil {
             for node in shard.stale ?? [] where downReason(node) == nil {
@@ -47,7 +47,7 @@ extension Coordinator {
             if case .diverged(let reason) = try await self.replay(shard, from: try self.inSyncSource(of: shard), to: node) {
                 throw RPCError.failedPrecondition("\(node)'s copy of \(shard) stopped matching during its catch-up: \(reason)")
             }
-            try self.update { map in
+            try await self.update { map in
                 guard let index = map.shards.firstIndex(where: { $0.id == shard }) else { return }
                 map.shards[index].markInSync(node)
             }
@@ -73,7 +73,7 @@ extension Coordinator {
                        metadata: ["shard.id": "\(shard)", "node.id": "\(node)", "error": "\(reason)"])
         try await operation {
             _ = try await self.gate(shard).run {
-                try self.update { map in
+                try await self.update { map in
                     guard let index = map.shards.firstIndex(where: { $0.id == shard }), map.shards[index].stale?.contains(node) == true else {
                         throw RPCError.failedPrecondition("\(node) is no longer a stale replica of \(shard)")
                     }

@@ -88,7 +88,7 @@ extension Coordinator {
         }
         if !settled.missed.isEmpty {
             do {
-                try markStale(settled.missed, of: shard, reason: failures.isEmpty ? "answered out of step" : failures.joined(separator: ", "))
+                try await markStale(settled.missed, of: shard, reason: failures.isEmpty ? "answered out of step" : failures.joined(separator: ", "))
             } catch {
                 forgetTail(shard)
                 throw RPCError(.unavailable, "shard \(shard): \(settled.missed.joined(separator: ", ")) missed the write and the map could not record it (\(error)); it is not acknowledged: retry it")
@@ -159,7 +159,7 @@ extension Coordinator {
                 + answers.map { "\($0.node) (\($0.error ?? "?"))" }.joined(separator: ", ") + "; the write is not acknowledged: retry it")
         }
         if !reconciled.behind.isEmpty {
-            try markStale(reconciled.behind, of: shard, reason: "its change log does not end at \(reconciled.tail)")
+            try await markStale(reconciled.behind, of: shard, reason: "its change log does not end at \(reconciled.tail)")
         }
         remember(reconciled.tail, of: shard)
         return reconciled.tail
@@ -176,8 +176,8 @@ extension Coordinator {
 
     /// Records in the map that `nodes` missed writes of `shard` (epoch + 1), then starts their
     /// catch-up where their node is up.
-    func markStale(_ nodes: [String], of shard: String, reason: String) throws {
-        try update { map in
+    func markStale(_ nodes: [String], of shard: String, reason: String) async throws {
+        try await update { map in
             guard let index = map.shards.firstIndex(where: { $0.id == shard }) else { return }
             map.shards[index].markStale(nodes)
         }

@@ -10,10 +10,10 @@ import Synchronization
 /// another replica when one fails, merge the top k, and say which shards did not answer.
 public final class Coordinator: Sendable {
     private let map: Mutex<ClusterMap>
-    /// Where the map is persisted when it changes (nil: kept in memory only).
-    let clusterFile: String?
-    /// The coordinator that owns the map, when this one follows it (see `MapFollower`).
-    public let owner: String?
+    /// Where the map is kept, and whether this coordinator owns it.
+    public let store: any ClusterMapStore
+    /// Map changes one at a time: each is saved to the store before it is in force.
+    private let mapChanges = AsyncGate()
     let encoder: QueryEncoder?
     /// The query encoder's identity, as builds record it; nil without an encoder.
     let encoderInfo: Sparrow_V1_QueryEncoderInfo?
@@ -32,6 +32,8 @@ public final class Coordinator: Sendable {
     private let rotation = Atomic<Int>(0)
     /// One map-changing operation (a move, drain, rebalance, node change) at a time.
     let operations = AsyncGate()
+    /// How to cancel each operation running or waiting (see `stopOperations`).
+    let running = Mutex<[UUID: @Sendable () -> Void]>([:])
     /// Writes to one shard, and the switch of a move, one at a time (so every replica applies
     /// a shard's writes in the same order).
     private let shardGates = Mutex<[String: AsyncGate]>([:])
@@ -53,15 +55,25 @@ public final class Coordinator: Sendable {
     /// turns text queries into vectors (nil: vectors only). `peers` says how it calls nodes and
     /// its owner: with TLS, each node must present the node certificate of its id in the map.
     /// `admission` bounds the searches in progress.
-    public init(
+    public convenience init(
         cluster: ClusterMap, clusterFile: String? = nil, owner: String? = nil, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2),
+        callsPerReplica: Int = 2, admission: SearchAdmission.Mode = .adaptive(.init()), peers: ClientSecurity = .none,
+        orphanGrace: Duration = .seconds(600), logger: Logger
+    ) throws {
+        try self.init(
+            cluster: cluster, store: FileMapStore(path: clusterFile, follows: owner), encoder: encoder, defaultTimeout: defaultTimeout,
+            callsPerReplica: callsPerReplica, admission: admission, peers: peers, orphanGrace: orphanGrace, logger: logger)
+    }
+
+    /// A coordinator whose map is kept in `store` (a file, or etcd).
+    public init(
+        cluster: ClusterMap, store: any ClusterMapStore, encoder: QueryEncoder?, defaultTimeout: Duration = .seconds(2),
         callsPerReplica: Int = 2, admission: SearchAdmission.Mode = .adaptive(.init()), peers: ClientSecurity = .none,
         orphanGrace: Duration = .seconds(600), logger: Logger
     ) throws {
         guard callsPerReplica > 0 else { throw RPCError.invalidArgument("calls per replica must be at least 1, not \(callsPerReplica)") }
         map = Mutex(cluster)
-        self.clusterFile = clusterFile
-        self.owner = owner
+        self.store = store
         self.encoder = encoder
         encoderInfo = encoder.map { encoder in
             var info = Sparrow_V1_QueryEncoderInfo()
@@ -76,7 +88,7 @@ public final class Coordinator: Sendable {
         self.logger = logger
         searches = SearchBatcher(limit: callsPerReplica)
         self.admission = SearchAdmission(admission)
-        try cluster.validate(path: clusterFile ?? "cluster map")
+        try cluster.validate(path: store.location)
     }
 
     /// Shard searches answered as part of a coalesced batch so far (see `SearchBatcher`).
@@ -85,24 +97,38 @@ public final class Coordinator: Sendable {
     /// The cluster map in force.
     public var cluster: ClusterMap { map.withLock { $0 } }
 
-    /// Changes the map: epoch + 1, checked, saved (when there is a cluster file), then in force.
+    /// Changes the map: epoch + 1, checked, saved in the store, then in force.
     @discardableResult
-    func update(_ change: (inout ClusterMap) throws -> Void) throws -> ClusterMap {
-        try replace { map in
+    func update(_ change: (inout ClusterMap) throws -> Void) async throws -> ClusterMap {
+        try await replace { map in
             try change(&map)
             map.epoch += 1
         }
     }
 
-    /// Replaces the map with `change` applied, checked and saved.
-    func replace(_ change: (inout ClusterMap) throws -> Void) throws -> ClusterMap {
-        try map.withLock { map in
-            var next = map
+    /// Replaces the map with `change` applied, checked and saved in the store (one change at a
+    /// time; a change the store refuses is not in force).
+    @discardableResult
+    func replace(_ change: (inout ClusterMap) throws -> Void) async throws -> ClusterMap {
+        try await mapChanges.run {
+            var next = cluster
             try change(&next)
-            try next.validate(path: clusterFile ?? "cluster map")
-            if let clusterFile { try next.save(path: clusterFile) }
-            map = next
+            try next.validate(path: store.location)
+            try await store.save(next)
+            map.withLock { $0 = next }
             return next
+        }
+    }
+
+    /// Puts `next` in force without saving it: the store's own map, as a follower learns it.
+    /// Ignored (false) when it is not newer than the map in force.
+    @discardableResult
+    func install(_ next: ClusterMap) async throws -> Bool {
+        try await mapChanges.run {
+            guard next.epoch > cluster.epoch else { return false }
+            try next.validate(path: store.location)
+            map.withLock { $0 = next }
+            return true
         }
     }
 
@@ -219,7 +245,7 @@ public final class Coordinator: Sendable {
         var response = Sparrow_V1_ClusterResponse()
         response.epoch = cluster.epoch
         response.buildID = cluster.build ?? ""
-        response.owner = owner ?? ""
+        if case .follower(let owner?) = store.ownership { response.owner = owner }
         let down = self.down.withLock { $0 }
         response.nodes = cluster.nodes.map { node in
             var status = Sparrow_V1_NodeStatus()

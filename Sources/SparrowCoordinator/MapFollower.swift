@@ -17,13 +17,13 @@ public struct MapFollower: Service {
     }
 
     public func run() async throws {
-        guard let owner = coordinator.owner else { return }
+        guard case .follower(let owner?) = coordinator.store.ownership else { return }
         let client = RPCClient(try Endpoint(parsing: owner), security: coordinator.peers.expecting(PeerExpectation(role: .coordinator)))
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     let map = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: min(interval, .seconds(2)), as: Sparrow_V1_ClusterResponse.self)
-                    try coordinator.adopt(map)
+                    try await coordinator.adopt(map)
                 } catch {
                     coordinator.logger.warning("cannot fetch the owner's map; serving the last one", metadata: ["cluster.owner": "\(owner)", "error": "\(error)"])
                 }
@@ -36,9 +36,9 @@ public struct MapFollower: Service {
 
 extension Coordinator {
     /// Takes the owner's map when it is newer than ours (and saves it, with our encoder).
-    func adopt(_ owner: Sparrow_V1_ClusterResponse) throws {
+    func adopt(_ owner: Sparrow_V1_ClusterResponse) async throws {
         guard owner.epoch > cluster.epoch else { return }
-        let updated = try replace { map in
+        let updated = try await replace { map in
             map.epoch = owner.epoch
             map.nodes = owner.nodes.map { .init(id: $0.node, address: $0.address, state: $0.state == "draining" ? "draining" : nil) }
             map.shards = owner.shards.map { shard in
@@ -48,13 +48,15 @@ extension Coordinator {
             map.build = owner.buildID.isEmpty ? nil : owner.buildID
             map.moves = nil
         }
-        logger.info("map adopted from the owner", metadata: ["cluster.epoch": "\(updated.epoch)", "cluster.owner": "\(self.owner ?? "")"])
+        logger.info("map adopted from the owner", metadata: ["cluster.epoch": "\(updated.epoch)", "cluster.owner": "\(owner.owner)"])
     }
 
-    /// Refuses a change on a follower: the owner alone changes the map and routes writes.
+    /// Refuses a change on any coordinator but the owner: the owner alone changes the map and
+    /// routes writes.
     func requireOwner(_ what: String) throws {
-        if let owner {
-            throw RPCError.failedPrecondition("this coordinator follows \(owner), which owns the cluster map: send \(what) there")
-        }
+        if let refusal = store.ownership.refusal(of: what) { throw refusal }
     }
+
+    /// Whether this coordinator owns the map now.
+    var isOwner: Bool { store.ownership == .owner }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import Foundation
 import SparrowBuilder
 import SparrowCoordinator
@@ -11,7 +12,7 @@ struct CtlCommand: AsyncParsableCommand {
         abstract: "Operate a running cluster through its coordinator.",
         subcommands: [
             CtlLoadCommand.self, CtlStatusCommand.self, CtlAddNodeCommand.self, CtlDrainNodeCommand.self, CtlRemoveNodeCommand.self,
-            CtlMoveShardCommand.self, CtlSetReplicasCommand.self, CtlRebalanceCommand.self,
+            CtlMoveShardCommand.self, CtlSetReplicasCommand.self, CtlRebalanceCommand.self, CtlMigrateMapCommand.self,
         ]
     )
 }
@@ -130,11 +131,28 @@ struct CtlStatusCommand: AsyncParsableCommand {
         abstract: "The cluster map (epoch, build, shards and their replicas) with each replica's documents and bytes."
     )
 
-    @OptionGroup var target: CoordinatorOptions
+    @Option(help: "Coordinator protobuf/TCP address, host:port (with --etcd: default, the owner).")
+    var coordinator: String?
+
+    @OptionGroup var access: ClientSecurityOptions
+
+    @OptionGroup var etcd: EtcdOptions
+
+    func validate() throws {
+        guard coordinator != nil || etcd.etcd != nil else { throw ValidationError("give --coordinator, or --etcd and --cluster-name") }
+    }
 
     func run() async throws {
         try await reportingErrorsAsync {
-            let client = try target.client()
+            var coordinator = self.coordinator
+            if let store = try etcd.store(logger: Logger(label: "sparrow.ctl")) {
+                let status = try await store.status()
+                await store.client.shutdown()
+                Self.report(status)
+                coordinator = coordinator ?? status.coordinators.first?.record.rpc
+            }
+            guard let coordinator else { throw ValidationError("no coordinator is registered in etcd, and --coordinator is not given") }
+            let client = try access.coordinator(coordinator)
             defer { Task { await client.close() } }
             let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
             print("epoch \(cluster.epoch), build \(cluster.buildID.isEmpty ? "(none)" : cluster.buildID)"
@@ -166,6 +184,55 @@ struct CtlStatusCommand: AsyncParsableCommand {
             for orphan in cluster.orphans {
                 print("orphan copy: \(orphan.shard) on \(orphan.node), outside the map for \(orphan.seenSeconds) s; the owner drops it in \(orphan.dropInSeconds) s")
             }
+        }
+    }
+
+    static func report(_ status: ControlPlaneStatus) {
+        for member in status.members {
+            Swift.print("etcd \(member.endpoint): " + (member.error.map { "DOWN (\($0))" }
+                ?? "up, version \(member.version ?? "?")\(member.isLeader ? ", leader" : ""), raft term \(member.raftTerm ?? 0)"))
+        }
+        let healthy = status.members.count { $0.error == nil }
+        Swift.print("etcd: \(healthy) of \(status.members.count) endpoints answer" + (healthy * 2 > status.members.count ? "" : " (fewer than half: etcd may have lost its quorum)"))
+        Swift.print("map: " + (status.mapEpoch.map { "epoch \($0), etcd revision \(status.mapRevision ?? 0)" } ?? "none in etcd"))
+        if status.coordinators.isEmpty { Swift.print("coordinators: none registered, so none owns the map") }
+        for (index, coordinator) in status.coordinators.enumerated() {
+            Swift.print("coordinator \(coordinator.record.name) \(coordinator.record.rpc): \(index == 0 ? "OWNER" : "follower"), lease "
+                        + (coordinator.leaseSecondsLeft.map { "\($0) s left" } ?? "expired") + " (\(coordinator.key))")
+        }
+    }
+}
+
+struct CtlMigrateMapCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate-map",
+        abstract: "Move a file-based cluster onto etcd: write its cluster file as the cluster's map in etcd.",
+        discussion: """
+        Stop the coordinator that owns the file first (its changes would not reach etcd), then start the \
+        coordinators with --etcd and --cluster-name. Refused when etcd holds a map for the cluster already. \
+        The map keeps its epoch; the first owner raises it.
+        """
+    )
+
+    @Option(help: "The cluster file (YAML) to move.")
+    var cluster: String
+
+    @OptionGroup var etcd: EtcdOptions
+
+    func validate() throws {
+        guard etcd.etcd != nil else { throw ValidationError("migrate-map needs --etcd and --cluster-name") }
+    }
+
+    func run() async throws {
+        try await reportingErrorsAsync {
+            let map = try ClusterMap.load(path: cluster)
+            guard let store = try etcd.store(logger: Logger(label: "sparrow.ctl")) else { return }
+            defer { Task { await store.client.shutdown() } }
+            guard try await store.create(map) else {
+                let held = try await store.load()
+                throw ValidationError("etcd holds a map for cluster '\(store.keys.cluster)' already (epoch \(held?.map.epoch ?? 0), at \(store.keys.map)); nothing was changed")
+            }
+            print("migrated \(cluster) (epoch \(map.epoch), \(map.nodes.count) nodes, \(map.shards.count) shards) to \(store.keys.map) on \(store.client.endpoints.joined(separator: ","))")
         }
     }
 }

@@ -8,6 +8,7 @@ import ServiceLifecycle
 import SparrowCoordinator
 import SparrowSecurity
 import SparrowEncoder
+import SparrowEtcd
 import SparrowShard
 import SparrowWire
 
@@ -177,8 +178,16 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
         abstract: "Serve HTTP/JSON and protobuf/TCP search over the cluster file's shards."
     )
 
-    @Option(help: "Cluster file (YAML): nodes, shards and their replicas, epoch, encoder.")
-    var cluster: String
+    @Option(help: "Cluster file (YAML): nodes, shards and their replicas, epoch, encoder. With --etcd: the map to start the cluster with when etcd holds none yet.")
+    var cluster: String?
+
+    @OptionGroup var etcd: EtcdOptions
+
+    @Option(help: "With --etcd: seconds the coordinator's lease lives without renewal; the owner's successor is elected within it once the owner is gone.")
+    var etcdLeaseTtl: Int = 5
+
+    @Option(help: "With --etcd: the protobuf/TCP address other processes reach this coordinator at, HOST:PORT (default: --host and the port bound).")
+    var advertise: String?
 
     @OptionGroup var server: ServerOptions
 
@@ -216,6 +225,31 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard searchTolerance > 1 else { throw ValidationError("--search-tolerance must be above 1, not \(searchTolerance)") }
+        guard cluster != nil || etcd.etcd != nil else { throw ValidationError("give the map: --cluster FILE, or --etcd (with --cluster-name)") }
+        guard follow == nil || etcd.etcd == nil else { throw ValidationError("--follow and --etcd exclude each other: with etcd, coordinators elect their owner") }
+        guard (1...3600).contains(etcdLeaseTtl) else { throw ValidationError("--etcd-lease-ttl must be 1 to 3600 seconds, not \(etcdLeaseTtl)") }
+    }
+
+    /// The map to start from: etcd's (seeded from `--cluster` when etcd holds none), or the file's.
+    static func initialMap(file: String?, etcd: EtcdMapStore?, logger: Logger) async throws -> ClusterMap {
+        guard let etcd else { return try ClusterMap.load(path: file!) }
+        let seed = try file.map { try ClusterMap.load(path: $0) }
+        for attempt in 1... {
+            do {
+                if let (map, _) = try await etcd.load() { return map }
+                guard let seed else {
+                    throw ValidationError("etcd holds no cluster map at \(etcd.keys.map): run `sparrow ctl migrate-map`, or start with --cluster FILE to seed it")
+                }
+                if try await etcd.create(seed) {
+                    logger.notice("cluster map seeded in etcd from the file", metadata: ["cluster.file": "\(file!)", "etcd.key": "\(etcd.keys.map)"])
+                }
+            } catch let error as EtcdError {
+                guard attempt < 30 else { throw error }
+                logger.warning("etcd unavailable; waiting for the cluster map", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        fatalError("unreachable")
     }
 
     func run() async throws {
@@ -230,10 +264,11 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
             try APIKeyVerifier(path: path) { error in logger.error("cannot reread the API keys file; the keys in force stay", metadata: ["error": "\(error)"]) }
         }
         let metricsText = ServerRuntime.metrics()
-        let map = try ClusterMap.load(path: cluster)
+        let etcdStore = try etcd.store(logger: logger)
+        let map = try await Self.initialMap(file: cluster, etcd: etcdStore, logger: logger)
         let encoder = try map.encoder.map { try $0.load() }
         let coordinator = try Coordinator(
-            cluster: map, clusterFile: cluster, owner: follow, encoder: encoder, defaultTimeout: .milliseconds(timeoutMs),
+            cluster: map, store: etcdStore ?? FileMapStore(path: cluster, follows: follow), encoder: encoder, defaultTimeout: .milliseconds(timeoutMs),
             callsPerReplica: callsPerReplica, admission: searchConcurrency.mode(tolerance: searchTolerance), peers: ClientSecurity(tls: tls), orphanGrace: .seconds(orphanGraceSeconds), logger: logger)
         let checked = tls != nil || keys != nil
         let rpc = try await RPCServer.bind(
@@ -268,8 +303,14 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
         var services: [any Service] = [rpc, http]
         if healthIntervalMs > 0 { services.append(HealthChecker(coordinator: coordinator, interval: .milliseconds(healthIntervalMs))) }
         if follow != nil { services.append(MapFollower(coordinator: coordinator)) }
+        if let etcdStore {
+            let record = CoordinatorRecord(
+                name: tls?.identity?.id ?? ProcessInfo.processInfo.hostName, rpc: advertise ?? "\(server.host):\(rpcPort)", http: nil)
+            services.append(EtcdControlPlane(coordinator: coordinator, store: etcdStore, record: record, ttl: etcdLeaseTtl))
+        }
         try await ServerRuntime.run(services, logger: logger)
         await coordinator.close()
+        await etcdStore?.client.shutdown()
     }
 }
 
