@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(name: "SparrowCoordinatorTests", dependencies: ["SparrowCoordinator", "SparrowWire"]),
         .testTarget(name: "SparrowEtcdTests", dependencies: ["SparrowEtcd"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "SparrowStorage", "SparrowWire", "SparrowCore", "SparrowSecurity", "sparrow",
+            "SparrowStorage", "SparrowWire", "SparrowCore", "SparrowSecurity", "SparrowCoordinator", "SparrowEtcd", "sparrow",
             .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -73,13 +73,18 @@ public struct EtcdControlPlane: Service {
         }
     }
 
-    /// Renews `lease` until etcd says it is gone (then returns) or the task is cancelled.
+    /// Renews `lease` until etcd says it is gone (then returns) or the task is cancelled. A
+    /// failed renewal is tried again at once on the next endpoint, each given a quarter of the
+    /// TTL, so that losing one etcd member (even its leader) costs less than the lease.
     private func renew(lease: Int64, every interval: Duration) async throws {
+        let attempt = Duration.milliseconds(max(250, ttl * 1000 / 4))
+        var wait = interval
         while true {
-            try await Task.sleep(for: interval)
+            try await Task.sleep(for: wait)
+            wait = .milliseconds(100)
             let sent = ContinuousClock.now
             do {
-                let left = try await client.keepAlive(lease: lease)
+                let left = try await client.keepAlive(lease: lease, timeout: attempt)
                 guard left > 0 else {
                     store.elect { $0.leaseLost() }
                     logger.warning("etcd: the lease expired; registering again", metadata: ["etcd.lease": "\(String(UInt64(bitPattern: lease), radix: 16))"])
@@ -87,6 +92,7 @@ public struct EtcdControlPlane: Service {
                     return
                 }
                 store.elect { $0.renewed(sentAt: sent, ttl: .seconds(left)) }
+                wait = interval
             } catch let error as EtcdError {
                 // Keep trying on the next endpoint until the lease may have lapsed: then the role
                 // turns `unavailable` by itself (see `Election`).
@@ -108,9 +114,7 @@ public struct EtcdControlPlane: Service {
         while !Task.isCancelled {
             do {
                 let (kvs, revision) = try await client.list(prefix: store.keys.prefix)
-                store.elect { election in
-                    election.reset(kvs.compactMap(candidate))
-                }
+                store.elect { $0.reset(kvs.compactMap(candidate), asOf: revision) }
                 if let map = kvs.first(where: { String(decoding: $0.key, as: UTF8.self) == store.keys.map }) { try await learn(map) }
                 let endpoints = client.endpointChanges
                 try await withThrowingTaskGroup(of: Void.self) { group in

@@ -62,10 +62,11 @@ public final class EtcdMapStore: ClusterMapStore {
     /// Every coordinator registered, oldest (the owner) first.
     public var coordinators: [CoordinatorRecord] { state.withLock { $0.election.candidates }.compactMap { CoordinatorRecord(data: $0.value) } }
 
-    /// Changes the election as etcd reported.
-    func elect<T>(_ body: (inout Election) -> T) -> T { state.withLock { body(&$0.election) } }
+    /// Changes the election as etcd reported (the control plane's part; public for tools and tests).
+    public func elect<T>(_ body: (inout Election) -> T) -> T { state.withLock { body(&$0.election) } }
 
-    var mapRevision: Int64 {
+    /// The map key's revision this coordinator's next save requires (it only rises).
+    public var mapRevision: Int64 {
         get { state.withLock { $0.mapRevision } }
         set { state.withLock { $0.mapRevision = max($0.mapRevision, newValue) } }
     }

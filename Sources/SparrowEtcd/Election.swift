@@ -65,9 +65,11 @@ public struct Election: Sendable {
         leaseValidUntil = nil
     }
 
-    /// What etcd holds now: every candidate key.
-    public mutating func reset(_ all: [Candidate]) {
-        candidates = all.sorted { $0.createRevision < $1.createRevision }
+    /// What etcd held at `revision`: every candidate key. Candidates known here that were
+    /// created after it (this process's own registration, racing the read) stay.
+    public mutating func reset(_ all: [Candidate], asOf revision: Int64) {
+        candidates = (all + candidates.filter { $0.createRevision > revision && !all.map(\.key).contains($0.key) })
+            .sorted { $0.createRevision < $1.createRevision }
     }
 
     /// A candidate key was created or changed.

@@ -129,9 +129,10 @@ public final class EtcdClient: Sendable {
         return (id, Int(granted))
     }
 
-    /// Renews `lease`; the seconds it now has left (0: it has expired or was revoked).
-    public func keepAlive(lease: Int64) async throws -> Int {
-        let response: EtcdWire.Streamed<EtcdWire.LeaseKeepAliveResponse> = try await call("/v3/lease/keepalive", EtcdWire.LeaseID(ID: .init(lease)))
+    /// Renews `lease`, giving each endpoint `timeout` (default: `callTimeout`); the seconds it
+    /// now has left (0: it has expired or was revoked).
+    public func keepAlive(lease: Int64, timeout: Duration? = nil) async throws -> Int {
+        let response: EtcdWire.Streamed<EtcdWire.LeaseKeepAliveResponse> = try await call("/v3/lease/keepalive", EtcdWire.LeaseID(ID: .init(lease)), timeout: timeout)
         if let error = response.error { throw EtcdError.refused(endpoint: currentEndpoint, code: error.code ?? 0, message: error.message ?? error.error ?? "") }
         return Int(response.result?.TTL?.value ?? 0)
     }
@@ -222,13 +223,14 @@ public final class EtcdClient: Sendable {
 
     /// POSTs `body` to `path`, on the current endpoint and then on each other one while they
     /// are down (connection refused, timed out, no leader); decodes the answer.
-    func call<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, at fixed: String? = nil) async throws -> Response {
+    func call<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, at fixed: String? = nil, timeout: Duration? = nil) async throws -> Response {
+        let timeout = TimeAmount.milliseconds(Int64((timeout ?? callTimeout).milliseconds))
         var attempts: [String] = []
         let first = current.load(ordering: .relaxed)
         for offset in 0..<(fixed == nil ? endpoints.count : 1) {
             let endpoint = fixed ?? endpoints[(first + offset) % endpoints.count]
             do {
-                let response = try await http.execute(try request(endpoint, path, body), timeout: .milliseconds(Int64(callTimeout.milliseconds)), logger: logger)
+                let response = try await http.execute(try request(endpoint, path, body), timeout: timeout, logger: logger)
                 let bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
                 let data = Data(bytes.readableBytesView)
                 guard response.status == .ok else {

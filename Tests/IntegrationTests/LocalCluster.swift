@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SparrowCoordinator
 import SparrowSecurity
 import SparrowStorage
@@ -129,7 +132,7 @@ final class LocalTestCluster {
     /// The TLS and key options of a restarted process named `name` ("coordinator", or a node id).
     private func secured(_ name: String) throws -> [String] {
         guard let security else { return [] }
-        if name == "coordinator" || name == "follower" {
+        if name.hasPrefix("coordinator") || name == "follower" {
             return security.tls("coordinator", "coordinator") + ["--api-keys", security.keysFile]
         }
         if !FileManager.default.fileExists(atPath: "\(security.directory)/node-\(name).pem") {
@@ -164,6 +167,23 @@ final class LocalTestCluster {
         return "127.0.0.1:\(try launch("follower", ["coordinator", "serve", "--cluster", file, "--port", "0", "--http-port", "0", "--follow", rpcAddress] + secured("follower")))"
     }
 
+    /// Starts coordinator `name` keeping the map in etcd at `etcd` under `clusterName` (seeded
+    /// from this cluster's file when etcd holds none); returns its protobuf/TCP address.
+    func startCoordinator(_ name: String, etcd: String, clusterName: String, ttl: Int, options: [String] = []) throws -> String {
+        let arguments = [
+            "coordinator", "serve", "--cluster", data + "/cluster/cluster.yaml", "--etcd", etcd, "--cluster-name", clusterName,
+            "--etcd-lease-ttl", "\(ttl)", "--port", "0", "--http-port", "0",
+        ]
+        return "127.0.0.1:\(try launch(name, arguments + options + secured(name)))"
+    }
+
+    /// SIGKILL of process `name` (as `pids` names it).
+    func kill(_ name: String) {
+        guard let pid = pids[name] else { return }
+        Glibc.kill(pid, SIGKILL)
+        if let process = started.first(where: { $0.processIdentifier == pid }) { process.waitUntilExit() }
+    }
+
     /// Runs a server process logging to DATA/cluster/NAME.log until it reports its port.
     @discardableResult
     private func launch(_ name: String, _ arguments: [String]) throws -> Int {
@@ -192,7 +212,10 @@ final class LocalTestCluster {
     }
 
     func down() {
-        for process in started where process.isRunning { process.terminate() }
+        for process in started where process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGCONT)   // a test may have stopped it
+            process.terminate()
+        }
         for process in started { process.waitUntilExit() }
         _ = try? Self.run(["local", "down", "--data", data + "/cluster"])
         try? FileManager.default.removeItem(atPath: data)

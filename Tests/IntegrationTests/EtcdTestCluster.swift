@@ -1,0 +1,101 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An etcd cluster of `members` real `etcd` processes (Debian's etcd-server) on 127.0.0.1, in a
+/// scratch directory, with fast elections (loopback: 50 ms heartbeats). `down()` stops it.
+final class EtcdTestCluster {
+    struct Member {
+        var name: String
+        var client: Int
+        var peer: Int
+        var process: Process?
+    }
+
+    let directory: String
+    private(set) var members: [Member]
+    static let binary = "/usr/bin/etcd"
+
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+
+    init(members count: Int) throws {
+        guard Self.available else { throw TestFailure("\(Self.binary) is missing: install etcd-server (ops/install-deps)") }
+        directory = NSTemporaryDirectory() + "sparrow-etcd-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        members = try (0..<count).map { Member(name: "m\($0)", client: try Self.freePort(), peer: try Self.freePort()) }
+        for index in members.indices { try start(index) }
+        try waitUntilHealthy()
+    }
+
+    /// The client URLs, comma-separated (for `--etcd`).
+    var endpoints: String { members.map { "http://127.0.0.1:\($0.client)" }.joined(separator: ",") }
+
+    func endpoint(_ index: Int) -> String { "http://127.0.0.1:\(members[index].client)" }
+
+    /// Starts member `index` (again, on its data directory, after `kill`).
+    func start(_ index: Int) throws {
+        let member = members[index]
+        let initial = members.map { "\($0.name)=http://127.0.0.1:\($0.peer)" }.joined(separator: ",")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = [
+            "--name", member.name, "--data-dir", "\(directory)/\(member.name)",
+            "--listen-client-urls", "http://127.0.0.1:\(member.client)", "--advertise-client-urls", "http://127.0.0.1:\(member.client)",
+            "--listen-peer-urls", "http://127.0.0.1:\(member.peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(member.peer)",
+            "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", (directory as NSString).lastPathComponent,
+            "--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "warn",
+        ]
+        let log = "\(directory)/\(member.name).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = FileHandle(forWritingAtPath: log)!
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        members[index].process = process
+    }
+
+    /// SIGKILL of member `index`.
+    func kill(_ index: Int) {
+        guard let process = members[index].process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        members[index].process = nil
+    }
+
+    /// Waits until every running member answers `/health` as healthy.
+    func waitUntilHealthy(within seconds: Double = 30) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        for index in members.indices where members[index].process != nil {
+            while true {
+                let output = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-m", "2", endpoint(index) + "/health"])
+                if output.text.contains("\"health\":\"true\"") { break }
+                guard Date() < deadline else { throw TestFailure("etcd \(members[index].name) is not healthy: \(output.text)") }
+                usleep(100_000)
+            }
+        }
+    }
+
+    func down() {
+        for index in members.indices { kill(index) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A TCP port free on 127.0.0.1 now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("bind: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
