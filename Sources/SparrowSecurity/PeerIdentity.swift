@@ -10,6 +10,9 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
         case coordinator
         /// An operator's tool (`sparrow ctl`): every coordinator call.
         case admin
+        /// An etcd member of the control plane (`coordinator serve --etcd`): its certificate lets
+        /// coordinators check that they talk to the cluster's etcd; no Sparrow process takes its calls.
+        case etcd
     }
 
     public static let uriScheme = "sparrow://"

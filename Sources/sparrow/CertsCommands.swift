@@ -47,7 +47,7 @@ struct CertsIssueCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "node, coordinator or admin.")
+    @Option(help: "node, coordinator, admin or etcd (an etcd member's server and peer certificate).")
     var role: String
 
     @Option(help: "The identity: a node's id as in the cluster map, a coordinator's name, an operator's name.")

@@ -311,6 +311,35 @@ import Glibc
         #expect(try await store.load()?.map.epoch == 8)
     }
 
+    /// etcd with TLS and client certificates (`--client-cert-auth`), its certificates from
+    /// `sparrow certs`: a coordinator with its certificate owns the map through it; a client
+    /// without a certificate, or in the clear, gets nothing.
+    @Test func etcdOverTLSServesOnlyClientsWithACertificate() async throws {
+        let records = GeneratedCorpus.documents(300, vocabulary: Self.vocabulary, seed: 47)
+        let cluster = try LocalTestCluster(records: records, shards: 1, nodes: 1)
+        defer { cluster.down() }
+        let security = try #require(cluster.security)
+        let issued = try LocalTestCluster.run(["certs", "issue", "--role", "etcd", "--id", "m0", "--host", "127.0.0.1", "--ca", security.directory])
+        #expect(issued.status == 0, "\(issued.text)")
+        let etcd = try EtcdTestCluster(members: 1, tls: (security.ca, "\(security.directory)/etcd-m0.pem", "\(security.directory)/etcd-m0.key"))
+        defer { etcd.down() }
+        cluster.kill("coordinator")
+        let credentials = ["--etcd-ca", security.ca, "--etcd-cert", "\(security.directory)/coordinator-coordinator.pem", "--etcd-key", "\(security.directory)/coordinator-coordinator.key"]
+        let address = try cluster.startCoordinator("coordinator-a", etcd: etcd.endpoints, clusterName: "tls", ttl: 2, options: credentials)
+        let coordinators = try Coordinators(cluster, [address])
+        defer { Task { await coordinators.close() } }
+        #expect(try await coordinators.owner() == address)
+        let status = try LocalTestCluster.run(["ctl", "status", "--etcd", etcd.endpoints, "--cluster-name", "tls"] + credentials + cluster.access.dropFirst(2))
+        #expect(status.status == 0 && status.text.contains("\(address): OWNER"), "\(status.text)")
+
+        let anonymous = try EtcdClient(endpoints: [etcd.endpoint(0)], tls: .init(ca: security.ca, certificate: nil, key: nil), logger: Self.etcdLogger())
+        await #expect(throws: EtcdError.self) { _ = try await anonymous.get("/sparrow/tls/map") }
+        await anonymous.shutdown()
+        let plain = try EtcdClient(endpoints: [etcd.endpoint(0).replacingOccurrences(of: "https", with: "http")], logger: Self.etcdLogger())
+        await #expect(throws: EtcdError.self) { _ = try await plain.get("/sparrow/tls/map") }
+        await plain.shutdown()
+    }
+
     /// etcd with 3 members: one killed changes nothing; without a quorum, searches go on from
     /// the last map while map changes and writes are refused with a clear error; with the
     /// quorum back, everything resumes.

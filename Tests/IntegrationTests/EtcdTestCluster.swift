@@ -15,11 +15,17 @@ final class EtcdTestCluster {
 
     let directory: String
     private(set) var members: [Member]
+    /// With TLS: the CA every certificate chains to, and the members' certificate and key (also
+    /// used between members); clients must then present a certificate from the CA.
+    let tls: (ca: String, certificate: String, key: String)?
     static let binary = "/usr/bin/etcd"
 
     static var available: Bool { FileManager.default.isExecutableFile(atPath: binary) }
 
-    init(members count: Int) throws {
+    private var scheme: String { tls == nil ? "http" : "https" }
+
+    init(members count: Int, tls: (ca: String, certificate: String, key: String)? = nil) throws {
+        self.tls = tls
         guard Self.available else { throw TestFailure("\(Self.binary) is missing: install etcd-server (ops/install-deps)") }
         directory = NSTemporaryDirectory() + "sparrow-etcd-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -29,23 +35,26 @@ final class EtcdTestCluster {
     }
 
     /// The client URLs, comma-separated (for `--etcd`).
-    var endpoints: String { members.map { "http://127.0.0.1:\($0.client)" }.joined(separator: ",") }
+    var endpoints: String { members.indices.map(endpoint).joined(separator: ",") }
 
-    func endpoint(_ index: Int) -> String { "http://127.0.0.1:\(members[index].client)" }
+    func endpoint(_ index: Int) -> String { "\(scheme)://127.0.0.1:\(members[index].client)" }
 
     /// Starts member `index` (again, on its data directory, after `kill`).
     func start(_ index: Int) throws {
         let member = members[index]
-        let initial = members.map { "\($0.name)=http://127.0.0.1:\($0.peer)" }.joined(separator: ",")
+        let initial = members.map { "\($0.name)=\(scheme)://127.0.0.1:\($0.peer)" }.joined(separator: ",")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = [
             "--name", member.name, "--data-dir", "\(directory)/\(member.name)",
-            "--listen-client-urls", "http://127.0.0.1:\(member.client)", "--advertise-client-urls", "http://127.0.0.1:\(member.client)",
-            "--listen-peer-urls", "http://127.0.0.1:\(member.peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(member.peer)",
+            "--listen-client-urls", endpoint(index), "--advertise-client-urls", endpoint(index),
+            "--listen-peer-urls", "\(scheme)://127.0.0.1:\(member.peer)", "--initial-advertise-peer-urls", "\(scheme)://127.0.0.1:\(member.peer)",
             "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", (directory as NSString).lastPathComponent,
             "--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "warn",
-        ]
+        ] + (tls.map { tls in
+            ["--cert-file", tls.certificate, "--key-file", tls.key, "--trusted-ca-file", tls.ca, "--client-cert-auth",
+             "--peer-cert-file", tls.certificate, "--peer-key-file", tls.key, "--peer-trusted-ca-file", tls.ca, "--peer-client-cert-auth"]
+        } ?? [])
         let log = "\(directory)/\(member.name).log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
@@ -69,7 +78,8 @@ final class EtcdTestCluster {
         let deadline = Date().addingTimeInterval(seconds)
         for index in members.indices where members[index].process != nil {
             while true {
-                let output = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-m", "2", endpoint(index) + "/health"])
+                let credentials = tls.map { ["--cacert", $0.ca, "--cert", $0.certificate, "--key", $0.key] } ?? []
+                let output = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-m", "2"] + credentials + [endpoint(index) + "/health"])
                 if output.text.contains("\"health\":\"true\"") { break }
                 guard Date() < deadline else { throw TestFailure("etcd \(members[index].name) is not healthy: \(output.text)") }
                 usleep(100_000)
