@@ -15,8 +15,9 @@ import SparrowWire
 ///     GET  /v1/cluster → {"epoch", "build"?, "owner"?, "nodes": [{"node", "address", "state", "reason"?}],
 ///                         "shards": [{"shard", "replicas": [{"node", "address", "stale"?}]}], "moves": [{"id", "shard", "from"?, "to", "phase"}],
 ///                         "orphans": [{"shard", "node", "seen_seconds", "drop_in_seconds"}]}
-///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}}, as the last health checks found
-///                        them (it calls no node)
+///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}, "map": {"role":
+///                        "owner"|"follower"|"unavailable", "owner"?, "reason"?}}, as the last health checks
+///                        found the nodes (it calls no node), and this coordinator's part in the map
 ///     GET  /metrics    → Prometheus text
 /// Errors: HTTP 400/401/403/404/429/500 with {"error": {"code", "message"}}. With `keys`, every
 /// route but /healthz needs an API key of scope read (`APIKeyMiddleware`).
@@ -108,9 +109,15 @@ public enum HTTPAPI {
         }
         router.get("/healthz") { _, _ -> Response in
             let nodes = coordinator.nodeStates
-            struct HealthJSON: Encodable { var status: String; var nodes: [String: String] }
+            struct MapJSON: Encodable { var role: String; var owner: String?; var reason: String? }
+            struct HealthJSON: Encodable { var status: String; var nodes: [String: String]; var map: MapJSON }
             let healthy = nodes.values.allSatisfy { $0 == nil }
-            return try json(HealthJSON(status: healthy ? "ok" : "degraded", nodes: nodes.mapValues { $0 ?? "ok" }))
+            let map: MapJSON = switch coordinator.store.ownership {
+            case .owner: MapJSON(role: "owner")
+            case .follower(let owner): MapJSON(role: "follower", owner: owner)
+            case .unavailable(let reason): MapJSON(role: "unavailable", reason: reason)
+            }
+            return try json(HealthJSON(status: healthy ? "ok" : "degraded", nodes: nodes.mapValues { $0 ?? "ok" }, map: map))
         }
         router.get("/metrics") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metricsText())))

@@ -131,7 +131,7 @@ struct CtlStatusCommand: AsyncParsableCommand {
         abstract: "The cluster map (epoch, build, shards and their replicas) with each replica's documents and bytes."
     )
 
-    @Option(help: "Coordinator protobuf/TCP address, host:port (with --etcd: default, the owner).")
+    @Option(help: "Coordinator protobuf/TCP address, host:port: the map as it serves it. With --etcd alone, only the control plane is shown.")
     var coordinator: String?
 
     @OptionGroup var access: ClientSecurityOptions
@@ -144,14 +144,12 @@ struct CtlStatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrorsAsync {
-            var coordinator = self.coordinator
             if let store = try etcd.store(logger: Logger(label: "sparrow.ctl")) {
                 let status = try await store.status()
                 await store.client.shutdown()
                 Self.report(status)
-                coordinator = coordinator ?? status.coordinators.first?.record.rpc
             }
-            guard let coordinator else { throw ValidationError("no coordinator is registered in etcd, and --coordinator is not given") }
+            guard let coordinator else { return }
             let client = try access.coordinator(coordinator)
             defer { Task { await client.close() } }
             let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)

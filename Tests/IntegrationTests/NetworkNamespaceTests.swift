@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `ops/netns-test`: four nodes and a coordinator in separate network namespaces, operated
-/// with the CLI. Needs root and `ip netns` (CI runs as root); elsewhere the test is skipped.
+/// with the CLI; `ops/netns-etcd-test`: three coordinators and three etcd members on three hosts. Needs root and `ip netns` (CI runs as root); elsewhere the test is skipped.
 @Suite struct NetworkNamespaceTests {
     static let available: Bool = {
         guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip") else {
@@ -19,5 +19,12 @@ import Testing
         let result = try LocalTestCluster.run(executable: ClientTests.root + "/ops/netns-test", [LocalTestCluster.binary])
         #expect(result.status == 0, "\(result.text)")
         #expect(result.text.contains("netns-test: ok"), "\(result.text)")
+    }
+
+    @Test(.enabled(if: available && EtcdTestCluster.available, "needs root, ip netns and etcd"))
+    func coordinatorsAndEtcdMembersOnThreeHostsSurviveTheOwnersHostCutOff() throws {
+        let result = try LocalTestCluster.run(executable: ClientTests.root + "/ops/netns-etcd-test", [LocalTestCluster.binary])
+        #expect(result.status == 0, "\(result.text)")
+        #expect(result.text.contains("netns-etcd-test: ok"), "\(result.text)")
     }
 }
