@@ -165,30 +165,37 @@ public struct EtcdControlPlane: Service {
         let revision = kv.mod_revision?.value ?? 0
         guard revision > store.mapRevision, let value = kv.value else { return }
         let map = try EtcdMapStore.decode(value, location: store.location)
-        let installed = try await coordinator.install(map)
+        let installed = try await coordinator.maps.install(map)
         store.mapRevision = revision
         if installed { logger.info("map learnt from etcd", metadata: ["cluster.epoch": "\(map.epoch)", "etcd.revision": "\(revision)"]) }
     }
 
     // MARK: Role
 
-    /// Checks the role every 50 ms and acts when it changes.
+    /// Checks the role every 50 ms and acts when it changes: an elected coordinator takes over
+    /// (once per registration) before it owns the map; one that stops owning it stops its
+    /// operations; one that owns it again resumes the moves the map records.
     func followRole() async {
         var last = store.ownership   // unregistered at first: nothing to say
         while !Task.isCancelled {
+            if case .owner(let me) = store.role, !store.hasTakenOver(as: me) {
+                logger.notice("this coordinator was elected owner of the cluster map; taking over")
+                do {
+                    try await takeOver()
+                    store.tookOver(as: me)
+                } catch {
+                    logger.error("takeover failed; trying again", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
+            }
             let now = store.ownership
             if now != last {
                 Gauge(label: "sparrow_coordinator_is_owner").record(now == .owner ? 1 : 0)
                 switch now {
                 case .owner:
-                    logger.notice("this coordinator owns the cluster map now; taking over")
-                    do {
-                        try await takeOver()
-                    } catch {
-                        logger.error("takeover failed; trying again", metadata: ["error": "\(error)"])
-                        try? await Task.sleep(for: .milliseconds(200))
-                        continue   // `last` stays: the takeover is tried again
-                    }
+                    logger.notice("this coordinator owns the cluster map", metadata: ["cluster.epoch": "\(coordinator.cluster.epoch)"])
+                    coordinator.resumeMoves()
                 case .follower(let owner):
                     if last == .owner { coordinator.stopOperations() }
                     logger.info("following the owner of the cluster map", metadata: ["cluster.owner": "\(owner ?? "none yet")"])
@@ -202,16 +209,17 @@ public struct EtcdControlPlane: Service {
         }
     }
 
-    /// The first acts of a new owner: the map as etcd holds it, a new epoch (saved only while
-    /// this coordinator is owner: nodes then refuse the last owner's writes), the moves resumed.
+    /// The first acts of a new owner: the map as etcd holds it, and a new epoch above any a node
+    /// has seen (saved only while this coordinator is elected: nodes then refuse the last
+    /// owner's writes; and a map restored from an older snapshot still moves epochs forward).
     private func takeOver() async throws {
         if let (map, revision) = try await store.load() {
-            try await coordinator.install(map)
+            try await coordinator.maps.install(map)
             store.mapRevision = revision
         }
-        let map = try await coordinator.update { _ in }
+        let seen = await coordinator.nodeHealth().values.compactMap { try? $0.get().epoch }.max() ?? 0
+        let map = try await coordinator.update { map in map.epoch = max(map.epoch, seen) }
         logger.notice("took over the cluster map", metadata: ["cluster.epoch": "\(map.epoch)", "etcd.revision": "\(store.mapRevision)"])
         Counter(label: "sparrow_coordinator_takeovers_total").increment()
-        coordinator.resumeMoves()
     }
 }

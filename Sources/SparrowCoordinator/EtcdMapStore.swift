@@ -20,6 +20,8 @@ public final class EtcdMapStore: ClusterMapStore {
         var election = Election()
         /// The map key's revision as this coordinator last read or wrote it (0: no map).
         var mapRevision: Int64 = 0
+        /// The registration under which this coordinator finished taking over (see `ownership`).
+        var tookOver: Election.Candidate?
     }
     private let state = Mutex(State())
 
@@ -48,13 +50,22 @@ public final class EtcdMapStore: ClusterMapStore {
 
     public var location: String { "etcd \(keys.map)" }
 
+    /// Owner only once elected *and* taken over (`tookOver(as:)`): until the new owner has raised
+    /// the epoch, a write it routed would carry the same epoch as the last owner's.
     public var ownership: MapOwnership {
+        let (role, tookOver) = state.withLock { ($0.election.role(at: .now), $0.tookOver) }
         switch role {
-        case .owner: .owner
-        case .follower(let owner): .follower(owner: owner.flatMap { CoordinatorRecord(data: $0.value)?.rpc })
-        case .unavailable(let reason): .unavailable(reason: reason)
+        case .owner(let me): return me == tookOver ? .owner : .unavailable(reason: "this coordinator is taking over the cluster map")
+        case .follower(let owner): return .follower(owner: owner.flatMap { CoordinatorRecord(data: $0.value)?.rpc })
+        case .unavailable(let reason): return .unavailable(reason: reason)
         }
     }
+
+    /// Records that this coordinator, elected as `me`, has taken over: it is the owner now.
+    public func tookOver(as me: Election.Candidate) { state.withLock { $0.tookOver = me } }
+
+    /// Whether this coordinator has taken over as `me`.
+    public func hasTakenOver(as me: Election.Candidate) -> Bool { state.withLock { $0.tookOver == me } }
 
     /// This coordinator's role now.
     public var role: Election.Role { state.withLock { $0.election.role(at: .now) } }
@@ -73,7 +84,7 @@ public final class EtcdMapStore: ClusterMapStore {
 
     public func save(_ map: ClusterMap) async throws {
         guard case .owner(let me) = role else {
-            throw ownership.refusal(of: "map changes") ?? RPCError.unavailable("not the owner")
+            throw ownership.refusal(of: "map changes") ?? .mapConflict(location: location, revision: mapRevision)
         }
         let expected = mapRevision
         let request = EtcdWire.TxnRequest(
@@ -82,11 +93,10 @@ public final class EtcdMapStore: ClusterMapStore {
         do {
             response = try await client.txn(request)
         } catch {
-            throw RPCError.unavailable("the map change was not saved: \(error)")
+            throw CoordinatorError.mapUnavailable(what: "the map change", reason: "\(error)")
         }
         guard response.succeeded == true, let revision = response.header?.revision?.value else {
-            throw RPCError.failedPrecondition(
-                "the map change was not saved: in \(location), this coordinator is no longer the owner, or the map changed since revision \(expected)")
+            throw CoordinatorError.mapConflict(location: location, revision: expected)
         }
         mapRevision = revision
     }
