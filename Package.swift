@@ -124,7 +124,9 @@ let package = Package(
         ]),
         .testTarget(name: "SparrowSecurityTests", dependencies: ["SparrowSecurity"]),
         .testTarget(name: "SparrowShardTests", dependencies: ["SparrowShard", "SparrowWire", "SparrowStorage"]),
-        .testTarget(name: "SparrowCoordinatorTests", dependencies: ["SparrowCoordinator", "SparrowWire"]),
+        .testTarget(name: "SparrowCoordinatorTests", dependencies: [
+            "SparrowCoordinator", "SparrowWire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .testTarget(name: "SparrowEtcdTests", dependencies: ["SparrowEtcd"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "SparrowStorage", "SparrowWire", "SparrowCore", "SparrowSecurity", "SparrowCoordinator", "SparrowEtcd", "sparrow",

@@ -25,16 +25,11 @@ public enum MapOwnership: Sendable, Equatable {
     case unavailable(reason: String)
 
     /// The refusal of `what` for anything but the owner.
-    func refusal(of what: String) -> RPCError? {
+    func refusal(of what: String) -> CoordinatorError? {
         switch self {
-        case .owner:
-            nil
-        case .follower(let owner?):
-            .failedPrecondition("this coordinator follows \(owner), which owns the cluster map: send \(what) there")
-        case .follower(nil):
-            .unavailable("\(what) refused: this coordinator does not own the cluster map, and no coordinator owns it now; retry shortly")
-        case .unavailable(let reason):
-            .unavailable("\(what) refused: the cluster map cannot be changed now (\(reason)); searches go on from the last map")
+        case .owner: nil
+        case .follower(let owner): .notOwner(what: what, owner: owner)
+        case .unavailable(let reason): .mapUnavailable(what: what, reason: reason)
         }
     }
 }

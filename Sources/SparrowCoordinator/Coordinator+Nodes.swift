@@ -29,7 +29,7 @@ extension Coordinator {
 
     /// The health of the shard node at `endpoint` (which, with TLS, must be node `node`, or any node when nil).
     private func probe(_ endpoint: Endpoint, node: String?) async throws -> Sparrow_V1_HealthResponse {
-        let probe = nodeClient(endpoint, node: node)
+        let probe = self.nodes.make(endpoint, node: node)
         defer { Task { await probe.close() } }
         do {
             return try await probe.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5), as: Sparrow_V1_HealthResponse.self)
@@ -52,7 +52,7 @@ extension Coordinator {
                 throw RPCError.failedPrecondition("node \(request.node) takes part in the move of \(move.shard): finish or abort it first")
             }
             try await self.update { $0.nodes.removeAll { $0.id == request.node } }
-            await self.forgetClient(request.node)
+            await self.nodes.forget(request.node)
             self.logger.info("node removed", metadata: ["node.id": "\(request.node)"])
             return self.mapChangeResponse([])
         }

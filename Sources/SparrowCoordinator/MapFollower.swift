@@ -38,7 +38,7 @@ extension Coordinator {
     /// Takes the owner's map when it is newer than ours (and saves it, with our encoder).
     func adopt(_ owner: Sparrow_V1_ClusterResponse) async throws {
         guard owner.epoch > cluster.epoch else { return }
-        let updated = try await replace { map in
+        let updated = try await maps.replace { map in
             map.epoch = owner.epoch
             map.nodes = owner.nodes.map { .init(id: $0.node, address: $0.address, state: $0.state == "draining" ? "draining" : nil) }
             map.shards = owner.shards.map { shard in

@@ -43,7 +43,7 @@ public struct InstrumentedService: RPCService {
     /// Counts and times one call of `method`, then hands its outcome on.
     private static func recorded(_ outcome: Result<[UInt8], any Error>, _ method: String, since started: ContinuousClock.Instant) throws -> [UInt8] {
         var code = Sparrow_V1_Status.Code.ok
-        if case .failure(let error) = outcome { code = (error as? RPCError)?.code ?? .internal }
+        if case .failure(let error) = outcome { code = RPCError(error).code }
         counters("sparrow_rpc_requests_total", [("method", method), ("code", code.name)]).increment()
         timers("sparrow_rpc_request_duration_seconds", [("method", method)])
             .recordNanoseconds((ContinuousClock.now - started).microseconds * 1000)

@@ -247,11 +247,17 @@ struct Audit: Sendable {
     }
 }
 
+/// An error of a subsystem that knows its wire form (a code and a message for the caller).
+public protocol RPCErrorConvertible: Error {
+    var rpcError: RPCError { get }
+}
+
 extension RPCError {
-    /// Any error as a wire error: itself, `cancelled`, or `internal` with its description.
+    /// Any error as a wire error: itself, its own wire form, `cancelled`, or `internal` with its description.
     public init(_ error: any Error) {
         switch error {
         case let error as RPCError: self = error
+        case let error as any RPCErrorConvertible: self = error.rpcError
         case is CancellationError: self = RPCError(.cancelled, "the client cancelled the call")
         default: self = RPCError(.internal, "\(error)")
         }

@@ -307,7 +307,7 @@ import Glibc
         try await client.revoke(lease: lease.id)
         #expect(store.role == .owner(.init(key: key, createRevision: revision, value: Data())))
         map.epoch = 9
-        await #expect(throws: RPCError.self) { try await store.save(map) }
+        await #expect(throws: CoordinatorError.mapConflict(location: store.location, revision: store.mapRevision)) { try await store.save(map) }
         #expect(try await store.load()?.map.epoch == 8)
     }
 
