@@ -38,7 +38,12 @@ public final class RPCClient: Sendable {
     public func call<Request: Message, Response: Message>(
         _ method: String, _ request: Request, timeout: Duration, as: Response.Type = Response.self
     ) async throws -> Response {
-        let channel = try await connection()
+        // The timeout covers the connection too: a server that accepts and never completes the
+        // TLS handshake (a stopped process: the kernel still accepts) must not hold the call.
+        let started = ContinuousClock.now
+        let channel = try await connection(within: timeout)
+        let timeout = timeout - (ContinuousClock.now - started)
+        guard timeout > .zero else { throw RPCError.deadlineExceeded("no answer from \(endpoint) within the call's timeout: connecting took it all") }
         var envelope = Sparrow_V1_Envelope()
         envelope.requestID = nextID.add(1, ordering: .relaxed).oldValue
         envelope.kind = .request
@@ -102,8 +107,9 @@ public final class RPCClient: Sendable {
         }
     }
 
-    /// The connection of the caller's event loop (any loop of the group for other callers).
-    private func connection() async throws -> any Channel {
+    /// The connection of the caller's event loop (any loop of the group for other callers),
+    /// waited for at most `timeout`.
+    private func connection(within timeout: Duration) async throws -> any Channel {
         let loop = group.any()
         let key = ObjectIdentifier(loop)
         let state = connections.withLock { open in
@@ -127,8 +133,17 @@ public final class RPCClient: Sendable {
         case .open(let channel):
             return channel
         case .connecting(let future):
+            let bounded = future.eventLoop.makePromise(of: (any Channel).self)
+            let endpoint = endpoint
+            let timer = future.eventLoop.scheduleTask(in: .microseconds(timeout.microseconds)) {
+                bounded.fail(RPCError.deadlineExceeded("no connection to \(endpoint) within \(timeout)"))
+            }
+            future.whenComplete { _ in timer.cancel() }
+            future.cascade(to: bounded)
             do {
-                return try await future.get()
+                return try await bounded.futureResult.get()
+            } catch let error as RPCError where error.code == .deadlineExceeded {
+                throw error
             } catch let error as RPCError where error.code == .unauthenticated {
                 throw RPCError(.unauthenticated, "\(endpoint): \(error.message)")
             } catch {
@@ -171,6 +186,15 @@ public final class RPCClient: Sendable {
             }
             .connect(host: endpoint.host, port: endpoint.port)
         connected.whenFailure { verified.fail($0) }
+        // The handshake is bounded like the TCP connect: a peer that accepts and then says
+        // nothing (a stopped process) is dropped, and the next call connects afresh.
+        let handshakeTimeout = connectTimeout
+        connected.whenSuccess { _ in
+            let timer = loop.scheduleTask(in: .microseconds(handshakeTimeout.microseconds)) {
+                verified.fail(RPCError.unavailable("\(endpoint) accepted the connection but completed no TLS handshake within \(handshakeTimeout)"))
+            }
+            verified.futureResult.whenComplete { _ in timer.cancel() }
+        }
         return connected.flatMap { channel in
             verified.futureResult.map { channel }.flatMapErrorThrowing { error in
                 channel.close(promise: nil)

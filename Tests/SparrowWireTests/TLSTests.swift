@@ -1,4 +1,8 @@
 import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import SparrowSecurity
 import SparrowWire
@@ -53,6 +57,47 @@ import Testing
 
     func health(_ client: RPCClient) async throws {
         let _: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(5))
+    }
+
+    /// A server that accepts connections and never speaks (a stopped process: the kernel
+    /// completes the TCP handshake, nobody the TLS one): a call ends at its own timeout, and the
+    /// connection is given up after the connect timeout, so closing the client returns.
+    /// (Before: the call waited for the handshake with no bound, and `close()` with it; a stalled
+    /// node held a coordinator's searches past their deadline and its health checks for good.)
+    @Test func aCallToAServerThatNeverHandshakesEndsAtItsTimeout() async throws {
+        let pki = try PKI()
+        defer { pki.cleanup() }
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        try #require(listening)
+        let endpoint = Endpoint(host: "127.0.0.1", port: Int(UInt16(bigEndian: address.sin_port)))
+        let client = RPCClient(endpoint, security: ClientSecurity(tls: try pki.identity("c"), expectedPeer: PeerExpectation(role: .node)), connectTimeout: .milliseconds(500))
+        let outcome = Mutex<(error: RPCError, after: Duration)?>(nil)
+        let started = ContinuousClock.now
+        let call = Task {
+            do {
+                let _: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .milliseconds(200))
+            } catch {
+                outcome.withLock { $0 = (RPCError(error), ContinuousClock.now - started) }
+            }
+        }
+        while outcome.withLock({ $0 }) == nil && ContinuousClock.now - started < .seconds(3) { try await Task.sleep(for: .milliseconds(10)) }
+        let ended = try #require(outcome.withLock { $0 }, "the call was still waiting for the handshake 3 s later")
+        #expect(ended.error.code == .deadlineExceeded && ended.after < .seconds(1), "\(ended)")
+        await call.value
+        // The connection attempt itself is dropped after the connect timeout: close returns.
+        let closing = Task { await client.close() }
+        try await Task.sleep(for: .seconds(1))
+        let closed = ContinuousClock.now
+        await closing.value
+        #expect(ContinuousClock.now - closed < .milliseconds(500))
     }
 
     @Test func aCoordinatorCallsANodeThatPresentsTheExpectedIdentity() async throws {
