@@ -1,10 +1,11 @@
+import SparrowCore
 import SparrowWire
 
 /// Merges the shards' top-k lists into the cluster's top k. When every shard reports the same
 /// score scale (one quantization scale for the index), hits are ranked by their exact integer
-/// scores; otherwise by float score. Equal scores rank by external id (UTF-8 byte order, the
-/// order of internal ids within a bulk-loaded shard), so the ranking does not depend on how
-/// many shards the documents were split into.
+/// scores; otherwise by float score. Equal scores rank by external id (`HitOrder`, the rule a
+/// shard ranks its own segments by), so the ranking does not depend on how many shards the
+/// documents were split into.
 public enum ResultMerger {
     public struct ShardResult: Sendable {
         public var shard: String
@@ -27,11 +28,10 @@ public enum ResultMerger {
             }
         }
         return Array(hits.sorted { a, b in
-            if exact ? a.rawScore != b.rawScore : a.score != b.score {
-                return exact ? a.rawScore > b.rawScore : a.score > b.score
+            if a.id == b.id && (exact ? a.rawScore == b.rawScore : a.score == b.score) {
+                return a.shard != b.shard ? a.shard < b.shard : a.doc < b.doc
             }
-            if a.id != b.id { return a.id.utf8.lexicographicallyPrecedes(b.id.utf8) }
-            return a.shard != b.shard ? a.shard < b.shard : a.doc < b.doc
+            return exact ? HitOrder.precedes(a.rawScore, a.id, b.rawScore, b.id) : HitOrder.precedes(a.score, a.id, b.score, b.id)
         }.prefix(k))
     }
 }

@@ -107,16 +107,37 @@ public final class Shard: @unchecked Sendable {
             }
             allowed = allowed.intersection(matching)
         }
-        var merged = algorithm.search(quantized, in: s.main, k: k, filter: allowed)
+        var merged: [ScoredDoc]
         if s.delta.postingCount > 0 {
-            merged += algorithm.search(quantized, in: s.delta, k: k, filter: allowed)
-            merged.sort { $0.ranksBefore($1) }
+            // Two segments, merged by `HitOrder`. In the bulk-loaded one internal ids follow
+            // external ids; the writes' do not, so their k-th place must hold all of its tie.
+            let main = algorithm.search(quantized, in: s.main, k: k, filter: allowed)
+            let delta = Self.top(k, algorithm: algorithm, quantized, in: s.delta, filter: allowed, ids: s.externalIDs)
+            merged = (main + delta).sorted { HitOrder.precedes($0.score, s.externalIDs[$0.doc] ?? "", $1.score, s.externalIDs[$1.doc] ?? "") }
             merged = Array(merged.prefix(k))
+        } else {
+            // One bulk-loaded segment: internal ids follow external ids, so its order is `HitOrder`.
+            merged = algorithm.search(quantized, in: s.main, k: k, filter: allowed)
         }
         return try merged.map { scored in
             var hit = Hit(id: s.externalIDs[scored.doc] ?? "", doc: scored.doc, score: Float(scored.score) * quantized.scale, rawScore: scored.score)
             if explain { hit.explanation = try self.explain(doc: scored.doc, query: query, state: s) }
             return hit
+        }
+    }
+
+    /// The best `k` of `segment` in `HitOrder`, with every document tied with the k-th (the
+    /// algorithm breaks ties by internal id): asks for more while the last place is tied.
+    static func top(
+        _ k: Int, algorithm: any SearchAlgorithm, _ query: QuantizedQuery, in segment: InvertedIndex, filter: DocumentFilter, ids: [UInt32: String]
+    ) -> [ScoredDoc] {
+        var want = k
+        while true {
+            let found = algorithm.search(query, in: segment, k: want, filter: filter)
+            guard found.count == want, want < segment.documentCount, k > 0, found[want - 1].score == found[k - 1].score else {
+                return Array(found.sorted { HitOrder.precedes($0.score, ids[$0.doc] ?? "", $1.score, ids[$1.doc] ?? "") }.prefix(k))
+            }
+            want = min(want * 2, segment.documentCount)
         }
     }
 
