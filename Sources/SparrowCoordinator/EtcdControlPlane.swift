@@ -49,9 +49,9 @@ public struct EtcdControlPlane: Service {
 
     // MARK: Lease
 
-    /// Registers under a lease and renews it every third of its TTL; registers again when it is lost.
+    /// Registers under a lease and renews it every quarter of its TTL; registers again when it is lost.
     func campaign() async {
-        let renewEvery = Duration.milliseconds(max(200, ttl * 1000 / 3))
+        let renewEvery = Duration.milliseconds(max(200, ttl * 1000 / 4))
         while !Task.isCancelled {
             do {
                 let sent = ContinuousClock.now

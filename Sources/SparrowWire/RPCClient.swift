@@ -141,8 +141,14 @@ public final class RPCClient: Sendable {
             future.whenComplete { _ in timer.cancel() }
             future.cascade(to: bounded)
             do {
-                return try await bounded.futureResult.get()
-            } catch let error as RPCError where error.code == .deadlineExceeded {
+                // A caller that gives up (a hedge won) stops waiting at once; the attempt goes on
+                // for the next call.
+                return try await withTaskCancellationHandler {
+                    try await bounded.futureResult.get()
+                } onCancel: {
+                    bounded.fail(RPCError(.cancelled, "the caller cancelled the call"))
+                }
+            } catch let error as RPCError where error.code == .deadlineExceeded || error.code == .cancelled {
                 throw error
             } catch let error as RPCError where error.code == .unauthenticated {
                 throw RPCError(.unauthenticated, "\(endpoint): \(error.message)")
