@@ -15,6 +15,9 @@ public final class ClusterMapKeeper: Sendable {
 
     public var current: ClusterMap { map.withLock { $0 } }
 
+    /// The address the map in force gives `node` (read in place: every shard call asks).
+    func address(of node: String) -> String? { map.withLock { $0.address(of: node) } }
+
     /// Replaces the map with `change` applied, checked and saved in the store; a change the
     /// map's checks or the store refuse is not in force.
     @discardableResult

@@ -120,7 +120,7 @@ public final class Coordinator: Sendable {
 
     /// The RPC client of `node` at its address in the map now (see `NodeConnections`).
     func client(_ node: String) throws -> RPCClient {
-        guard let address = cluster.address(of: node) else { throw RPCError.notFound("node '\(node)' is not in the cluster map") }
+        guard let address = maps.address(of: node) else { throw RPCError.notFound("node '\(node)' is not in the cluster map") }
         return try nodes.client(node, at: address)
     }
 
