@@ -98,20 +98,6 @@ public final class EtcdClient: Sendable {
         return (response.kvs ?? [], response.header?.revision?.value ?? 0)
     }
 
-    /// Sets `key` (bound to `lease` when given); the store's revision after.
-    @discardableResult
-    public func put(_ key: String, _ value: Data, lease: Int64? = nil) async throws -> Int64 {
-        let response: EtcdWire.PutResponse = try await call("/v3/kv/put", EtcdWire.PutRequest(key: Data(key.utf8), value: value, lease: lease.map(EtcdWire.Int64String.init)))
-        return response.header?.revision?.value ?? 0
-    }
-
-    /// Deletes `key`; how many keys went.
-    @discardableResult
-    public func delete(_ key: String) async throws -> Int64 {
-        let response: EtcdWire.DeleteRangeResponse = try await call("/v3/kv/deleterange", EtcdWire.DeleteRangeRequest(key: Data(key.utf8)))
-        return response.deleted?.value ?? 0
-    }
-
     /// A transaction: if every `compare` holds, `success` runs, else `failure`.
     public func txn(_ request: EtcdWire.TxnRequest) async throws -> EtcdWire.TxnResponse {
         try await call("/v3/kv/txn", request)
@@ -154,12 +140,6 @@ public final class EtcdClient: Sendable {
     /// The status of one member, asked at its own endpoint (not through the others).
     public func status(of endpoint: String) async throws -> EtcdWire.StatusResponse {
         try await call("/v3/maintenance/status", [String: String](), at: endpoint)
-    }
-
-    /// The cluster's members.
-    public func members() async throws -> [EtcdWire.Member] {
-        let response: EtcdWire.MemberListResponse = try await call("/v3/cluster/member/list", [String: String]())
-        return response.members ?? []
     }
 
     // MARK: Watch

@@ -152,18 +152,6 @@ public enum EtcdWire {
         public var errors: [String]?
     }
 
-    public struct Member: Codable, Sendable {
-        public var ID: String?
-        public var name: String?
-        public var peerURLs: [String]?
-        public var clientURLs: [String]?
-    }
-
-    public struct MemberListResponse: Codable, Sendable {
-        public var header: Header?
-        public var members: [Member]?
-    }
-
     public struct WatchCreateRequest: Codable, Sendable {
         public var key: Data
         public var range_end: Data?
