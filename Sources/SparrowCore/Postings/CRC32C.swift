@@ -14,8 +14,17 @@ public enum CRC32C {
     /// The checksum of the bytes behind `checksum` followed by `bytes`: `extend(checksum(a), b)`
     /// equals `checksum(a + b)`, so long inputs can be checked piece by piece.
     public static func extend<C: Collection<UInt8>>(_ checksum: UInt32, _ bytes: C) -> UInt32 {
+        // Unspecialized across modules, a generic collection costs a witness call per byte:
+        // take contiguous storage when there is one (arrays and slices always have it).
+        if let crc = bytes.withContiguousStorageIfAvailable({ extend(checksum, UnsafeRawBufferPointer($0)) }) { return crc }
+        return Array(bytes).withUnsafeBytes { extend(checksum, $0) }
+    }
+
+    public static func extend(_ checksum: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc = checksum ^ 0xFFFF_FFFF
-        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        table.withUnsafeBufferPointer { table in
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        }
         return crc ^ 0xFFFF_FFFF
     }
 }
