@@ -15,10 +15,13 @@ public final class MaskedLanguageModel: Sendable {
 
     /// Loads `config.json` and `model.safetensors` from a Hugging Face model folder.
     public convenience init(modelDirectory: String) throws {
-        let configPath = (modelDirectory as NSString).appendingPathComponent("config.json")
-        let weightsPath = (modelDirectory as NSString).appendingPathComponent("model.safetensors")
-        let config = try ModelConfig.load(path: configPath)
-        let file = try SafeTensors(path: weightsPath)
+        let config = try ModelConfig.load(path: (modelDirectory as NSString).appendingPathComponent("config.json"))
+        try self.init(modelDirectory: modelDirectory, config: config)
+    }
+
+    /// Loads the weights of `modelDirectory` for a configuration already read and checked.
+    convenience init(modelDirectory: String, config: ModelConfig) throws {
+        let file = try SafeTensors(path: (modelDirectory as NSString).appendingPathComponent("model.safetensors"))
         try self.init(config: config, weights: ModelWeights(file: file, config: config))
     }
 

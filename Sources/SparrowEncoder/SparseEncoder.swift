@@ -20,12 +20,22 @@ public final class SparseEncoder: Sendable {
             throw EncoderError.missingFile(path: modelDirectory, reason: "model folder does not exist")
         }
         tokenizer = try WordPieceTokenizer.load(modelDirectory: modelDirectory)
-        model = try MaskedLanguageModel(modelDirectory: modelDirectory)
-        guard model.config.vocabSize == tokenizer.vocabulary.count else {
+        // The configuration is checked against the tokenizer before any weight is read: a
+        // sequence longer than the position table would stop a build midway.
+        let configPath = (modelDirectory as NSString).appendingPathComponent("config.json")
+        let config = try ModelConfig.load(path: configPath)
+        guard tokenizer.maxLength <= config.maxPositions else {
+            throw EncoderError.invalidJSON(
+                path: configPath,
+                reason: "max_position_embeddings is \(config.maxPositions), below the tokenizer's maximum sequence length \(tokenizer.maxLength): "
+                    + "lower the tokenizer's model_max_length (or truncation.max_length) to match")
+        }
+        guard config.vocabSize == tokenizer.vocabulary.count else {
             throw EncoderError.invalidTokenizer(
                 path: modelDirectory,
-                reason: "tokenizer has \(tokenizer.vocabulary.count) tokens but config.json says vocab_size \(model.config.vocabSize)")
+                reason: "tokenizer has \(tokenizer.vocabulary.count) tokens but config.json says vocab_size \(config.vocabSize)")
         }
+        model = try MaskedLanguageModel(modelDirectory: modelDirectory, config: config)
         self.activation = try activation ?? Activation.fromSentenceTransformers(modelDirectory: modelDirectory) ?? .log1pRelu
         self.pruning = pruning
         let idfPath = (modelDirectory as NSString).appendingPathComponent("idf.json")
@@ -36,7 +46,12 @@ public final class SparseEncoder: Sendable {
     /// The activated max-pooled weights of each text, every vocabulary entry, special tokens
     /// included (the raw form the reference fixtures hold).
     public func pooledWeights(_ texts: [String]) -> [[Float]] {
-        var pooled = model.maxPooledLogits(texts.map(tokenizer.encode))
+        pooledWeights(tokens: texts.map(tokenizer.encode))
+    }
+
+    /// `pooledWeights` of texts already tokenized with `tokenizer.encode`.
+    public func pooledWeights(tokens: [[Int32]]) -> [[Float]] {
+        var pooled = model.maxPooledLogits(tokens)
         for index in pooled.indices {
             pooled[index].withUnsafeMutableBufferPointer { values in
                 for j in values.indices { values[j] = activation.apply(values[j]) }
@@ -47,7 +62,12 @@ public final class SparseEncoder: Sendable {
 
     /// The product's document vectors: special tokens zeroed, then pruned.
     public func encode(_ texts: [String]) -> [SparseVector] {
-        pooledWeights(texts).map { dense in
+        encode(tokens: texts.map(tokenizer.encode))
+    }
+
+    /// `encode` of texts already tokenized with `tokenizer.encode`.
+    public func encode(tokens: [[Int32]]) -> [SparseVector] {
+        pooledWeights(tokens: tokens).map { dense in
             var dense = dense
             for id in tokenizer.special.all { dense[Int(id)] = 0 }
             return pruning.apply(to: dense.withUnsafeBufferPointer { SparseVector(dense: $0) })

@@ -25,6 +25,7 @@ extension WordPieceTokenizer {
         let special = try specialTokens(vocabulary: vocabulary, config: config, path: vocabPath)
         let added = special.all.map { (content: vocabulary.tokens[Int($0)], id: $0) }
         let maxLength = min(config["model_max_length"] as? Int ?? 512, 512)
+        try checkMaxLength(maxLength, path: configPath, field: "model_max_length")
         return WordPieceTokenizer(vocabulary: vocabulary, normalizer: normalizer, special: special, addedTokens: added, maxLength: maxLength)
     }
 
@@ -54,8 +55,13 @@ extension WordPieceTokenizer {
             )
         }
         var added: [(content: String, id: Int32)] = []
-        for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
+        for (index, entry) in (root["added_tokens"] as? [[String: Any]] ?? []).enumerated() {
             if let content = entry["content"] as? String, let id = entry["id"] as? Int {
+                // An id past the vocabulary would index the IDF table and the model's output out of range.
+                guard (0..<vocabulary.count).contains(id) else {
+                    throw EncoderError.invalidTokenizer(
+                        path: path, reason: "added_tokens[\(index)] ('\(content)') has id \(id), outside the vocabulary's \(vocabulary.count) tokens")
+                }
                 added.append((content, Int32(id)))
             }
         }
@@ -64,6 +70,7 @@ extension WordPieceTokenizer {
         let special = try specialTokens(vocabulary: vocabulary, config: config, path: path)
         let truncation = root["truncation"] as? [String: Any]
         let maxLength = min(truncation?["max_length"] as? Int ?? config["model_max_length"] as? Int ?? 512, 512)
+        try checkMaxLength(maxLength, path: path, field: truncation?["max_length"] != nil ? "truncation.max_length" : "model_max_length")
         return WordPieceTokenizer(
             vocabulary: vocabulary,
             normalizer: normalizer,
@@ -73,6 +80,13 @@ extension WordPieceTokenizer {
             maxInputCharsPerWord: model["max_input_chars_per_word"] as? Int ?? 100,
             maxLength: maxLength
         )
+    }
+
+    /// A sequence holds [CLS], at least one token and [SEP].
+    private static func checkMaxLength(_ maxLength: Int, path: String, field: String) throws {
+        guard maxLength >= 3 else {
+            throw EncoderError.invalidTokenizer(path: path, reason: "\(field) is \(maxLength); a sequence needs at least 3 tokens ([CLS], one token, [SEP])")
+        }
     }
 
     private static func specialTokens(vocabulary: Vocabulary, config: [String: Any], path: String) throws -> SpecialTokens {

@@ -44,3 +44,16 @@ import Testing
     let header = TermHeader(documentFrequency: 1_000_000, maxWeight: 200, blocks: 7813)
     #expect(try TermHeader.decode(header.encoded()) == header)
 }
+
+/// Found by reading the code: a forward vector whose CRC is valid but whose term gaps pass 2^32
+/// trapped on overflow instead of being refused as damaged.
+@Test func forwardVectorWhoseTermsOverflowIsCorruptNotACrash() {
+    var record: [UInt8] = []
+    ByteCodec.appendVarint(2, to: &record)
+    ByteCodec.appendVarint(UInt32.max - 1, to: &record)
+    record.append(9)
+    ByteCodec.appendVarint(5, to: &record)
+    record.append(9)
+    ByteCodec.appendChecksum(to: &record)
+    #expect(throws: CorruptData("term id past 2^32")) { try ForwardVectorCodec.decode(record) }
+}

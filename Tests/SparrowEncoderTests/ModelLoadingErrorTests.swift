@@ -61,6 +61,36 @@ import Testing
         #expect(error == .tensorShape(path: dir.file("model.safetensors"), name: "distilbert.transformer.layer.0.ffn.lin1.weight", expected: [256, 64], found: [128, 64]))
     }
 
+    /// Found by reading the code: a position table shorter than the tokenizer's sequences
+    /// tripped a precondition in the middle of a build, at the first long document.
+    @Test func positionTableShorterThanTheTokenizerIsRefusedAtLoad() throws {
+        let dir = try Self.copyOfTinyModel()
+        defer { dir.cleanup() }
+        try Self.editConfig(dir) { $0["max_position_embeddings"] = 128 }
+        let error = try #require(Self.loadError(dir.path))
+        #expect(error.code == "encoder.invalid_json")
+        #expect(error.description.contains(dir.file("config.json")))
+        #expect(error.description.contains("max_position_embeddings is 128, below the tokenizer's maximum sequence length 512"))
+    }
+
+    /// An added token with an id past the vocabulary indexed the IDF table out of range: a crash
+    /// of the coordinator on a user's query, or of a build.
+    @Test func addedTokenOutsideTheVocabularyIsRefusedAtLoad() throws {
+        let dir = try Self.copyOfTinyModel()
+        defer { dir.cleanup() }
+        let path = dir.file("tokenizer.json")
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        var added = try #require(json["added_tokens"] as? [[String: Any]])
+        added.append(["id": 1_000_000, "content": "[EXTRA]", "special": true])
+        json["added_tokens"] = added
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+        let error = try #require(Self.loadError(dir.path))
+        #expect(error.code == "encoder.invalid_tokenizer")
+        #expect(error.description.contains(path))
+        #expect(error.description.contains("added_tokens[\(added.count - 1)] ('[EXTRA]') has id 1000000, outside the vocabulary"))
+        #expect(throws: EncoderError.self) { try WordPieceTokenizer.load(modelDirectory: dir.path) }
+    }
+
     @Test func unsupportedDTypeIsNamed() throws {
         let dir = try Self.copyOfTinyModel()
         defer { dir.cleanup() }

@@ -105,7 +105,9 @@ public enum ForwardVectorCodec {
         for index in 0..<count {
             let gap = try reader.varint()
             guard index == 0 || gap > 0 else { throw CorruptData("terms not ascending") }
-            term = index == 0 ? gap : term + gap
+            let (next, overflow) = term.addingReportingOverflow(gap)
+            guard !overflow else { throw CorruptData("term id past 2^32") }
+            term = next
             terms.append(term)
             codes.append(try reader.byte())
         }
