@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "SparrowCoreTests", dependencies: ["SparrowCore"]),
         .testTarget(name: "SparrowEncoderTests", dependencies: ["SparrowEncoder", "SparrowIO"]),
         .testTarget(name: "SparrowIOTests", dependencies: ["SparrowIO"]),
-        .testTarget(name: "SparrowStorageTests", dependencies: ["SparrowStorage", "SparrowCore"]),
+        .testTarget(name: "SparrowStorageTests", dependencies: ["SparrowStorage", "SparrowCore", "SparrowIO"]),
         .testTarget(name: "SparrowWireTests", dependencies: [
             "SparrowWire", "SparrowSecurity", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),

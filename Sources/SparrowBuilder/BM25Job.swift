@@ -2,6 +2,7 @@ import Foundation
 import SparrowCore
 import SparrowEncoder
 import SparrowIO
+import SparrowStorage
 
 /// BM25 document vectors (`BM25Weighting`) for a JSONL corpus in two streaming passes:
 /// document frequencies and lengths, then the weights.
@@ -19,7 +20,7 @@ public enum BM25Job {
     ) throws -> Report {
         let file = try AtomicOutputFile(path: output)
         let report = try vectors(tokenizer: tokenizer, input: input, k1: k1, b: b, showProgress: showProgress) { id, vector in
-            try file.write(VectorRecord.line(id: id, vector: vector, vocabulary: tokenizer.vocabulary))
+            try file.write(TokenVectorRecord.line(id: id, vector: vector, vocabulary: tokenizer.vocabulary))
         }
         try file.commit()
         return report

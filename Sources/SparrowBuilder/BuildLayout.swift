@@ -10,7 +10,8 @@ import SparrowIO
 ///     shards/<id>/shard.sst       the shard's whole content, for ingestion by a node
 ///     shards/<id>/manifest.json   what the SST holds (reproducible byte for byte)
 ///     work/settings.json          the settings the work files were made with
-///     work/batches/batch-NNNNNN.jsonl   encoded documents, one file per finished batch
+///     work/batches/batch-NNNNNN.bin     encoded documents, one file per finished batch (`WorkBatch`)
+///     work/scratch/               sorted runs while the shards are written
 ///     work/slice-I-of-M.json      slice I of M has encoded all its batches (n mod M = I)
 ///     .partial/                   the final files while they are written
 public struct BuildLayout: Sendable {
@@ -33,8 +34,9 @@ public struct BuildLayout: Sendable {
     var settings: String { path("work", "settings.json") }
     var batches: String { path("work", "batches") }
     var partial: String { path(".partial") }
+    var scratch: String { path("work", "scratch") }
 
-    func batch(_ number: Int) -> String { path("work", "batches", String(format: "batch-%06d.jsonl", number)) }
+    func batch(_ number: Int) -> String { path("work", "batches", String(format: "batch-%06d.bin", number)) }
     func sliceMarker(_ index: Int, of count: Int) -> String { path("work", "slice-\(index)-of-\(count).json") }
 
     /// The slice markers present in `work/`.
@@ -50,18 +52,60 @@ public struct BuildLayout: Sendable {
 
 /// What a build is made from and how; work files made with other settings are not reused.
 struct BuildSettings: Codable, Equatable {
-    /// `corpus` (text, encoded here) or `vectors` (pre-encoded lines).
-    var source: String
+    enum Source: String, Codable {
+        /// Text, encoded here.
+        case corpus
+        /// Pre-encoded vector lines.
+        case vectors
+    }
+
+    enum Weighting: String, Codable {
+        /// The sparse encoder.
+        case model
+        case bm25
+        /// As given in a vectors file.
+        case vectors
+    }
+
+    /// Where the query IDF comes from (stored as `none`, `model`, `corpus` or the file's path).
+    enum IDF: Codable, Equatable {
+        /// BM25: every query token weighs 1.
+        case none
+        /// MODEL/idf.json.
+        case model
+        /// Counted over the corpus while encoding.
+        case corpus
+        case file(String)
+
+        init(from decoder: Decoder) throws {
+            switch try decoder.singleValueContainer().decode(String.self) {
+            case "none": self = .none
+            case "model": self = .model
+            case "corpus": self = .corpus
+            case let path: self = .file(path)
+            }
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .none: try container.encode("none")
+            case .model: try container.encode("model")
+            case .corpus: try container.encode("corpus")
+            case let .file(path): try container.encode(path)
+            }
+        }
+    }
+
+    var source: Source
     var input: String
     var inputBytes: Int
-    /// `model` (the sparse encoder), `bm25`, or `vectors` (as given).
-    var weighting: String
+    var weighting: Weighting
     var model: String?
     /// The document encoder's fingerprint and settings (`model` weighting).
     var encoder: String?
     var encoderSettings: String?
-    /// `model` (MODEL/idf.json), `corpus`, a file path, or `none` (BM25: every query token weighs 1).
-    var idf: String
+    var idf: IDF
     var k1: Double?
     var b: Double?
     var shards: Int
@@ -71,6 +115,19 @@ struct BuildSettings: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case source, input, weighting, model, encoder, idf, k1, b, shards
         case inputBytes = "input_bytes", batchDocuments = "batch_documents", skipBad = "skip_bad", encoderSettings = "encoder_settings"
+    }
+
+    /// The model folder, which these settings need; an error naming `path` (the settings file) if absent.
+    func requireModel(_ path: String) throws -> String {
+        guard let model else { throw BuilderError.files(path: path, reason: "field 'model' is missing: weighting '\(weighting.rawValue)' and idf need it") }
+        return model
+    }
+
+    /// Checks what a settings file read from another directory must hold together.
+    func validate(_ path: String) throws {
+        if weighting != .vectors || idf == .model || idf == .corpus { _ = try requireModel(path) }
+        guard shards >= 1, batchDocuments >= 1 else { throw BuilderError.files(path: path, reason: "fields 'shards' and 'batch_documents' must be at least 1") }
+        if weighting == .model, encoder == nil { throw BuilderError.files(path: path, reason: "field 'encoder' is missing for weighting 'model'") }
     }
 }
 

@@ -49,33 +49,3 @@ public struct CorpusDocument: Sendable, Equatable {
         return CorpusDocument(id: id, title: title, text: text)
     }
 }
-
-/// Streams documents from a JSONL corpus (plain or gzip), skipping blank lines.
-public final class CorpusReader {
-    private let reader: LineReader
-
-    public init(path: String) throws {
-        reader = try LineReader(path: path)
-    }
-
-    public var path: String { reader.path }
-
-    /// The next document, or `nil` at the end.
-    public func next() throws -> CorpusDocument? {
-        while let line = try reader.nextLine() {
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
-            return try CorpusDocument.parse(line, path: reader.path, lineNumber: reader.lineNumber)
-        }
-        return nil
-    }
-
-    /// Counts the non-blank lines of a file (for progress estimates).
-    public static func countLines(path: String) throws -> Int {
-        let reader = try LineReader(path: path)
-        var count = 0
-        while let line = try reader.nextLine() {
-            if !line.isEmpty { count += 1 }
-        }
-        return count
-    }
-}

@@ -8,12 +8,10 @@ public enum IDFJob {
     /// Returns the number of documents counted.
     @discardableResult
     public static func run(tokenizer: WordPieceTokenizer, input: String, output: String, showProgress: Bool = true) throws -> Int {
-        let reader = try CorpusReader(path: input)
+        let reader = try ValidatedReader.corpus(path: input, skipBad: false)
         let progress = ProgressReporter(label: "idf", total: nil, enabled: showProgress)
         var counter = IDFCounter(vocabularySize: tokenizer.vocabulary.count, special: tokenizer.special.all)
-        var seen = Set<String>()
         while let document = try reader.next() {
-            guard seen.insert(document.id).inserted else { throw BuilderError.duplicateID(path: input, id: document.id) }
             counter.add(tokens: tokenizer.encode(document.encoderInput))
             progress.update(counter.documents)
         }

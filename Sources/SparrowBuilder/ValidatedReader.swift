@@ -31,7 +31,7 @@ public final class ValidatedReader<Record> {
     /// The next valid record, or nil at the end.
     public func next() throws -> Record? {
         while let line = try reader.nextLine() {
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
+            if LineReader.isBlank(line) { continue }
             do {
                 let record = try parse(line, reader.path, reader.lineNumber)
                 let key = id(record)

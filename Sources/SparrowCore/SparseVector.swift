@@ -35,6 +35,13 @@ public struct SparseVector: Sendable, Equatable {
         self.weights = weights
     }
 
+    /// Takes arrays already in a vector's form: terms strictly ascending, weights non-zero.
+    public init(sortedTerms terms: [UInt32], weights: [Float]) {
+        precondition(terms.count == weights.count, "terms and weights differ in length")
+        self.terms = terms
+        self.weights = weights
+    }
+
     /// Builds a vector from a dense array: index = term id; zeros are skipped.
     public init(dense: UnsafeBufferPointer<Float>) {
         var terms: [UInt32] = []

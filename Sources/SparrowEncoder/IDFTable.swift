@@ -61,10 +61,16 @@ public struct IDFCounter: Sendable {
         }
     }
 
+    /// Adds the counts of `documents` documents counted elsewhere (a stored work batch).
+    public mutating func add(documents: Int, frequencies: [Int]) {
+        precondition(frequencies.count == documentFrequency.count, "frequencies over another vocabulary")
+        self.documents += documents
+        for i in documentFrequency.indices { documentFrequency[i] += frequencies[i] }
+    }
+
     /// Adds another counter's counts (for parallel or sliced builds).
     public mutating func merge(_ other: IDFCounter) {
-        documents += other.documents
-        for i in documentFrequency.indices { documentFrequency[i] += other.documentFrequency[i] }
+        add(documents: other.documents, frequencies: other.documentFrequency)
     }
 
     /// The IDF table of the documents counted so far.

@@ -42,17 +42,20 @@ public final class AtomicOutputFile {
     /// Appends `text` as UTF-8.
     public func write(_ text: String) throws {
         var text = text
-        try text.withUTF8 { bytes in
-            guard !bytes.isEmpty else { return }
-            if let compressed {
-                guard gzwrite(compressed, bytes.baseAddress!, UInt32(bytes.count)) == Int32(bytes.count) else {
-                    var code: Int32 = 0
-                    throw IOError.writeFailed(path: path, reason: String(cString: gzerror(compressed, &code)))
-                }
-            } else if let plain {
-                guard fwrite(bytes.baseAddress!, 1, bytes.count, plain) == bytes.count else {
-                    throw IOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
-                }
+        try text.withUTF8 { try write(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard !bytes.isEmpty else { return }
+        if let compressed {
+            guard gzwrite(compressed, bytes.baseAddress!, UInt32(bytes.count)) == Int32(bytes.count) else {
+                var code: Int32 = 0
+                throw IOError.writeFailed(path: path, reason: String(cString: gzerror(compressed, &code)))
+            }
+        } else if let plain {
+            guard fwrite(bytes.baseAddress!, 1, bytes.count, plain) == bytes.count else {
+                throw IOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
             }
         }
     }

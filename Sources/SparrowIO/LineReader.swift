@@ -29,6 +29,22 @@ public final class LineReader {
         gzclose(file)
     }
 
+    /// The one rule for blank lines in every JSONL input: nothing but spaces and tabs
+    /// (a trailing `\r` is already gone).
+    public static func isBlank(_ line: ArraySlice<UInt8>) -> Bool {
+        line.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+    }
+
+    /// Counts the non-blank lines of a file (for progress estimates).
+    public static func countNonBlankLines(path: String) throws -> Int {
+        let reader = try LineReader(path: path)
+        var count = 0
+        while let line = try reader.nextLine() {
+            if !isBlank(line) { count += 1 }
+        }
+        return count
+    }
+
     /// The next line's bytes, or `nil` at the end of the file.
     public func nextLine() throws -> ArraySlice<UInt8>? {
         while true {

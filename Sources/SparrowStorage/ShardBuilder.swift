@@ -100,73 +100,31 @@ public enum ShardBuilder {
     /// The same arguments give the same entries, so `contentChecksum` (over every key and
     /// value) identifies the content even though RocksDB's file bytes vary between runs.
     public static func writeSST(
-        records unsorted: [TokenVectorRecord], path: String, shardID: String, epoch: Int = 1, quantizationScale: Float?,
+        records: [TokenVectorRecord], path: String, shardID: String, epoch: Int = 1, quantizationScale: Float?,
         provenance: Provenance, createdAt: String? = nil
     ) throws -> (manifest: ShardManifest, contentChecksum: UInt32) {
-        if let quantizationScale, !(quantizationScale > 0 && quantizationScale.isFinite) {
-            throw StorageError.invalidRequest("quantization scale must be a positive number, not \(quantizationScale)")
-        }
-        let keyed = unsorted.map { (key: Array($0.id.utf8), record: $0) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
-        for (previous, next) in zip(keyed, keyed.dropFirst()) where previous.key == next.key {
-            throw StorageError.invalidRequest("document id '\(next.record.id)' appears more than once")
-        }
-        let records = keyed.map(\.record)
-        let tokens = Set(records.flatMap { $0.vector.keys }).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-        let termOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($0.element, UInt32($0.offset)) })
-        let vectors = records.map { record in SparseVector(pairs: record.vector.map { (termOf[$0.key]!, $0.value) }) }
-        let index = InvertedIndex(vectors: vectors, quantizer: quantizationScale.map(WeightQuantizer.init(scale:)))
-        let writer = try SSTFileWriter(path: path)
-
-        // Keys must reach the SST in ascending byte order: tags E < F < G < I < M < P < T < V < W.
-        for (doc, record) in records.enumerated() {
-            var value: [UInt8] = []
-            ByteCodec.appendBigEndian(UInt32(doc), to: &value)
-            try writer.put(ShardKeys.key("E", record.id), value)
-        }
-        for (doc, vector) in vectors.enumerated() {
-            let codes = vector.weights.map(index.quantizer.quantize)
-            try writer.put(ShardKeys.key("F", UInt32(doc)), ForwardVectorCodec.encode(terms: vector.terms, codes: codes))
-        }
-        let fieldKeys = records.enumerated().flatMap { doc, record in
-            (record.fields ?? [:]).map { ShardKeys.fieldKey(field: $0.key, value: $0.value, doc: UInt32(doc)) }
-        }.sorted { $0.lexicographicallyPrecedes($1) }
-        for key in fieldKeys { try writer.put(key, []) }
-        let json = JSONEncoder()
-        json.outputFormatting = [.sortedKeys]
-        for (doc, record) in records.enumerated() {
-            try writer.put(ShardKeys.key("I", UInt32(doc)), Array(try json.encode(DocumentRecord(id: record.id, fields: record.fields))))
-        }
-        var blocks: [(key: [UInt8], value: [UInt8])] = []
-        var checksumInput: [UInt8] = []
-        for term in index.lists.keys.sorted() {
-            let list = index.lists[term]!
-            for (number, start) in stride(from: 0, to: list.count, by: PostingList.blockSize).enumerated() {
-                let end = min(start + PostingList.blockSize, list.count)
-                let block = PostingBlockCodec.encode(docs: list.docs[start..<end], weights: list.weights[start..<end])
-                blocks.append((ShardKeys.key("P", term, UInt32(number)), block))
-                checksumInput.append(contentsOf: block.suffix(4))
+        let table = TokenTable()
+        var documents: [(key: [UInt8], document: EncodedDocument)] = []
+        documents.reserveCapacity(records.count)
+        var largest: Float?
+        for record in records {
+            let pairs = record.vector.map { token, weight in
+                var token = token
+                return (token.withUTF8 { table.intern($0) }, weight)
             }
+            let vector = SparseVector(pairs: pairs)
+            if let top = vector.weights.max() { largest = max(largest ?? top, top) }
+            documents.append((Array(record.id.utf8), EncodedDocument(id: record.id, vector: vector, fields: record.fields)))
         }
-        let manifest = ShardManifest(
-            formatVersion: ShardManifest.currentFormat, shardID: shardID, epoch: epoch,
-            nextDocument: UInt32(records.count), liveDocuments: records.count, postings: index.postingCount,
-            terms: tokens.count, quantizationScale: index.quantizer.scale, encoderFingerprint: provenance.encoderFingerprint,
-            idfVersion: provenance.idfVersion, buildID: provenance.buildID, postingsChecksum: CRC32C.checksum(checksumInput),
-            createdAt: createdAt)
-        try writer.put(ShardKeys.manifest, try manifest.encoded())
-        for block in blocks { try writer.put(block.key, block.value) }
-        for term in index.lists.keys.sorted() {
-            let list = index.lists[term]!
-            let header = TermHeader(documentFrequency: UInt32(list.count), maxWeight: list.maxWeight, blocks: UInt32(list.blockLastDoc.count))
-            try writer.put(ShardKeys.key("T", term), header.encoded())
-        }
-        for (term, token) in tokens.enumerated() { try writer.put(ShardKeys.key("V", UInt32(term)), Array(token.utf8)) }
-        for (term, token) in tokens.enumerated() {
-            var value: [UInt8] = []
-            ByteCodec.appendBigEndian(UInt32(term), to: &value)
-            try writer.put(ShardKeys.key("W", token), value)
-        }
-        try writer.finish()
-        return (manifest, writer.contentChecksum)
+        documents.sort { $0.key.lexicographicallyPrecedes($1.key) }
+        let scratch = path + ".scratch"
+        let writer = try ShardSSTWriter(
+            path: path,
+            settings: .init(
+                shardID: shardID, epoch: epoch, quantizer: quantizationScale.map(WeightQuantizer.init(scale:)) ?? WeightQuantizer(maxWeight: largest ?? 1),
+                provenance: provenance, createdAt: createdAt),
+            table: table.tokens, present: 0..<UInt32(table.count), scratch: scratch)
+        for (_, document) in documents { try writer.add(document) }
+        return try writer.finish()
     }
 }

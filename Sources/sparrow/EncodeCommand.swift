@@ -3,6 +3,7 @@ import Foundation
 import SparrowBuilder
 import SparrowCore
 import SparrowEncoder
+import SparrowStorage
 
 struct EncodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -124,9 +125,9 @@ struct EncodeQueryCommand: ParsableCommand {
                 "{" + encoder.tokenWeights(text).sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)): \($0.value)" }.joined(separator: ", ") + "}"
             }
             guard let queries else { return print(json(text!)) }
-            let reader = try CorpusReader(path: queries)
+            let reader = try ValidatedReader.corpus(path: queries, skipBad: false)
             while let query = try reader.next() {
-                print("{\"id\": \(JSONText.quoted(query.id)), \"vector\": \(json(query.encoderInput))}")
+                print(TokenVectorRecord(id: query.id, vector: encoder.tokenWeights(query.encoderInput)).jsonLine, terminator: "")
             }
         }
     }

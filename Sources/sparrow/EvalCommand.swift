@@ -42,7 +42,7 @@ struct EvalCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         var read: [(id: String, text: String)] = []
-        let reader = try CorpusReader(path: queries)
+        let reader = try ValidatedReader.corpus(path: queries, skipBad: false)
         while let query = try reader.next() { read.append((query.id, query.encoderInput)) }
         let texts = read
         let client = try access.coordinator(coordinator)

@@ -62,7 +62,7 @@ import Testing
             try job.run(input: dir + "/bad.jsonl", output: dir + "/v.jsonl")
         }
         try "{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": \"a\", \"text\": \"y\"}\n".write(toFile: dir + "/dup.jsonl", atomically: false, encoding: .utf8)
-        #expect(throws: BuilderError.duplicateID(path: dir + "/dup.jsonl", id: "a")) {
+        #expect(throws: IOError.malformedLine(path: dir + "/dup.jsonl", line: 2, reason: "id 'a' already appeared on line 1")) {
             try job.run(input: dir + "/dup.jsonl", output: dir + "/v.jsonl")
         }
         try "\n".write(toFile: dir + "/empty.jsonl", atomically: false, encoding: .utf8)

@@ -50,7 +50,7 @@ import Testing
         #expect(manifest.encoder?.weighting == "idf")
         #expect(manifest.encoder?.documentSettings == "activation=log1p_relu prune=none")
         // splade-tiny ships no idf.json: the IDF is computed over the corpus.
-        #expect(report.stages.map(\.name) == ["encode", "read batches", "idf", "write shards"])
+        #expect(report.stages.map(\.name) == ["encode", "read", "idf", "write", "publish"])
         for name in ["build.json", "idf.json", "report.json", "shards", "vectors.jsonl.gz"] {
             #expect(FileManager.default.fileExists(atPath: "\(dir)/build/\(name)"), "\(name)")
         }
@@ -95,6 +95,54 @@ import Testing
         _ = try ShardedBuild.run(Self.options(corpus, out: dir + "/b", slice: (1, 2)))
         _ = try ShardedBuild.merge(sliceDirectories: [dir + "/a", dir + "/b"], out: dir + "/merged", showProgress: false)
         #expect(try Self.manifests(dir + "/merged") == reference)
+    }
+
+    /// A budget of one byte spills every document to the sorters' runs and every posting to the
+    /// writers' runs: the bundles must not change.
+    @Test func aBuildInTinyMemoryWritesTheSameBundles() throws {
+        let (dir, corpus) = try Self.corpus(45)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try ShardedBuild.run(Self.options(corpus, out: dir + "/whole"))
+        var tiny = Self.options(corpus, out: dir + "/tiny")
+        tiny.memoryBudget = 1
+        _ = try ShardedBuild.run(tiny)
+        #expect(try Self.manifests(dir + "/tiny") == Self.manifests(dir + "/whole"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/tiny/vectors.jsonl.gz")) == Data(contentsOf: URL(fileURLWithPath: dir + "/whole/vectors.jsonl.gz")))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/tiny/work"))
+
+        // The kept vectors rebuild the same postings without the model's encoder.
+        let rebuilt = BuildOptions(
+            source: .vectors(dir + "/whole/vectors.jsonl.gz"), model: Self.model, idf: dir + "/whole/idf.json", shards: 3, out: dir + "/rebuilt",
+            threads: 1, showProgress: false)
+        _ = try ShardedBuild.run(rebuilt)
+        for shard in ["shard-0", "shard-1", "shard-2"] {
+            let read = { (build: String) in try Shard(directory: Self.served(dir, build, shard)).manifest }
+            let (original, again) = (try read("whole"), try read("rebuilt"))
+            #expect(again.postingsChecksum == original.postingsChecksum && again.terms == original.terms && again.liveDocuments == original.liveDocuments)
+        }
+    }
+
+    /// Serves a build's shard from a copy of its SST.
+    static func served(_ dir: String, _ build: String, _ shard: String) throws -> String {
+        let served = "\(dir)/served-\(build)-\(shard)"
+        try FileManager.default.copyItem(atPath: "\(dir)/\(build)/shards/\(shard)/shard.sst", toPath: served + ".sst")
+        try ShardBuilder.prepare(sst: served + ".sst", directory: served)
+        try ShardBuilder.activatePrepared(directory: served)
+        return served
+    }
+
+    /// Found by reading the code: `merge` force-unwrapped settings read from another directory.
+    @Test func mergeRefusesSettingsThatDoNotHoldTogether() throws {
+        let (dir, corpus) = try Self.corpus(10)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try ShardedBuild.run(Self.options(corpus, out: dir + "/a", slice: (0, 2)))
+        let path = dir + "/a/work/settings.json"
+        var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        settings["model"] = nil
+        try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
+        #expect(throws: BuilderError.files(path: path, reason: "field 'model' is missing: weighting 'model' and idf need it")) {
+            try ShardedBuild.merge(sliceDirectories: [dir + "/a"], out: dir + "/merged", showProgress: false)
+        }
     }
 
     @Test func badLinesStopTheBuildWithTheirLineOrAreSkippedAndCounted() throws {

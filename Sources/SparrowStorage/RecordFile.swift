@@ -1,0 +1,129 @@
+import Foundation
+import SparrowCore
+import SparrowIO
+
+/// A file of binary records, for a build's work batches and spilled runs:
+///
+///     "SPRREC1\n"
+///     each record: its length (u32 little-endian, below 2^31) and its bytes
+///     the end: 0xFFFFFFFF, the record count (u64 LE), CRC-32C of every record's bytes (u32 LE)
+///
+/// The file appears under its name only when complete (`AtomicOutputFile`); a reader checks the
+/// count and checksum when it reaches the end, so a damaged or cut file is an error, not data.
+public enum RecordFile {
+    static let magic = Array("SPRREC1\n".utf8)
+    static let endMarker: UInt32 = 0xFFFF_FFFF
+    /// The largest record either side accepts.
+    public static let maxRecordBytes = 1 << 30
+
+    public final class Writer {
+        private let file: AtomicOutputFile
+        private var buffer: [UInt8] = []
+        private var count: UInt64 = 0
+        private var checksum: UInt32 = 0
+
+        public init(path: String) throws {
+            file = try AtomicOutputFile(path: path)
+            buffer = RecordFile.magic
+            buffer.reserveCapacity(1 << 20)
+        }
+
+        public var path: String { file.path }
+
+        public func append(_ record: [UInt8]) throws {
+            guard record.count <= RecordFile.maxRecordBytes else {
+                throw IOError.writeFailed(path: file.path, reason: "a record of \(record.count) bytes is over the limit")
+            }
+            RecordFile.appendLittleEndian(UInt32(record.count), to: &buffer)
+            buffer.append(contentsOf: record)
+            checksum = CRC32C.extend(checksum, record)
+            count += 1
+            if buffer.count >= 1 << 20 { try flush() }
+        }
+
+        /// Writes the end and renames the file into place.
+        public func commit() throws {
+            RecordFile.appendLittleEndian(RecordFile.endMarker, to: &buffer)
+            RecordFile.appendLittleEndian(UInt32(truncatingIfNeeded: count), to: &buffer)
+            RecordFile.appendLittleEndian(UInt32(truncatingIfNeeded: count >> 32), to: &buffer)
+            RecordFile.appendLittleEndian(checksum, to: &buffer)
+            try flush()
+            try file.commit()
+        }
+
+        private func flush() throws {
+            try buffer.withUnsafeBytes { try file.write($0) }
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
+    public final class Reader {
+        public let path: String
+        private let file: UnsafeMutablePointer<FILE>
+        private var buffer: [UInt8] = []
+        private var position = 0
+        private var count: UInt64 = 0
+        private var checksum: UInt32 = 0
+        private var ended = false
+
+        public init(path: String) throws {
+            guard let file = fopen(path, "rb") else { throw IOError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+            self.path = path
+            self.file = file
+            guard try take(RecordFile.magic.count) == RecordFile.magic[...] else { throw damaged("not a Sparrow record file") }
+        }
+
+        deinit { fclose(file) }
+
+        private func damaged(_ reason: String) -> IOError { .readFailed(path: path, reason: "\(reason); remove the file and run again") }
+
+        /// The next record, or nil after the last (whose end has been verified).
+        public func next() throws -> ArraySlice<UInt8>? {
+            if ended { return nil }
+            let length = RecordFile.littleEndian(try take(4))
+            if length == RecordFile.endMarker {
+                let end = try take(12)
+                let stored = UInt64(RecordFile.littleEndian(end.prefix(4))) | UInt64(RecordFile.littleEndian(end.dropFirst(4).prefix(4))) << 32
+                guard stored == count, RecordFile.littleEndian(end.suffix(4)) == checksum else {
+                    throw damaged("record count or checksum does not match")
+                }
+                guard fgetc(file) == EOF, position == buffer.count else { throw damaged("bytes after the end") }
+                ended = true
+                return nil
+            }
+            guard Int(length) <= RecordFile.maxRecordBytes else { throw damaged("a record length of \(length) bytes") }
+            let record = try take(Int(length))
+            checksum = CRC32C.extend(checksum, record)
+            count += 1
+            return record
+        }
+
+        /// The next `n` bytes (valid until the next call).
+        private func take(_ n: Int) throws -> ArraySlice<UInt8> {
+            if buffer.count - position < n {
+                buffer.removeSubrange(0..<position)
+                position = 0
+                let want = max(n - buffer.count, 1 << 20)
+                let old = buffer.count
+                buffer.append(contentsOf: repeatElement(0, count: want))
+                let read = buffer.withUnsafeMutableBytes { fread($0.baseAddress! + old, 1, want, file) }
+                buffer.removeLast(want - read)
+                guard buffer.count >= n else {
+                    throw ferror(file) != 0 ? IOError.readFailed(path: path, reason: String(cString: strerror(errno))) : damaged("cut short")
+                }
+            }
+            defer { position += n }
+            return buffer[position..<(position + n)]
+        }
+    }
+
+    static func appendLittleEndian(_ value: UInt32, to out: inout [UInt8]) {
+        for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    }
+
+    static func littleEndian(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        var value: UInt32 = 0
+        for (i, byte) in bytes.enumerated() { value |= UInt32(byte) << UInt32(8 * i) }
+        return value
+    }
+}
