@@ -87,10 +87,47 @@ public struct BuildReport: Codable, Sendable {
         public var seconds: Double
         public var documents: Int
         public var documentsPerSecond: Double
+        /// The process's peak resident memory during the stage (Linux; nil elsewhere).
+        public var peakResidentBytes: Int?
 
         enum CodingKeys: String, CodingKey {
             case name, seconds, documents
             case documentsPerSecond = "documents_per_second"
+            case peakResidentBytes = "peak_resident_bytes"
+        }
+    }
+
+    /// Times consecutive stages and the peak memory of each.
+    struct Clock {
+        private var start = Date()
+
+        init() { Self.resetPeak() }
+
+        /// Ends the stage that began at the last `end` (or at `init`) and starts the next.
+        mutating func end(_ name: String, documents: Int) -> Stage {
+            let seconds = Date().timeIntervalSince(start)
+            let stage = Stage(
+                name: name, seconds: seconds, documents: documents, documentsPerSecond: seconds > 0 ? Double(documents) / seconds : 0,
+                peakResidentBytes: Self.peak())
+            Self.resetPeak()
+            start = Date()
+            return stage
+        }
+
+        /// VmHWM of /proc/self/status.
+        private static func peak() -> Int? {
+            guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                  let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+            return kilobytes << 10
+        }
+
+        /// Writing 5 to clear_refs starts VmHWM again from the current resident size.
+        private static func resetPeak() {
+            if let file = fopen("/proc/self/clear_refs", "w") {
+                fputs("5", file)
+                fclose(file)
+            }
         }
     }
 
@@ -100,7 +137,9 @@ public struct BuildReport: Codable, Sendable {
     public var seconds: Double
 
     public var summary: String {
-        let parts = stages.map { String(format: "%@ %.1f s (%.0f docs/s)", $0.name, $0.seconds, $0.documentsPerSecond) }
+        let parts = stages.map {
+            String(format: "%@ %.1f s (%.0f docs/s, peak %.0f MB)", $0.name, $0.seconds, $0.documentsPerSecond, Double($0.peakResidentBytes ?? 0) / 1e6)
+        }
         return String(format: "%d documents, %d postings in %.1f s (%.0f docs/s end to end): ", documents, postings, seconds,
                       seconds > 0 ? Double(documents) / seconds : 0) + parts.joined(separator: ", ")
     }

@@ -28,12 +28,8 @@ extension ShardedBuild {
 
         func run(stages previous: [BuildReport.Stage], started: Date) throws -> (BuildManifest, BuildReport) {
             var stages = previous
-            var clock = Date()
-            func stage(_ name: String, documents: Int) {
-                let seconds = Date().timeIntervalSince(clock)
-                stages.append(.init(name: name, seconds: seconds, documents: documents, documentsPerSecond: seconds > 0 ? Double(documents) / seconds : 0))
-                clock = Date()
-            }
+            var clock = BuildReport.Clock()
+            func stage(_ name: String, documents: Int) { stages.append(clock.end(name, documents: documents)) }
             try? FileManager.default.removeItem(atPath: out.partial)
             try? FileManager.default.removeItem(atPath: out.scratch)
             let partial = BuildLayout(root: out.partial)
@@ -74,54 +70,66 @@ extension ShardedBuild {
 
         /// Streams every document, in input order, into the shards' sorters.
         private func read(tokenizer: WordPieceTokenizer?, vectors: String?) throws -> Read {
-            let progress = ProgressReporter(label: "read", total: nil, enabled: showProgress)
-            func partitioner(_ name: @escaping (UInt32) -> String) throws -> Partitioner {
-                try Partitioner(shards: settings.shards, memoryBudget: memoryBudget / 2, scratch: out.scratch, vectors: vectors, tokenName: name)
-            }
             switch settings.weighting {
-            case .model:
-                let vocabulary = try tokenizerOf(tokenizer).vocabulary
-                var partition = try partitioner { vocabulary.tokens[Int($0)] }
-                let marker = try sliceMarkers()
-                var frequencies = IDFCounter(vocabularySize: vocabulary.count, special: [])
-                for number in 0..<marker.batches {
-                    guard let file = sources.map({ $0.batch(number) }).first(where: FileManager.default.fileExists(atPath:)) else {
-                        throw BuilderError.files(
-                            path: sources[0].batch(number),
-                            reason: "missing: its slice (\(number % marker.slices) of \(marker.slices)) has not finished; run it, or name its directory")
-                    }
-                    try WorkBatch.read(path: file, vocabularySize: vocabulary.count, frequencies: &frequencies) { document in
-                        try partition.add(document)
-                        progress.update(partition.documents)
-                    }
+            case .model: try readBatches(vocabulary: try tokenizerOf(tokenizer).vocabulary, vectors: vectors)
+            case .bm25: try readBM25(tokenizer: try tokenizerOf(tokenizer), vectors: vectors)
+            case .vectors: try readVectors(vectors: vectors)
+            }
+        }
+
+        private func partitioner(vectors: String?, _ name: @escaping (UInt32) -> String) throws -> Partitioner {
+            try Partitioner(shards: settings.shards, memoryBudget: memoryBudget / 2, scratch: out.scratch, vectors: vectors, tokenName: name)
+        }
+
+        /// The encoded work batches, in batch order, from whichever directory holds each.
+        private func readBatches(vocabulary: Vocabulary, vectors: String?) throws -> Read {
+            let progress = ProgressReporter(label: "read", total: nil, enabled: showProgress)
+            var partition = try partitioner(vectors: vectors) { vocabulary.tokens[Int($0)] }
+            let marker = try sliceMarkers()
+            var frequencies = IDFCounter(vocabularySize: vocabulary.count, special: [])
+            for number in 0..<marker.batches {
+                guard let file = sources.map({ $0.batch(number) }).first(where: FileManager.default.fileExists(atPath:)) else {
+                    throw BuilderError.files(
+                        path: sources[0].batch(number),
+                        reason: "missing: its slice (\(number % marker.slices) of \(marker.slices)) has not finished; run it, or name its directory")
                 }
-                progress.update(partition.documents, final: true)
-                return Read(partition: try partition.finish(), tokens: vocabulary.tokens, skipped: marker.skippedLines, frequencies: frequencies)
-            case .bm25:
-                let tokenizer = try tokenizerOf(tokenizer)
-                var partition = try partitioner { tokenizer.vocabulary.tokens[Int($0)] }
-                let report = try BM25Job.vectors(
-                    tokenizer: tokenizer, input: settings.input, skipBad: settings.skipBad, k1: settings.k1 ?? 0.9, b: settings.b ?? 0.4,
-                    showProgress: showProgress
-                ) { id, vector in
-                    try partition.add(EncodedDocument(id: id, vector: vector))
-                }
-                return Read(partition: try partition.finish(), tokens: tokenizer.vocabulary.tokens, skipped: report.skippedLines)
-            case .vectors:
-                let table = TokenTable()
-                var partition = try partitioner { table.tokens[Int($0)] }
-                let reader = try ValidatedReader(path: settings.input, skipBad: settings.skipBad, parse: { line, path, number in
-                    try EncodedDocument.parse(line, path: path, lineNumber: number, tokens: table)
-                }, id: \.id)
-                while let document = try reader.next() {
+                try WorkBatch.read(path: file, vocabularySize: vocabulary.count, frequencies: &frequencies) { document in
                     try partition.add(document)
                     progress.update(partition.documents)
                 }
-                progress.update(partition.documents, final: true)
-                guard partition.documents > 0 else { throw BuilderError.emptyCorpus(path: settings.input) }
-                if reader.skipped > 0 { warn("skipped \(reader.skipped) bad line(s) of \(settings.input): " + reader.problems.prefix(3).joined(separator: "; ")) }
-                return Read(partition: try partition.finish(), tokens: table.tokens, skipped: reader.skipped)
             }
+            progress.update(partition.documents, final: true)
+            return Read(partition: try partition.finish(), tokens: vocabulary.tokens, skipped: marker.skippedLines, frequencies: frequencies)
+        }
+
+        /// BM25 weights over the corpus (two passes of its own).
+        private func readBM25(tokenizer: WordPieceTokenizer, vectors: String?) throws -> Read {
+            var partition = try partitioner(vectors: vectors) { tokenizer.vocabulary.tokens[Int($0)] }
+            let report = try BM25Job.vectors(
+                tokenizer: tokenizer, input: settings.input, skipBad: settings.skipBad, k1: settings.k1 ?? 0.9, b: settings.b ?? 0.4,
+                showProgress: showProgress
+            ) { id, vector in
+                try partition.add(EncodedDocument(id: id, vector: vector))
+            }
+            return Read(partition: try partition.finish(), tokens: tokenizer.vocabulary.tokens, skipped: report.skippedLines)
+        }
+
+        /// A vectors file, its tokens numbered in the order first seen.
+        private func readVectors(vectors: String?) throws -> Read {
+            let progress = ProgressReporter(label: "read", total: nil, enabled: showProgress)
+            let table = TokenTable()
+            var partition = try partitioner(vectors: vectors) { table.tokens[Int($0)] }
+            let reader = try ValidatedReader(path: settings.input, skipBad: settings.skipBad, parse: { line, path, number in
+                try EncodedDocument.parse(line, path: path, lineNumber: number, tokens: table)
+            }, id: \.id)
+            while let document = try reader.next() {
+                try partition.add(document)
+                progress.update(partition.documents)
+            }
+            progress.update(partition.documents, final: true)
+            guard partition.documents > 0 else { throw BuilderError.emptyCorpus(path: settings.input) }
+            if reader.skipped > 0 { warn("skipped \(reader.skipped) bad line(s) of \(settings.input): " + reader.problems.prefix(3).joined(separator: "; ")) }
+            return Read(partition: try partition.finish(), tokens: table.tokens, skipped: reader.skipped)
         }
 
         private func tokenizerOf(_ tokenizer: WordPieceTokenizer?) throws -> WordPieceTokenizer {

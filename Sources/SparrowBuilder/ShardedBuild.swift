@@ -199,7 +199,7 @@ public enum ShardedBuild {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: layout.batches)) ?? [] where name.hasPrefix(".") {
             unlink((layout.batches as NSString).appendingPathComponent(name))   // a killed run's unfinished file
         }
-        let started = Date()
+        var clock = BuildReport.Clock()
         let (index, count) = options.slice
         let job = EncodeJob(encoder: encoder, options: .init(threads: options.threads, batchSize: options.encodeBatch, showProgress: false))
         let label = count > 1 ? "encode (slice \(index)/\(count))" : "encode"
@@ -227,8 +227,7 @@ public enum ShardedBuild {
         if reader.skipped > 0 { warn("skipped \(reader.skipped) bad line(s) of \(settings.input): " + reader.problems.prefix(3).joined(separator: "; ")) }
         let marker = SliceMarker(slice: index, slices: count, documents: reader.count, batches: number, skippedLines: reader.skipped)
         try JSONFiles.write(marker, to: layout.sliceMarker(index, of: count))
-        let seconds = Date().timeIntervalSince(started)
-        return (marker, .init(name: "encode", seconds: seconds, documents: encoded, documentsPerSecond: seconds > 0 ? Double(encoded) / seconds : 0))
+        return (marker, clock.end("encode", documents: encoded))
     }
 
     static func warn(_ message: String) {

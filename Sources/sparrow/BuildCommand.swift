@@ -49,6 +49,8 @@ struct BuildCommand: ParsableCommand {
     @Flag(help: "Also write every document vector to OUT/vectors.jsonl.gz (reuse with --vectors, or check against an exact reference).")
     var keepVectors = false
 
+    @OptionGroup var memory: BuildMemoryOption
+
     func validate() throws {
         guard (corpus == nil) != (vectors == nil) else { throw ValidationError("give exactly one of --corpus and --vectors") }
     }
@@ -65,7 +67,7 @@ struct BuildCommand: ParsableCommand {
                 source: corpus.map { .corpus($0) } ?? .vectors(vectors!), model: model,
                 weighting: weights.weighting, idf: idf, shards: shards, out: out, threads: weights.threads,
                 encodeBatch: weights.batchSize, batchDocuments: batchDocuments, slice: sliceParts, skipBad: skipBad, keepVectors: keepVectors,
-                activation: try weights.activationValue(), pruning: try weights.pruning())
+                activation: try weights.activationValue(), pruning: try weights.pruning(), memoryBudget: memory.bytes)
             switch try ShardedBuild.run(options) {
             case let .slice(index, count, documents):
                 print("slice \(index)/\(count) encoded (of \(documents) documents); when every slice is done: sparrow build merge --out OUT \(out) …")
@@ -88,15 +90,31 @@ struct BuildMergeCommand: ParsableCommand {
     @Flag(help: "Also write every document vector to OUT/vectors.jsonl.gz.")
     var keepVectors = false
 
+    @OptionGroup var memory: BuildMemoryOption
+
     @Argument(help: "The --out directories of the `sparrow build --slice` runs.")
     var slices: [String]
 
     func run() throws {
         try reportingErrors {
-            let (manifest, report) = try ShardedBuild.merge(sliceDirectories: slices, out: out, keepVectors: keepVectors)
+            let (manifest, report) = try ShardedBuild.merge(sliceDirectories: slices, out: out, keepVectors: keepVectors, memoryBudget: memory.bytes)
             printFinished(manifest, report, out: out)
         }
     }
+}
+
+struct BuildMemoryOption: ParsableArguments {
+    @Option(name: .customLong("memory-mb"), help: """
+        MiB the shards' sorting and writing may hold; beyond it they spill to OUT/work/scratch. \
+        The encoder comes on top: with splade-tiny, 77 MB for one thread.
+        """)
+    var megabytes: Int = BuildOptions.defaultMemoryBudget >> 20
+
+    func validate() throws {
+        guard megabytes >= 16 else { throw ValidationError("--memory-mb must be at least 16") }
+    }
+
+    var bytes: Int { megabytes << 20 }
 }
 
 private func printFinished(_ manifest: BuildManifest, _ report: BuildReport, out: String) {
