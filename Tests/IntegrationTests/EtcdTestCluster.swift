@@ -50,7 +50,7 @@ final class EtcdTestCluster {
             "--listen-client-urls", endpoint(index), "--advertise-client-urls", endpoint(index),
             "--listen-peer-urls", "\(scheme)://127.0.0.1:\(member.peer)", "--initial-advertise-peer-urls", "\(scheme)://127.0.0.1:\(member.peer)",
             "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", (directory as NSString).lastPathComponent,
-            "--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "warn",
+            "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote", "--log-level", "warn",
         ] + (tls.map { tls in
             ["--cert-file", tls.certificate, "--key-file", tls.key, "--trusted-ca-file", tls.ca, "--client-cert-auth",
              "--peer-cert-file", tls.certificate, "--peer-key-file", tls.key, "--peer-trusted-ca-file", tls.ca, "--peer-client-cert-auth"]
