@@ -87,7 +87,9 @@ import Testing
 
     /// Three times the measured capacity for 30 s: what is refused is refused at once (p99 under
     /// 10 ms), the searches let in keep their p99 within 3× of the unloaded p99 (goal: 2×), memory stays
-    /// bounded, and within 5 s of the end searches are as fast as before, with none refused.
+    /// bounded, and within 5 s of the end none is refused and searches are as fast as before (the
+    /// speed, like every latency bound here, checked only when the hypervisor took under 5% of the CPU:
+    /// seen failing at 8.4% stolen, recovering in 0.5 s at 3.4%).
     @Test func threeTimesCapacityIsRefusedAtOnceAndWhatIsLetInStaysFast() async throws {
         let records = GeneratedCorpus.documents(20_000, vocabulary: 400, seed: 81)
         // The cluster on the first core, this process (the users) on
@@ -119,20 +121,29 @@ import Testing
         let peak = await sampling.value
         let ended = ContinuousClock.now
         let limit = try cluster.metric("sparrow_coordinator_search_limit")
-        // Back to normal: the unloaded rate in half-second slices, until a slice is as fast as before and nothing is refused.
+        // Back to normal: the unloaded rate in half-second slices, until a slice has nothing refused
+        // (`admitted`) and is as fast as before (`recovered`).
+        var admitted: Duration?
         var recovered: Duration?
         while recovered == nil && ContinuousClock.now - ended < .seconds(10) {
             let slice = try await users.run(rate: capacity / 10, for: .milliseconds(500))
-            if Self.refused(slice).isEmpty && Self.p99(Self.answered(slice)) <= Self.p99(unloaded) * 2 { recovered = ContinuousClock.now - ended }
+            guard Self.refused(slice).isEmpty else { continue }
+            admitted = admitted ?? ContinuousClock.now - ended
+            if Self.p99(Self.answered(slice)) <= Self.p99(unloaded) * 2 { recovered = ContinuousClock.now - ended }
         }
         try await users.close()
+        // Stolen CPU over the overload and the recovery: the recovery's speed is a latency bound too.
+        let stolenThrough = Self.stolen(since: cpuBefore)
 
         let (accepted, refused) = (Self.answered(overload), Self.refused(overload))
         let grown = zip(peak, rssBefore).map { ($0 - $1) / 1024 }
         #expect(capacity > 100, "capacity \(capacity)/s")
         #expect(Self.failures(overload).isEmpty, "\(Self.failures(overload).count) failed: \(Set(Self.failures(overload)).prefix(3))")
         #expect(grown.allSatisfy { $0 < 100 }, "RSS grew by \(grown) MB (coordinator, node)")
-        #expect(recovered.map { $0 <= .seconds(5) } == true, "back to normal after \(recovered.map(Self.ms) ?? "more than 10 s")")
+        #expect(admitted.map { $0 <= .seconds(5) } == true, "searches refused until \(admitted.map(Self.ms) ?? "more than 10 s") after")
+        if stolenThrough < 0.05 {
+            #expect(recovered.map { $0 <= .seconds(5) } == true, "back to normal after \(recovered.map(Self.ms) ?? "more than 10 s")")
+        }
         // Latency bounds hold only on CPUs that are ours: this machine is a virtual one, and when
         // its host gives a tenth of the CPU time to others, capacity and latency measured a few
         // seconds apart no longer describe the same machine. The row says so.
@@ -146,6 +157,6 @@ import Testing
         }
         print("| overload: 3× the measured capacity (\(Int(capacity)) searches/s with 4 callers) for 30 s against a tenth of it, open loop, 1 shard (`OverloadTests`) | "
               + "\(accepted.count) answered, p99 \(Self.ms(Self.p99(accepted))) (unloaded \(Self.ms(Self.p99(unloaded)))); \(refused.count) refused, p99 \(Self.ms(Self.p99(refused))); "
-              + "the limit at \(Int(limit)) searches; RSS +\(grown[0]) MB coordinator, +\(grown[1]) MB node; back to normal \(recovered.map(Self.ms) ?? "-") after; \(String(format: "%.1f%%", stolen * 100)) of the CPU stolen by the hypervisor\(stolen < 0.05 ? "" : " (latency bounds not checked)") | nothing: 0 failed |")
+              + "the limit at \(Int(limit)) searches; RSS +\(grown[0]) MB coordinator, +\(grown[1]) MB node; none refused \(admitted.map(Self.ms) ?? "-") after, back to normal \(recovered.map(Self.ms) ?? "-") after; \(String(format: "%.1f%%", stolen * 100)) of the CPU stolen by the hypervisor during the overload, \(String(format: "%.1f%%", stolenThrough * 100)) through the recovery\(stolen < 0.05 ? "" : " (latency bounds not checked)") | nothing: 0 failed |")
     }
 }
