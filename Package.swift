@@ -75,6 +75,7 @@ let package = Package(
         .target(
             name: "SparrowEtcd",
             dependencies: [
+                "SparrowSecurity",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

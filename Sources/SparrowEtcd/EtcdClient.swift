@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import SparrowSecurity
 import Synchronization
 
 /// A client of etcd's v3 API through its JSON gateway (`POST /v3/…`), with async-http-client.
@@ -27,20 +28,8 @@ public final class EtcdClient: Sendable {
 
     /// TLS to etcd: the CA its servers' certificates chain to, and this process's certificate
     /// and key when etcd asks for client certificates (`--client-cert-auth`).
-    public struct TLS: Sendable {
-        public var ca: String
-        public var certificate: String?
-        public var key: String?
-
-        public init(ca: String, certificate: String?, key: String?) {
-            self.ca = ca
-            self.certificate = certificate
-            self.key = key
-        }
-    }
-
     /// A client of the etcd cluster at `endpoints` (`http://host:port` or `https://…`, tried in order).
-    public init(endpoints: [String], tls: TLS? = nil, callTimeout: Duration = .seconds(2), logger: Logger) throws {
+    public init(endpoints: [String], tls: TLSFiles? = nil, callTimeout: Duration = .seconds(2), logger: Logger) throws {
         guard !endpoints.isEmpty else { throw EtcdError.configuration("no etcd endpoint given") }
         for endpoint in endpoints {
             guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {

@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import SparrowCore
 import SparrowCoordinator
+import SparrowSecurity
 import SparrowShard
 import SparrowStorage
 import SparrowWire

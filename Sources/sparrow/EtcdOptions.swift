@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SparrowCoordinator
 import SparrowEtcd
+import SparrowSecurity
 
 /// Where the cluster map lives in etcd, and how to reach etcd.
 struct EtcdOptions: ParsableArguments {
@@ -39,7 +40,7 @@ struct EtcdOptions: ParsableArguments {
     /// The client, when `--etcd` is given.
     func client(logger: Logger) throws -> EtcdClient? {
         guard etcd != nil else { return nil }
-        let tls = etcdCa.map { EtcdClient.TLS(ca: $0, certificate: etcdCert, key: etcdKey) }
+        let tls = etcdCa.map { TLSFiles(ca: $0, certificate: etcdCert, key: etcdKey) }
         return try EtcdClient(endpoints: endpoints, tls: tls, logger: logger)
     }
 
