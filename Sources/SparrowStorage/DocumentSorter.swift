@@ -26,18 +26,30 @@ public final class DocumentSorter {
     }
 
     private func spill() throws {
+        var next = sortHeld().makeIterator()
+        try writeRun { next.next()?.document }
+        held = []
+        heldBytes = 0
+        // At `RecordFile.mergeWidth` runs they become one: a merge's open files and buffers stay bounded.
+        if runs.count >= RecordFile.mergeWidth {
+            let merge = try Merge(memory: [], runs: runs)
+            runs = []
+            try writeRun(merge.next)
+        }
+    }
+
+    /// Writes the documents `next` gives (in id order, nil at the end) as a new run.
+    private func writeRun(_ next: () throws -> EncodedDocument?) throws {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        let writer = try RecordFile.Writer(path: (scratch as NSString).appendingPathComponent("run-\(runs.count)"))
+        let writer = try RecordFile.Writer(path: (scratch as NSString).appendingPathComponent("run-\(UUID().uuidString)"))
         var bytes: [UInt8] = []
-        for (_, document) in sortHeld() {
+        while let document = try next() {
             bytes.removeAll(keepingCapacity: true)
             document.append(to: &bytes)
             try writer.append(bytes)
         }
         try writer.commit()
         runs.append(writer.path)
-        held = []
-        heldBytes = 0
     }
 
     private func sortHeld() -> [(key: [UInt8], document: EncodedDocument)] {

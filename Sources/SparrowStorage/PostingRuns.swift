@@ -33,22 +33,40 @@ struct PostingRuns {
     }
 
     private mutating func spill() throws {
-        let path = (scratch as NSString).appendingPathComponent("postings-\(runs.count)")
-        let writer = try RecordFile.Writer(path: path)
+        let writer = try nextRun()
         for term in docs.indices where !docs[term].isEmpty {
-            var record: [UInt8] = []
-            record.reserveCapacity(8 + docs[term].count * 5)
-            RecordFile.appendLittleEndian(UInt32(term), to: &record)
-            RecordFile.appendLittleEndian(UInt32(docs[term].count), to: &record)
-            for doc in docs[term] { RecordFile.appendLittleEndian(doc, to: &record) }
-            record.append(contentsOf: codes[term])
-            try writer.append(record)
+            try writer.append(Self.record(term: UInt32(term), docs: docs[term], codes: codes[term]))
             docs[term] = []
             codes[term] = []
         }
-        try writer.commit()
-        runs.append(path)
+        try finishRun(writer)
         held = 0
+    }
+
+    private func nextRun() throws -> RecordFile.Writer {
+        try RecordFile.Writer(path: (scratch as NSString).appendingPathComponent("postings-\(UUID().uuidString)"))
+    }
+
+    /// Adds a written run; at `RecordFile.mergeWidth` runs they become one (open files and read
+    /// buffers stay bounded whatever the corpus).
+    private mutating func finishRun(_ writer: RecordFile.Writer) throws {
+        try writer.commit()
+        runs.append(writer.path)
+        guard runs.count >= RecordFile.mergeWidth else { return }
+        let merged = try nextRun()
+        try Self.merge(runs, terms: docs.count) { term, docs, codes in try merged.append(Self.record(term: term, docs: docs, codes: codes)) }
+        try merged.commit()
+        runs = [merged.path]
+    }
+
+    private static func record(term: UInt32, docs: [UInt32], codes: [UInt8]) -> [UInt8] {
+        var record: [UInt8] = []
+        record.reserveCapacity(8 + docs.count * 5)
+        RecordFile.appendLittleEndian(term, to: &record)
+        RecordFile.appendLittleEndian(UInt32(docs.count), to: &record)
+        for doc in docs { RecordFile.appendLittleEndian(doc, to: &record) }
+        record.append(contentsOf: codes)
+        return record
     }
 
     /// Calls `list` once per term with postings, terms ascending, with its whole list.
@@ -58,9 +76,14 @@ struct PostingRuns {
             return
         }
         if held > 0 { try spill() }
+        try Self.merge(runs, terms: docs.count, list)
+    }
+
+    /// Each term's lists from `runs` (in order) concatenated; the runs are removed after.
+    private static func merge(_ runs: [String], terms: Int, _ list: (_ term: UInt32, _ docs: [UInt32], _ codes: [UInt8]) throws -> Void) throws {
         let readers = try runs.map(RecordFile.Reader.init(path:))
         var heads = try readers.map { try $0.next().map(Array.init) }
-        for term in docs.indices {
+        for term in 0..<terms {
             var termDocs: [UInt32] = []
             var termCodes: [UInt8] = []
             for (index, reader) in readers.enumerated() {

@@ -15,6 +15,11 @@ public enum RecordFile {
     static let endMarker: UInt32 = 0xFFFF_FFFF
     /// The largest record either side accepts.
     public static let maxRecordBytes = 1 << 30
+    /// Runs merged at once: sorters and posting runs fold their runs into one when they reach it,
+    /// so that a merge holds this many files and read buffers (`readBuffer` each) at most.
+    public static let mergeWidth = 64
+    /// Bytes a reader fetches at a time.
+    static let readBuffer = 128 << 10
 
     public final class Writer {
         private let file: AtomicOutputFile
@@ -103,7 +108,7 @@ public enum RecordFile {
             if buffer.count - position < n {
                 buffer.removeSubrange(0..<position)
                 position = 0
-                let want = max(n - buffer.count, 1 << 20)
+                let want = max(n - buffer.count, RecordFile.readBuffer)
                 let old = buffer.count
                 buffer.append(contentsOf: repeatElement(0, count: want))
                 let read = buffer.withUnsafeMutableBytes { fread($0.baseAddress! + old, 1, want, file) }

@@ -95,6 +95,8 @@ import Testing
         for (sortBudget, postingBudget) in [(1 << 30, 1 << 30), (4_000, 500), (1, 1)] {
             let sorter = DocumentSorter(budget: sortBudget, scratch: fixture.directory + "/sort-\(sortBudget)")
             for document in documents { try sorter.add(document) }
+            let runs = (try? FileManager.default.contentsOfDirectory(atPath: fixture.directory + "/sort-\(sortBudget)")) ?? []
+            #expect(runs.count < RecordFile.mergeWidth, "runs are folded into one at \(RecordFile.mergeWidth): open files stay bounded")
             let writer = try ShardSSTWriter(
                 path: fixture.directory + "/\(sortBudget).sst",
                 settings: .init(shardID: "s", quantizer: WeightQuantizer(maxWeight: largest), provenance: .init(buildID: "b"), postingBudget: postingBudget),
