@@ -9,7 +9,6 @@ public final class DocumentSorter {
     private let budget: Int
     private let scratch: String
     private var runs: [String] = []
-    public private(set) var count = 0
 
     /// `scratch`: a directory for this sorter's runs alone (created when first needed).
     public init(budget: Int, scratch: String) {
@@ -21,7 +20,6 @@ public final class DocumentSorter {
         let key = Array(document.id.utf8)
         heldBytes += 96 + 2 * key.count + 8 * document.vector.count + (document.fields?.reduce(0) { $0 + 64 + $1.key.utf8.count + $1.value.utf8.count } ?? 0)
         held.append((key, document))
-        count += 1
         if heldBytes >= budget { try spill() }
     }
 
