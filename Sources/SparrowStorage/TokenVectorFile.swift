@@ -127,7 +127,9 @@ extension EncodedDocument {
         }
         let vector = SparseVector(pairs: pairs)
         guard vector.count == pairs.count else {
-            throw IOError.malformedLine(path: path, line: lineNumber, reason: "a token appears twice in 'vector'")
+            let ids = pairs.map(\.0).sorted()
+            let repeated = zip(ids, ids.dropFirst()).first { $0 == $1 }.map { tokens.tokens[Int($0.0)] } ?? "?"
+            throw IOError.malformedLine(path: path, line: lineNumber, reason: "token '\(repeated)' appears twice in 'vector'")
         }
         return EncodedDocument(id: id, vector: vector, fields: fields)
     }

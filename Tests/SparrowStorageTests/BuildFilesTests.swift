@@ -37,6 +37,10 @@ import Testing
         let line = Array(#"{"id": "d", "vector": {"b": 0.5, "a": 2}, "fields": {"k": "v"}}"#.utf8)
         let document = try EncodedDocument.parse(line[...], path: "v", lineNumber: 1, tokens: table)
         #expect(table.tokens == ["b", "a"])
+        let repeated = Array(#"{"id": "r", "vector": {"c": 1, "b": 2, "c": 3}}"#.utf8)
+        #expect(throws: IOError.malformedLine(path: "v", line: 2, reason: "token 'c' appears twice in 'vector'")) {
+            try EncodedDocument.parse(repeated[...], path: "v", lineNumber: 2, tokens: table)
+        }
         #expect(document.vector.terms == [0, 1])
         for name in ["c", "d", "e", "a"] { _ = Array(name.utf8).withUnsafeBufferPointer(table.intern) }
         #expect(table.tokens == ["b", "a", "c", "d", "e"], "growing past its capacity keeps every number")
