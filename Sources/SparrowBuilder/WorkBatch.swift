@@ -20,12 +20,7 @@ enum WorkBatch {
             previous = token
         }
         try writer.append(header)
-        var bytes: [UInt8] = []
-        for document in documents {
-            bytes.removeAll(keepingCapacity: true)
-            document.append(to: &bytes)
-            try writer.append(bytes)
-        }
+        for document in documents { try writer.append(document) }
         try writer.commit()
     }
 
@@ -48,8 +43,7 @@ enum WorkBatch {
             frequencies.add(documents: documents, frequencies: counts)
             var read = 0
             while let record = try reader.next() {
-                var bytes = ByteReader(Array(record))
-                try document(try EncodedDocument.read(from: &bytes, termLimit: UInt32(vocabularySize)))
+                try document(try EncodedDocument(record: record, termLimit: UInt32(vocabularySize)))
                 read += 1
             }
             guard read == documents else { throw CorruptData("\(read) documents, the header says \(documents)") }

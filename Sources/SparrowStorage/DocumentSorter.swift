@@ -40,12 +40,7 @@ public final class DocumentSorter {
     private func writeRun(_ next: () throws -> EncodedDocument?) throws {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let writer = try RecordFile.Writer(path: (scratch as NSString).appendingPathComponent("run-\(UUID().uuidString)"))
-        var bytes: [UInt8] = []
-        while let document = try next() {
-            bytes.removeAll(keepingCapacity: true)
-            document.append(to: &bytes)
-            try writer.append(bytes)
-        }
+        while let document = try next() { try writer.append(document) }
         try writer.commit()
         runs.append(writer.path)
     }
@@ -82,8 +77,7 @@ public final class DocumentSorter {
 
         private static func read(_ reader: RecordFile.Reader) throws -> (key: [UInt8], document: EncodedDocument)? {
             guard let record = try reader.next() else { return nil }
-            var bytes = ByteReader(Array(record))
-            let document = try EncodedDocument.read(from: &bytes)
+            let document = try EncodedDocument(record: record)
             return (Array(document.id.utf8), document)
         }
 

@@ -85,3 +85,20 @@ public struct EncodedDocument: Sendable, Equatable {
         return EncodedDocument(id: id, vector: SparseVector(sortedTerms: terms, weights: weights), fields: fields)
     }
 }
+
+extension EncodedDocument {
+    /// The document a record of a work batch or a sorted run holds.
+    public init(record: ArraySlice<UInt8>, termLimit: UInt32 = .max) throws {
+        var reader = ByteReader(Array(record))
+        self = try Self.read(from: &reader, termLimit: termLimit)
+    }
+}
+
+extension RecordFile.Writer {
+    /// Appends `document` as one record.
+    public func append(_ document: EncodedDocument) throws {
+        var bytes: [UInt8] = []
+        document.append(to: &bytes)
+        try append(bytes)
+    }
+}
