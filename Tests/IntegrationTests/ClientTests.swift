@@ -1,4 +1,5 @@
 import Foundation
+import SparrowCore
 import SparrowStorage
 import Testing
 
@@ -12,7 +13,7 @@ import Testing
     static let words = ["protein", "gene", "cell", "cancer", "virus", "blood", "brain", "heart", "drug", "patient", "tumor", "immune"]
 
     static func documents() -> [TokenVectorRecord] {
-        var random = SplitMix(state: 5)
+        var random = SplitMix64(seed: 5)
         return (0..<240).map { doc in
             var vector: [String: Float] = [:]
             for word in words.shuffled(using: &random).prefix(4) { vector[word] = Float(Int.random(in: 1...20, using: &random)) / 8 }

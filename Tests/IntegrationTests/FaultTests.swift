@@ -215,7 +215,7 @@ import Testing
         let log = try #require(files.filter { $0.hasSuffix(".log") }.sorted().last, "no write-ahead log in \(files)")
         let handle = try #require(FileHandle(forWritingAtPath: generation + "/" + log))
         try handle.seekToEnd()
-        var generator = SplitMix(state: 86)
+        var generator = SplitMix64(seed: 86)
         try handle.write(contentsOf: Data((0..<700).map { _ in UInt8.random(in: 0...255, using: &generator) }))
         try handle.close()
         try cluster.restart("node-0")

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import SparrowCoordinator
+import SparrowCore
 import SparrowSecurity
 import SparrowStorage
 import SparrowWire
@@ -261,23 +262,11 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Deterministic pseudo-random numbers (splitmix64) for generated corpora and queries.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 enum GeneratedCorpus {
     /// Documents over tokens t0…t(vocabulary-1), common tokens more frequent; weights on a
     /// coarse grid so that equal scores (ties) occur.
     static func documents(_ count: Int, vocabulary: Int, seed: UInt64) -> [TokenVectorRecord] {
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<count).map { doc in
             var vector: [String: Float] = [:]
             for _ in 0..<Int.random(in: 3...25, using: &random) {
@@ -290,7 +279,7 @@ enum GeneratedCorpus {
 
     /// Queries of 1–12 tokens, some absent from every document.
     static func queries(_ count: Int, vocabulary: Int, seed: UInt64) -> [[String: Float]] {
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<count).map { _ in
             var query: [String: Float] = [:]
             for _ in 0..<Int.random(in: 1...12, using: &random) {

@@ -2,7 +2,7 @@ import SparrowCore
 import Testing
 
 @Test func postingBlocksRoundTripAndChainAcrossBlocks() throws {
-    var rng = SeededGenerator(seed: 11)
+    var rng = SplitMix64(seed: 11)
     var ids: [UInt32] = []
     var doc: UInt32 = 0
     for _ in 0..<300 {

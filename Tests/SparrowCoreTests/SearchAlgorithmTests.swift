@@ -1,19 +1,6 @@
 import SparrowCore
 import Testing
 
-/// SplitMix64: a tiny seeded generator so generated corpora are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A generated corpus shape.
 struct CorpusShape: CustomTestStringConvertible, Sendable {
     var documents: Int
@@ -29,19 +16,19 @@ struct CorpusShape: CustomTestStringConvertible, Sendable {
         "\(documents) docs, vocab \(vocabulary), \(skewed ? "skewed" : "flat"), \(coarseWeights ? "coarse" : "fine") weights, seed \(seed)"
     }
 
-    func term(_ rng: inout SeededGenerator) -> UInt32 {
+    func term(_ rng: inout SplitMix64) -> UInt32 {
         guard skewed else { return UInt32.random(in: 0..<UInt32(vocabulary), using: &rng) }
         // Inverse-CDF of a power law: small ids are common, large ids rare.
         let u = Double.random(in: 0..<1, using: &rng)
         return UInt32(min(Double(vocabulary - 1), Double(vocabulary) * u * u * u))
     }
 
-    func weight(_ rng: inout SeededGenerator) -> Float {
+    func weight(_ rng: inout SplitMix64) -> Float {
         coarseWeights ? Float(Int.random(in: 1...4, using: &rng)) : Float.random(in: 0.01...3, using: &rng)
     }
 
     func corpus() -> [SparseVector] {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         return (0..<documents).map { _ in
             let n = Int.random(in: 1...termsPerDocument, using: &rng)
             return SparseVector(pairs: (0..<n).map { _ in (term(&rng), weight(&rng)) })
@@ -49,7 +36,7 @@ struct CorpusShape: CustomTestStringConvertible, Sendable {
     }
 
     func queries(_ count: Int) -> [SparseVector] {
-        var rng = SeededGenerator(seed: seed ^ 0xABCDEF)
+        var rng = SplitMix64(seed: seed ^ 0xABCDEF)
         return (0..<count).map { _ in
             let n = Int.random(in: 1...24, using: &rng)
             // Some ids beyond the vocabulary: terms absent from the index.

@@ -11,8 +11,9 @@ public struct InvertedIndex: Sendable {
         self.quantizer = quantizer
     }
 
-    /// Inverts document vectors; document `i` of `vectors` gets internal id `i`.
-    public init(vectors: [SparseVector], quantizer: WeightQuantizer? = nil) {
+    /// Inverts document vectors; document `i` of `vectors` gets internal id `i`. Lists are in
+    /// impact tiers (`ImpactTiers`) unless `tiered` is false.
+    public init(vectors: [SparseVector], quantizer: WeightQuantizer? = nil, tiered: Bool = true) {
         let quantizer = quantizer ?? WeightQuantizer(maxWeight: vectors.lazy.compactMap { $0.weights.max() }.max() ?? 1)
         var docs: [UInt32: [UInt32]] = [:]
         var codes: [UInt32: [UInt8]] = [:]
@@ -24,9 +25,22 @@ public struct InvertedIndex: Sendable {
         }
         var lists: [UInt32: PostingList] = [:]
         for (term, ids) in docs {
-            lists[term] = PostingList(docs: ids, weights: codes[term]!)
+            var ids = ids
+            var weights = codes[term]!
+            let ends = tiered ? ImpactTiers.split(docs: &ids, codes: &weights) : [ids.count]
+            lists[term] = PostingList(docs: ids, weights: weights, tierEnds: ends)
         }
         self.init(lists: lists, documentCount: vectors.count, quantizer: quantizer)
+    }
+
+    /// Each query term's list with its query weight (terms without postings left out).
+    public func postings(of query: QuantizedQuery) -> [(list: PostingList, weight: UInt64)] {
+        var found: [(list: PostingList, weight: UInt64)] = []
+        found.reserveCapacity(query.terms.count)
+        for (term, weight) in zip(query.terms, query.weights) {
+            if let list = lists[term] { found.append((list, weight)) }
+        }
+        return found
     }
 
     /// Total postings over all terms.

@@ -92,7 +92,7 @@ public struct BlockMaxMaxScore: SearchAlgorithm {
         let first = position
         cursor.list.docs.withUnsafeBufferPointer { docs in
             cursor.list.weights.withUnsafeBufferPointer { codes in
-                while position < docs.count {
+                while position < cursor.endPosition {
                     let doc = docs[position]
                     if doc >= end { break }
                     acc[Int(doc &- start)] &+= weight &* UInt64(codes[position])

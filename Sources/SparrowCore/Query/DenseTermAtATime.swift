@@ -19,24 +19,26 @@ public struct DenseTermAtATime: SearchAlgorithm {
     public init() {}
 
     public func search(_ query: QuantizedQuery, in index: InvertedIndex, k: Int, filter: DocumentFilter?) -> [ScoredDoc] {
-        let cursors = cursors(query, in: index)
-        guard k > 0, !cursors.isEmpty else { return [] }
-        if cursors.reduce(UInt64(0), { $0 + $1.maxScore }) <= UInt64(UInt32.max) {
-            return score(cursors, pool: narrow, documentCount: index.documentCount, k: k, filter: filter)
+        let terms = index.postings(of: query)
+        guard k > 0, !terms.isEmpty else { return [] }
+        // Every tier of a list in one pass: a document sits in one tier of a term, so the order
+        // of the postings does not change the sums.
+        if terms.reduce(UInt64(0), { $0 + $1.weight * UInt64($1.list.maxWeight) }) <= UInt64(UInt32.max) {
+            return score(terms, pool: narrow, documentCount: index.documentCount, k: k, filter: filter)
         }
-        return score(cursors, pool: wide, documentCount: index.documentCount, k: k, filter: filter)
+        return score(terms, pool: wide, documentCount: index.documentCount, k: k, filter: filter)
     }
 
     private func score<Slot: FixedWidthInteger & UnsignedInteger & Sendable>(
-        _ cursors: [PostingCursor], pool: AccumulatorPool<Slot>, documentCount: Int, k: Int, filter: DocumentFilter?
+        _ terms: [(list: PostingList, weight: UInt64)], pool: AccumulatorPool<Slot>, documentCount: Int, k: Int, filter: DocumentFilter?
     ) -> [ScoredDoc] {
         var scores = pool.take(count: documentCount)
         defer { pool.give(scores) }
         scores.withUnsafeMutableBufferPointer { acc in
-            for cursor in cursors {
-                let weight = Slot(truncatingIfNeeded: cursor.queryWeight)
-                cursor.list.docs.withUnsafeBufferPointer { docs in
-                    cursor.list.weights.withUnsafeBufferPointer { codes in
+            for (list, queryWeight) in terms {
+                let weight = Slot(truncatingIfNeeded: queryWeight)
+                list.docs.withUnsafeBufferPointer { docs in
+                    list.weights.withUnsafeBufferPointer { codes in
                         for p in 0..<docs.count { acc[Int(docs[p])] &+= weight &* Slot(codes[p]) }
                     }
                 }

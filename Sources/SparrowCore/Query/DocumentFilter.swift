@@ -14,6 +14,18 @@ public struct DocumentFilter: Sendable, Equatable {
         return word < words.count && words[word] & (1 << UInt64(doc & 63)) != 0
     }
 
+    /// Runs `body` with the bitmap's words (bit `doc & 63` of word `doc >> 6`), for loops that
+    /// must not retain the filter's storage once per document (`DocumentFilter.contains(_:in:)`).
+    public func withUnsafeWords<R>(_ body: (UnsafeBufferPointer<UInt64>) throws -> R) rethrows -> R {
+        try words.withUnsafeBufferPointer(body)
+    }
+
+    @inline(__always)
+    public static func contains(_ doc: UInt32, in words: UnsafeBufferPointer<UInt64>) -> Bool {
+        let word = Int(doc >> 6)
+        return word < words.count && words[word] & (1 << UInt64(doc & 63)) != 0
+    }
+
     public mutating func insert(_ doc: UInt32) {
         let word = Int(doc >> 6)
         if word >= words.count { words.append(contentsOf: repeatElement(0, count: word - words.count + 1)) }

@@ -6,12 +6,12 @@ public protocol SearchAlgorithm: Sendable {
 }
 
 extension SearchAlgorithm {
-    /// Cursors of the query terms that have postings.
+    /// A cursor on each tier of each query term that has postings.
     func cursors(_ query: QuantizedQuery, in index: InvertedIndex) -> [PostingCursor] {
         var cursors: [PostingCursor] = []
         cursors.reserveCapacity(query.terms.count)
-        for (term, weight) in zip(query.terms, query.weights) {
-            if let list = index.lists[term] { cursors.append(PostingCursor(list: list, queryWeight: weight)) }
+        for (list, weight) in index.postings(of: query) {
+            for tier in list.tiers.indices { cursors.append(PostingCursor(list: list, tier: tier, queryWeight: weight)) }
         }
         return cursors
     }
@@ -25,8 +25,8 @@ public struct ExhaustiveSearch: SearchAlgorithm {
     public func search(_ query: QuantizedQuery, in index: InvertedIndex, k: Int, filter: DocumentFilter?) -> [ScoredDoc] {
         var scores = [UInt64](repeating: 0, count: index.documentCount)
         for cursor in cursors(query, in: index) {
-            for (doc, code) in zip(cursor.list.docs, cursor.list.weights) {
-                scores[Int(doc)] += cursor.queryWeight * UInt64(code)
+            for p in cursor.position..<cursor.endPosition {
+                scores[Int(cursor.list.docs[p])] += cursor.queryWeight * UInt64(cursor.list.weights[p])
             }
         }
         var top = TopKQueue(k: k)
