@@ -26,6 +26,8 @@ public enum RecordFile {
         private var buffer: [UInt8] = []
         private var count: UInt64 = 0
         private var checksum: UInt32 = 0
+        /// Bytes written so far: where the next record will start (for `records(path:range:)`).
+        public private(set) var size = RecordFile.magic.count
 
         public init(path: String) throws {
             file = try AtomicOutputFile(path: path)
@@ -43,6 +45,7 @@ public enum RecordFile {
             buffer.append(contentsOf: record)
             checksum = CRC32C.extend(checksum, record)
             count += 1
+            size += 4 + record.count
             if buffer.count >= 1 << 20 { try flush() }
         }
 
@@ -120,6 +123,30 @@ public enum RecordFile {
             defer { position += n }
             return buffer[position..<(position + n)]
         }
+    }
+
+    /// The records in bytes `range` of a committed file (record starts, as `Writer.size` gave
+    /// them). Reads only those bytes: the file's own count and checksum are not checked, so
+    /// records read this way should carry checksums of their own.
+    public static func records(path: String, range: Range<Int>) throws -> [[UInt8]] {
+        guard let file = fopen(path, "rb") else { throw IOError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        defer { fclose(file) }
+        var bytes = [UInt8](repeating: 0, count: range.count)
+        let read = bytes.withUnsafeMutableBytes { buffer -> Int in
+            guard fseeko(file, off_t(range.lowerBound), SEEK_SET) == 0 else { return -1 }
+            return fread(buffer.baseAddress, 1, range.count, file)
+        }
+        guard read == range.count else { throw IOError.readFailed(path: path, reason: "bytes \(range) are past the end") }
+        var records: [[UInt8]] = []
+        var at = 0
+        while at < bytes.count {
+            guard at + 4 <= bytes.count else { throw IOError.readFailed(path: path, reason: "a record cut at byte \(range.lowerBound + at)") }
+            let length = Int(littleEndian(bytes[at..<at + 4]))
+            guard at + 4 + length <= bytes.count else { throw IOError.readFailed(path: path, reason: "a record cut at byte \(range.lowerBound + at)") }
+            records.append(Array(bytes[at + 4..<at + 4 + length]))
+            at += 4 + length
+        }
+        return records
     }
 
     static func appendLittleEndian(_ value: UInt32, to out: inout [UInt8]) {

@@ -153,15 +153,11 @@ extension Shard {
             for term in postings.keys.sorted() {
                 let list = postings[term]!
                 total += list.count
-                var blocks: UInt32 = 0
-                for start in stride(from: 0, to: list.count, by: PostingList.blockSize) {
-                    let slice = list[start..<min(start + PostingList.blockSize, list.count)]
-                    let block = PostingBlockCodec.encode(docs: ArraySlice(slice.map(\.doc)), weights: ArraySlice(slice.map(\.code)))
-                    batch.put(ShardKeys.key("P", term, blocks), block)
+                let (encoded, header) = PostingBlockCodec.encodeTerm(docs: list.map(\.doc), codes: list.map(\.code))
+                for (number, block) in encoded.enumerated() {
+                    batch.put(ShardKeys.key("P", term, UInt32(number)), block)
                     checksumInput.append(contentsOf: block.suffix(4))
-                    blocks += 1
                 }
-                let header = TermHeader(documentFrequency: UInt32(list.count), maxWeight: list.map(\.code).max()!, blocks: blocks)
                 batch.put(ShardKeys.key("T", term), header.encoded())
             }
             s.manifest.postings = total

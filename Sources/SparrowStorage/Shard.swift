@@ -21,6 +21,14 @@ public struct TermContribution: Sendable, Equatable {
     public var product: Float { queryWeight * documentWeight }
 }
 
+/// A shard's answer: the hits, and the approximate settings that produced them (nil: exact).
+public struct ShardAnswer: Sendable, Equatable {
+    public var hits: [Hit]
+    public var approximate: ApproximateSearch.Settings?
+    /// What the approximate search did (nil when exact).
+    public var work: ApproximateSearch.Work?
+}
+
 /// Counts and bytes of an open shard.
 public struct ShardStats: Sendable, Equatable {
     public var liveDocuments: Int
@@ -42,6 +50,9 @@ public final class Shard: @unchecked Sendable {
         var tokens: [UInt32: String]
         /// Bulk-loaded postings (blocks on disk).
         var main: InvertedIndex
+        /// The bulk-loaded documents' vectors, for the approximate mode (nil: the shard has no
+        /// calibration, format 1, and is searched exactly).
+        var forward: ForwardIndex?
         /// Postings of documents written online since the last compaction.
         var delta: InvertedIndex
         var deltaPostings: [UInt32: [(doc: UInt32, code: UInt8)]]
@@ -59,6 +70,7 @@ public final class Shard: @unchecked Sendable {
     }
     let writeLock = NSLock()
     let algorithm: any SearchAlgorithm
+    let approximateSearch = ApproximateSearch()
 
     /// Opens the shard in `directory` (its current generation, or with `prepared` the one a
     /// build bundle was ingested into and not yet activated), checking its manifest and every
@@ -85,16 +97,17 @@ public final class Shard: @unchecked Sendable {
         return ShardStats(
             liveDocuments: s.manifest.liveDocuments, postings: s.main.postingCount + s.delta.postingCount,
             terms: s.termOf.count, bytesOnDisk: database.sstBytes,
-            residentBytes: s.main.residentBytes + s.delta.residentBytes, blockCacheBytes: database.blockCacheBytes)
+            residentBytes: s.main.residentBytes + s.delta.residentBytes + (s.forward?.residentBytes ?? 0), blockCacheBytes: database.blockCacheBytes)
     }
 
     /// The best `k` live documents for `query` (token → weight), optionally restricted to
-    /// documents whose stored field equals a value, with per-token explanations.
-    /// `algorithm` overrides the shard's own (tests compare against `ExhaustiveSearch`).
+    /// documents whose stored field equals a value, with per-token explanations; exact, or
+    /// approximate as `mode` asks (the answer says which). `algorithm` overrides the shard's
+    /// exact algorithm (tests compare against `ExhaustiveSearch`).
     public func search(
-        _ query: [String: Float], k: Int, filter: [String: String] = [:], explain: Bool = false,
+        _ query: [String: Float], k: Int, filter: [String: String] = [:], explain: Bool = false, mode: SearchMode = .exact,
         algorithm override: (any SearchAlgorithm)? = nil
-    ) throws -> [Hit] {
+    ) throws -> ShardAnswer {
         let algorithm = override ?? self.algorithm
         let s = state
         let quantized = Self.quantize(query, state: s)
@@ -107,23 +120,33 @@ public final class Shard: @unchecked Sendable {
             }
             allowed = allowed.intersection(matching)
         }
+        let forward = s.forward
+        let settings = forward == nil ? nil : mode.resolve(s.manifest.approximate)
+        let main: [ScoredDoc]
+        var work: ApproximateSearch.Work?
+        if let settings, let forward {
+            (main, work) = approximateSearch.search(quantized, in: s.main, forward: forward, k: k, filter: allowed, settings: settings)
+        } else {
+            main = algorithm.search(quantized, in: s.main, k: k, filter: allowed)
+        }
         var merged: [ScoredDoc]
         if s.delta.postingCount > 0 {
             // Two segments, merged by `HitOrder`. In the bulk-loaded one internal ids follow
             // external ids; the writes' do not, so their k-th place must hold all of its tie.
-            let main = algorithm.search(quantized, in: s.main, k: k, filter: allowed)
+            // Online writes are few: their segment is always searched exactly.
             let delta = Self.top(k, algorithm: algorithm, quantized, in: s.delta, filter: allowed, ids: s.externalIDs)
             merged = (main + delta).sorted { HitOrder.precedes($0.score, s.externalIDs[$0.doc] ?? "", $1.score, s.externalIDs[$1.doc] ?? "") }
             merged = Array(merged.prefix(k))
         } else {
             // One bulk-loaded segment: internal ids follow external ids, so its order is `HitOrder`.
-            merged = algorithm.search(quantized, in: s.main, k: k, filter: allowed)
+            merged = main
         }
-        return try merged.map { scored in
+        let hits = try merged.map { scored in
             var hit = Hit(id: s.externalIDs[scored.doc] ?? "", doc: scored.doc, score: Float(scored.score) * quantized.scale, rawScore: scored.score)
             if explain { hit.explanation = try self.explain(doc: scored.doc, query: query, state: s) }
             return hit
         }
+        return ShardAnswer(hits: hits, approximate: settings, work: work)
     }
 
     /// The best `k` of `segment` in `HitOrder`, with every document tied with the k-th (the

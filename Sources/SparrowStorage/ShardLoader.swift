@@ -49,6 +49,7 @@ struct ShardLoader {
         }
         return Shard.State(
             manifest: manifest, quantizer: quantizer, termOf: termOf, tokens: tokens, main: main,
+            forward: manifest.approximate == nil ? nil : ForwardIndex(main),
             delta: Self.index(deltaPostings, documentCount: Int(manifest.nextDocument), quantizer: quantizer),
             deltaPostings: deltaPostings, externalIDs: externalIDs, live: live)
     }
@@ -65,38 +66,34 @@ struct ShardLoader {
             return true
         }
         var lists: [UInt32: PostingList] = [:]
-        var docs: [UInt32] = []
-        var weights: [UInt8] = []
         var currentTerm: UInt32?
-        var expectedBlock: UInt32 = 0
+        var termBlocks: [[UInt8]] = []
         var checksumInput: [UInt8] = []
         func finishTerm() throws {
             guard let term = currentTerm else { return }
-            guard let header = headers[term], header.documentFrequency == docs.count, header.blocks == expectedBlock else {
-                throw corrupt(ShardKeys.key("T", term), "term header disagrees with its \(expectedBlock) blocks of \(docs.count) postings")
+            guard let header = headers[term] else { throw corrupt(ShardKeys.key("T", term), "no term header for its \(termBlocks.count) blocks") }
+            let list: PostingList
+            do {
+                list = try PostingBlockCodec.decodeTerm(termBlocks, header: header)
+            } catch let error as CorruptData {
+                throw corrupt(ShardKeys.key("P", term), error.reason)
             }
-            lists[term] = PostingList(docs: docs, weights: weights)
-            docs.removeAll(keepingCapacity: true)
-            weights.removeAll(keepingCapacity: true)
+            if let last = list.blockLastDoc.max(), last >= manifest.nextDocument {
+                throw corrupt(ShardKeys.key("P", term), "document id \(last) beyond the manifest's \(manifest.nextDocument)")
+            }
+            lists[term] = list
+            termBlocks.removeAll(keepingCapacity: true)
         }
         try database.scan(prefix: ShardKeys.prefix("P")) { key, value in
             guard key.count == 9 else { throw corrupt(key, "malformed posting key") }
             let term = ShardKeys.number(key, at: 1)
-            let block = ShardKeys.number(key, at: 5)
             if term != currentTerm {
                 try finishTerm()
                 currentTerm = term
-                expectedBlock = 0
             }
-            guard block == expectedBlock else { throw corrupt(key, "expected block \(expectedBlock)") }
-            do {
-                try PostingBlockCodec.decode(value, docs: &docs, weights: &weights)
-            } catch let error as CorruptData {
-                throw corrupt(key, error.reason)
-            }
-            guard docs.last! < manifest.nextDocument else { throw corrupt(key, "document id \(docs.last!) beyond the manifest's \(manifest.nextDocument)") }
+            guard ShardKeys.number(key, at: 5) == termBlocks.count else { throw corrupt(key, "expected block \(termBlocks.count)") }
+            termBlocks.append(value)
             checksumInput.append(contentsOf: value.suffix(4))
-            expectedBlock += 1
             return true
         }
         try finishTerm()

@@ -1,9 +1,13 @@
 import Foundation
+import SparrowCore
 
 /// What a shard is, stored under key `M` as JSON. Written in the same SST as the data it
 /// describes, so a shard has a manifest exactly when its whole bulk load is present.
 public struct ShardManifest: Codable, Equatable, Sendable {
-    public static let currentFormat = 1
+    /// 2: posting blocks in impact tiers and the approximate-mode calibration
+    /// (`PostingBlockCodec`, `approximate`); 1 is still read (no approximate mode: served exactly).
+    public static let currentFormat = 2
+    static let readableFormats = 1...2
 
     public var formatVersion: Int
     public var shardID: String
@@ -30,13 +34,16 @@ public struct ShardManifest: Codable, Equatable, Sendable {
     public var logStart: UInt64?
     /// When the shard was bulk-loaded; nil in build bundles, which must be reproducible byte for byte.
     public var createdAt: String?
+    /// Settings calibrated for target recalls when the shard was built (nil: format 1, or a
+    /// shard built without it).
+    public var approximate: ApproximateCalibration?
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", shardID = "shard_id", epoch
         case nextDocument = "next_document", liveDocuments = "live_documents", postings, terms
         case quantizationScale = "quantization_scale", encoderFingerprint = "encoder_fingerprint"
         case idfVersion = "idf_version", postingsChecksum = "postings_checksum", createdAt = "created_at", buildID = "build_id"
-        case lastChange = "last_change", lastWrite = "last_write", logStart = "log_start"
+        case lastChange = "last_change", lastWrite = "last_write", logStart = "log_start", approximate
     }
 
     func encoded() throws -> [UInt8] {
@@ -52,8 +59,9 @@ public struct ShardManifest: Codable, Equatable, Sendable {
         } catch {
             throw StorageError.manifest(path: path, reason: "unreadable (\(error))")
         }
-        guard manifest.formatVersion == currentFormat else {
-            throw StorageError.manifest(path: path, reason: "format version \(manifest.formatVersion); this Sparrow reads version \(currentFormat)")
+        guard readableFormats.contains(manifest.formatVersion) else {
+            throw StorageError.manifest(
+                path: path, reason: "format version \(manifest.formatVersion); this Sparrow reads versions \(readableFormats.lowerBound) to \(readableFormats.upperBound)")
         }
         return manifest
     }

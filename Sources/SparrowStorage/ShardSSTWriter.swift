@@ -17,10 +17,12 @@ public final class ShardSSTWriter {
         public var createdAt: String?
         /// Postings held in memory before a run is spilled (about 5 bytes each).
         public var postingBudget: Int
+        /// Documents sampled as queries to calibrate the approximate mode (0: none).
+        public var calibrationQueries: Int
 
         public init(
             shardID: String, epoch: Int = 1, quantizer: WeightQuantizer, provenance: ShardBuilder.Provenance, createdAt: String? = nil,
-            postingBudget: Int = 32 << 20
+            postingBudget: Int = 32 << 20, calibrationQueries: Int = 128
         ) {
             self.shardID = shardID
             self.epoch = epoch
@@ -28,6 +30,7 @@ public final class ShardSSTWriter {
             self.provenance = provenance
             self.createdAt = createdAt
             self.postingBudget = postingBudget
+            self.calibrationQueries = calibrationQueries
         }
     }
 
@@ -44,6 +47,10 @@ public final class ShardSSTWriter {
     private var postings: PostingRuns
     private var documents: UInt32 = 0
     private var lastID: [UInt8]?
+    /// Documents kept to calibrate with (a uniform sample: reservoir sampling, seeded by the
+    /// shard id so that equal input gives an equal shard).
+    private var samples: [(terms: [UInt32], codes: [UInt8])] = []
+    private var random: SplitMix64
     private let json: JSONEncoder = {
         let json = JSONEncoder()
         json.outputFormatting = [.sortedKeys]
@@ -67,6 +74,9 @@ public final class ShardSSTWriter {
         forward = try RecordFile.Writer(path: (scratch as NSString).appendingPathComponent("forward"))
         records = try RecordFile.Writer(path: (scratch as NSString).appendingPathComponent("documents"))
         postings = PostingRuns(terms: ordered.count, budget: settings.postingBudget, scratch: scratch)
+        var seed = FNV1a()
+        seed.add(settings.shardID)
+        random = SplitMix64(seed: seed.value)
         writer = try SSTFileWriter(path: path)
     }
 
@@ -100,6 +110,7 @@ public final class ShardSSTWriter {
         let codes = pairs.map(\.1)
         try forward.append(ForwardVectorCodec.encode(terms: terms, codes: codes))
         try postings.add(doc: doc, terms: terms, codes: codes)
+        sample(terms: terms, codes: codes, index: Int(doc))
         for (field, text) in document.fields ?? [:] { fieldKeys.append(ShardKeys.fieldKey(field: field, value: text, doc: doc)) }
         try records.append(Array(try json.encode(DocumentRecord(id: document.id, fields: document.fields))))
     }
@@ -121,25 +132,26 @@ public final class ShardSSTWriter {
         var headers: [(term: UInt32, header: TermHeader)] = []
         var checksumInput: [UInt8] = []
         var postingCount = 0
+        var ranges = [Range<Int>](repeating: 0..<0, count: tokens.count)
         try postings.finish { term, docs, codes in
-            var number: UInt32 = 0
-            for start in stride(from: 0, to: docs.count, by: PostingList.blockSize) {
-                let end = min(start + PostingList.blockSize, docs.count)
-                let block = PostingBlockCodec.encode(docs: docs[start..<end], weights: codes[start..<end])
+            let (encoded, header) = PostingBlockCodec.encodeTerm(docs: docs, codes: codes)
+            let start = blocks.size
+            for block in encoded {
                 try blocks.append(block)
                 checksumInput.append(contentsOf: block.suffix(4))
-                number += 1
             }
-            headers.append((term, TermHeader(documentFrequency: UInt32(docs.count), maxWeight: codes.max() ?? 0, blocks: number)))
+            ranges[Int(term)] = start..<blocks.size
+            headers.append((term, header))
             postingCount += docs.count
         }
         try blocks.commit()
+        let approximate = try calibrate(headers: headers, blocks: blocks.path, ranges: ranges, postings: postingCount)
         let manifest = ShardManifest(
             formatVersion: ShardManifest.currentFormat, shardID: settings.shardID, epoch: settings.epoch,
             nextDocument: documents, liveDocuments: Int(documents), postings: postingCount,
             terms: tokens.count, quantizationScale: settings.quantizer.scale, encoderFingerprint: settings.provenance.encoderFingerprint,
             idfVersion: settings.provenance.idfVersion, buildID: settings.provenance.buildID, postingsChecksum: CRC32C.checksum(checksumInput),
-            createdAt: settings.createdAt)
+            createdAt: settings.createdAt, approximate: approximate)
         try writer.put(ShardKeys.manifest, try manifest.encoded())
         let reader = try RecordFile.Reader(path: blocks.path)
         for (term, header) in headers {
@@ -157,6 +169,40 @@ public final class ShardSSTWriter {
         }
         try writer.finish()
         return (manifest, writer.contentChecksum)
+    }
+
+    private func sample(terms: [UInt32], codes: [UInt8], index: Int) {
+        guard settings.calibrationQueries > 0, !terms.isEmpty else { return }
+        if samples.count < settings.calibrationQueries {
+            samples.append((terms, codes))
+        } else {
+            let slot = Int(random.next() % UInt64(index + 1))
+            if slot < samples.count { samples[slot] = (terms, codes) }
+        }
+    }
+
+    /// Calibrates the approximate mode on queries made from the sampled documents, reading
+    /// each query's lists back from the encoded blocks (memory: one query's postings).
+    private func calibrate(headers: [(term: UInt32, header: TermHeader)], blocks path: String, ranges: [Range<Int>], postings: Int) throws -> ApproximateCalibration? {
+        guard !samples.isEmpty, documents > 0 else { return nil }
+        var headerOf: [UInt32: TermHeader] = [:]
+        for (term, header) in headers { headerOf[term] = header }
+        var calibrator = Calibrator(postingsPerDocument: Double(postings) / Double(documents))
+        for (number, sample) in samples.enumerated() {
+            // Query lengths 5 to 32, as inference-free queries of a sentence or two have.
+            let vector = Calibrator.pseudoQuery(
+                terms: sample.terms, codes: sample.codes, length: 5 + number * 7 % 28,
+                documentFrequency: { Int(headerOf[$0]?.documentFrequency ?? 0) }, documents: Int(documents))
+            var lists: [UInt32: PostingList] = [:]
+            for term in vector.terms {
+                guard let header = headerOf[term] else { continue }
+                lists[term] = try PostingBlockCodec.decodeTerm(RecordFile.records(path: path, range: ranges[Int(term)]), header: header)
+            }
+            let index = InvertedIndex(lists: lists, documentCount: Int(documents), quantizer: settings.quantizer)
+            calibrator.measure(QuantizedQuery(vector, documents: settings.quantizer), in: index)
+        }
+        samples = []
+        return calibrator.finish()
     }
 
     /// Puts each record of a scratch file, numbered from 0.

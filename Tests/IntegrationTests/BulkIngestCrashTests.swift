@@ -53,7 +53,7 @@ import Testing
             let shard = try Shard(directory: shardPath)
             let count = shard.manifest.liveDocuments
             #expect(count == 300 || count == 4000, "kill at \(fraction): \(count) documents")
-            let hits = try shard.search(["t1": 1, "t2": 1, "t3": 1], k: 1000)
+            let hits = try shard.search(["t1": 1, "t2": 1, "t3": 1], k: 1000).hits
             let prefix = count == 300 ? "old-" : "new-"
             #expect(!hits.isEmpty && hits.allSatisfy { $0.id.hasPrefix(prefix) })
             outcomes[count, default: 0] += 1

@@ -15,7 +15,7 @@ import Testing
         // Written after the load, in an order unlike their ids: "z", then "c", then "a".
         for id in ["z", "c", "a"] { try shard.upsert(TokenVectorRecord(id: id, vector: ["t1": 1])) }
         for k in 1...5 {
-            let hits = try shard.search(["t1": 1], k: k)
+            let hits = try shard.search(["t1": 1], k: k).hits
             #expect(hits.map(\.id) == Array(["a", "c", "m", "q", "z"].prefix(k)), "k = \(k)")
         }
         #expect(HitOrder.precedes(UInt64(2), "b", UInt64(1), "a") && HitOrder.precedes(UInt64(1), "a", UInt64(1), "b"))

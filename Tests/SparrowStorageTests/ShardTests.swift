@@ -49,14 +49,14 @@ struct ShardFixture {
         var before: [[Hit]] = []
         do {
             let shard = try Shard(directory: fixture.directory)
-            before = try queries.map { try shard.search($0, k: 10) }
+            before = try queries.map { try shard.search($0, k: 10).hits }
             #expect(shard.manifest.liveDocuments == 3000)
             #expect(shard.stats.residentBytes > 0)
         }
         let reopened = try Shard(directory: fixture.directory)
         for (query, hits) in zip(queries, before) {
-            #expect(try reopened.search(query, k: 10, algorithm: ExhaustiveSearch()) == hits)
-            #expect(try reopened.search(query, k: 10) == hits)
+            #expect(try reopened.search(query, k: 10, algorithm: ExhaustiveSearch()).hits == hits)
+            #expect(try reopened.search(query, k: 10).hits == hits)
             // Scores are the float dot product up to 8-bit quantization.
             for hit in hits {
                 let document = try #require(fixture.records.first { $0.id == hit.id })
@@ -78,7 +78,7 @@ struct ShardFixture {
         queries.append(["t1": 0.5, "t2": 1.5, "absent-token": 9])
         queries.append(["t1": 0.5, "t3": -2, "absent-token": .infinity])
         for query in queries {
-            let hits = try shard.search(query, k: 10)
+            let hits = try shard.search(query, k: 10).hits
             #expect(!hits.isEmpty)
             let scale = shard.scoreScale(for: query)
             for hit in hits { #expect(hit.score == Float(hit.rawScore) * scale, "query \(query)") }
@@ -91,7 +91,7 @@ struct ShardFixture {
         let same: [String: Float] = ["t1": 1, "t2": 0.5]
         let records = ["doc-b", "doc-10", "doc-a", "doc-9"].map { TokenVectorRecord(id: $0, vector: same) }
         try ShardBuilder.build(records: records, directory: fixture.directory, shardID: "s")
-        let hits = try Shard(directory: fixture.directory).search(["t1": 1], k: 3)
+        let hits = try Shard(directory: fixture.directory).search(["t1": 1], k: 3).hits
         // Byte order of the ids, whatever the input order: the cluster merges ties the same way.
         #expect(hits.map(\.id) == ["doc-10", "doc-9", "doc-a"])
         #expect(hits.map(\.doc) == [0, 1, 2])
@@ -103,7 +103,7 @@ struct ShardFixture {
         try ShardBuilder.build(records: fixture.records, directory: fixture.directory, shardID: "s")
         let shard = try Shard(directory: fixture.directory)
         let query = fixture.queries(1, seed: 4)[0]
-        let hits = try shard.search(query, k: 20, filter: ["parity": "odd"], explain: true)
+        let hits = try shard.search(query, k: 20, filter: ["parity": "odd"], explain: true).hits
         #expect(!hits.isEmpty)
         for hit in hits {
             #expect(Int(hit.id.dropFirst("doc-".count))! % 2 == 1)
@@ -123,12 +123,12 @@ struct ShardFixture {
             let shard = try Shard(directory: fixture.directory)
             // A brand-new document with a unique token is found at once.
             try shard.upsert(TokenVectorRecord(id: "fresh", vector: ["brand-new-token": 2.0, "t1": 1.0]))
-            #expect(try shard.search(["brand-new-token": 1.0], k: 5).map(\.id) == ["fresh"])
+            #expect(try shard.search(["brand-new-token": 1.0], k: 5).hits.map(\.id) == ["fresh"])
             // Replacing a document: the old vector no longer matches, the new one does.
             let victim = fixture.records[10]
             try shard.upsert(TokenVectorRecord(id: victim.id, vector: ["replacement-token": 1.5]))
-            #expect(try shard.search(["replacement-token": 1.0], k: 5).map(\.id) == [victim.id])
-            #expect(try !shard.search(victim.vector, k: 2000).contains { $0.id == victim.id && $0.doc == 10 })
+            #expect(try shard.search(["replacement-token": 1.0], k: 5).hits.map(\.id) == [victim.id])
+            #expect(try !shard.search(victim.vector, k: 2000).hits.contains { $0.id == victim.id && $0.doc == 10 })
             // Deleting: gone from every result.
             var deleted = Set<String>()
             for doc in stride(from: 0, to: 2000, by: 2) {
@@ -136,16 +136,16 @@ struct ShardFixture {
                 deleted.insert("doc-\(doc)")
         }
         #expect(try !shard.delete(id: "doc-0"))
-        answers = try queries.map { try shard.search($0, k: 50) }
-        #expect(try queries.map { try shard.search($0, k: 50, algorithm: ExhaustiveSearch()) } == answers)
+        answers = try queries.map { try shard.search($0, k: 50).hits }
+        #expect(try queries.map { try shard.search($0, k: 50, algorithm: ExhaustiveSearch()).hits } == answers)
         for hits in answers { #expect(hits.allSatisfy { !deleted.contains($0.id) }) }
         let sizeBefore = shard.stats.bytesOnDisk
         try shard.compact()
         #expect(shard.stats.bytesOnDisk < sizeBefore)
-        #expect(try queries.map { try shard.search($0, k: 50) } == answers)
+        #expect(try queries.map { try shard.search($0, k: 50).hits } == answers)
         }
         let reopened = try Shard(directory: fixture.directory)
-        #expect(try queries.map { try reopened.search($0, k: 50) } == answers)
+        #expect(try queries.map { try reopened.search($0, k: 50).hits } == answers)
         #expect(reopened.manifest.liveDocuments == 1001)
     }
 
@@ -159,7 +159,7 @@ struct ShardFixture {
             try shard.delete(id: "doc-3")
         }
         let shard = try Shard(directory: fixture.directory)
-        #expect(try shard.search(["zz": 1], k: 3).map(\.id) == ["late"])
+        #expect(try shard.search(["zz": 1], k: 3).hits.map(\.id) == ["late"])
         #expect(try shard.document(id: "doc-3") == nil)
         #expect(shard.manifest.liveDocuments == 100)
     }
