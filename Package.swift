@@ -60,6 +60,7 @@ let package = Package(
         .target(
             name: "SparrowWire",
             dependencies: [
+                "SparrowCore",
                 "SparrowSecurity",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),

@@ -54,6 +54,7 @@ extension Coordinator {
     func admitted(_ request: Sparrow_V1_QueryRequest) async throws -> Sparrow_V1_QueryResponse {
         let started = ContinuousClock.now
         let k = try Self.checkedK(request)
+        _ = try SearchMode(request.mode, field: "mode")
         let query = [Sparrow_V1_TermWeight](try queryVector(request))
         let cluster = self.cluster
         let timeout = request.timeoutMs > 0 ? Duration.milliseconds(Int64(request.timeoutMs)) : defaultTimeout
@@ -64,6 +65,7 @@ extension Coordinator {
         shardRequest.filter = request.filter
         shardRequest.explain = request.explain
         shardRequest.build = cluster.build ?? ""
+        shardRequest.mode = request.mode
 
         let first = rotation.add(1, ordering: .relaxed).oldValue
         let fanout = shardRequest
@@ -86,6 +88,9 @@ extension Coordinator {
         response.coverage.failed = outcomes.compactMap(\.failure).sorted { $0.shard < $1.shard }
         response.coverage.timedOut = outcomes.contains { $0.timedOut }
         response.query = query
+        let answered = outcomes.compactMap(\.result)
+        response.approximateShards = UInt32(answered.count { $0.response.mode.approximate })
+        response.mode = response.approximateShards == 0 ? "exact" : Int(response.approximateShards) == answered.count ? "approximate" : "mixed"
         response.tookMs = (ContinuousClock.now - started).milliseconds
         if !response.coverage.failed.isEmpty {
             logger.warning("partial results", metadata: [

@@ -2,16 +2,20 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import SparrowCore
 import SparrowSecurity
 import SparrowWire
 
 /// The coordinator's HTTP/JSON API:
 ///
 ///     POST /v1/search  {"query": "text"} or {"vector": {"token": w}}, "k"?, "explain"?,
-///                      "filter"? {"field": "value"}, "timeout_ms"?
+///                      "filter"? {"field": "value"}, "timeout_ms"?,
+///                      "mode"? "exact" (default) | "approximate" with "recall" (a target the shards
+///                      calibrated for) or "threshold" and "heap_factor" (explicit settings)
 ///                      → {"hits": [{"rank", "id", "shard", "score", "explanation"?}],
 ///                         "coverage": {"shards_total", "shards_ok", "failed": [{"shard", "node", "reason"}],
-///                                      "timed_out"}, "query": {"token": w}, "took_ms"}
+///                                      "timed_out"}, "query": {"token": w}, "took_ms",
+///                         "mode": "exact" | "approximate" | "mixed", "approximate_shards"}
 ///     GET  /v1/cluster → {"epoch", "build"?, "owner"?, "nodes": [{"node", "address", "state", "reason"?}],
 ///                         "shards": [{"shard", "replicas": [{"node", "address", "stale"?}]}], "moves": [{"id", "shard", "from"?, "to", "phase"}],
 ///                         "orphans": [{"shard", "node", "seen_seconds", "drop_in_seconds"}]}
@@ -29,6 +33,10 @@ public enum HTTPAPI {
         var explain: Bool?
         var filter: [String: String]?
         var timeout_ms: UInt32?
+        var mode: String?
+        var recall: Double?
+        var threshold: Double?
+        var heap_factor: Double?
     }
 
     struct SearchReply: Encodable {
@@ -63,6 +71,8 @@ public enum HTTPAPI {
         var coverage: CoverageJSON
         var query: [String: Float]
         var took_ms: Double
+        var mode: String
+        var approximate_shards: UInt32
     }
 
     /// The router; `metricsText` renders the process's metrics in Prometheus text format.
@@ -134,10 +144,10 @@ public enum HTTPAPI {
         } catch {
             throw RPCError.invalidArgument("request body is not a valid search: \(ClusterMap.describeJSON(error))")
         }
-        return queryRequest(search)
+        return try queryRequest(search)
     }
 
-    static func queryRequest(_ body: SearchBody) -> Sparrow_V1_QueryRequest {
+    static func queryRequest(_ body: SearchBody) throws -> Sparrow_V1_QueryRequest {
         var request = Sparrow_V1_QueryRequest()
         request.text = body.query ?? ""
         request.vector = .init(body.vector ?? [:])
@@ -145,6 +155,27 @@ public enum HTTPAPI {
         request.explain = body.explain ?? false
         request.filter = .init(body.filter ?? [:])
         request.timeoutMs = body.timeout_ms ?? 0
+        switch body.mode ?? "exact" {
+        case "exact":
+            guard body.recall == nil, body.threshold == nil, body.heap_factor == nil else {
+                throw RPCError.invalidArgument("recall, threshold and heap_factor need \"mode\": \"approximate\"")
+            }
+        case "approximate":
+            request.mode.approximate = true
+            switch (body.recall, body.threshold, body.heap_factor) {
+            case (let recall?, nil, nil):
+                guard recall > 0 && recall <= 1 else { throw RPCError.invalidArgument("recall must be above 0 and at most 1, not \(recall)") }
+                request.mode.targetRecall = recall
+            case (nil, let threshold?, let heapFactor?):
+                request.mode.threshold = threshold
+                request.mode.heapFactor = heapFactor
+            default:
+                throw RPCError.invalidArgument("\"mode\": \"approximate\" takes either \"recall\" or both \"threshold\" and \"heap_factor\"")
+            }
+            _ = try SearchMode(request.mode, field: "mode")
+        case let other:
+            throw RPCError.invalidArgument("mode: \"\(other)\"; use \"exact\" or \"approximate\"")
+        }
         return request
     }
 
@@ -159,7 +190,7 @@ public enum HTTPAPI {
                 shards_total: response.coverage.shardsTotal, shards_ok: response.coverage.shardsOk,
                 failed: response.coverage.failed.map { .init(shard: $0.shard, node: $0.node, reason: $0.reason) },
                 timed_out: response.coverage.timedOut),
-            query: response.query.weights, took_ms: response.tookMs)
+            query: response.query.weights, took_ms: response.tookMs, mode: response.mode, approximate_shards: response.approximateShards)
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -9,13 +9,14 @@ import Synchronization
 /// replica are in flight, and the searches that arrive meanwhile go out together when one
 /// comes back. Searches asking for an explanation always go out on their own.
 final class SearchBatcher: Sendable {
-    /// Searches that can share a batch: same replica, shard, k, filter and build.
+    /// Searches that can share a batch: same replica, shard, k, filter, build and mode.
     struct Key: Hashable {
         var node: String
         var shard: String
         var k: UInt32
         var filter: [Sparrow_V1_Field]
         var build: String
+        var mode: Sparrow_V1_SearchMode
     }
 
     /// A search waiting for a slot (its continuation is in `waiting`, under its id).
@@ -55,7 +56,7 @@ final class SearchBatcher: Sendable {
         if request.explain {
             return try await client.call(ShardMethod.search, request, timeout: deadline - .now)
         }
-        let key = Key(node: node, shard: request.shard, k: request.k, filter: request.filter, build: request.build)
+        let key = Key(node: node, shard: request.shard, k: request.k, filter: request.filter, build: request.build, mode: request.mode)
         if queue.withLock({ $0.start(key) }) {
             return try await sendAndRelease(request, key: key, client: client, deadline: deadline)
         }
@@ -144,6 +145,7 @@ final class SearchBatcher: Sendable {
         request.k = key.k
         request.filter = key.filter
         request.build = key.build
+        request.mode = key.mode
         request.queries = batch.map { waiter in
             var vector = Sparrow_V1_SparseVector()
             vector.terms = waiter.query

@@ -41,8 +41,9 @@ extension ShardNode {
     func search(_ request: Sparrow_V1_SearchRequest) throws -> Sparrow_V1_SearchResponse {
         let shard = try shard(request.shard, build: request.build)
         let (k, query) = try Self.checkedSearch(request)
-        let hits = try storage { try shard.search(query, k: k, filter: request.filter.values, explain: request.explain) }
-        return Sparrow_V1_SearchResponse(hits, shard: request.shard, scale: shard.scoreScale(for: query))
+        let mode = try SearchMode(request.mode, field: "mode")
+        let answer = try storage { try shard.search(query, k: k, filter: request.filter.values, explain: request.explain, mode: mode) }
+        return Sparrow_V1_SearchResponse(answer, shard: request.shard, scale: shard.scoreScale(for: query))
     }
 
     /// Searches each query in turn, and stops (failing the call) once `deadline` has passed:
@@ -50,6 +51,7 @@ extension ShardNode {
     func batchSearch(_ request: Sparrow_V1_BatchSearchRequest, deadline: ContinuousClock.Instant?) throws -> Sparrow_V1_BatchSearchResponse {
         let shard = try shard(request.shard, build: request.build)
         let k = try Self.checkedBatch(request)
+        let mode = try SearchMode(request.mode, field: "mode")
         let filter = request.filter.values
         var response = Sparrow_V1_BatchSearchResponse()
         response.results.reserveCapacity(request.queries.count)
@@ -58,8 +60,8 @@ extension ShardNode {
                 throw RPCError.deadlineExceeded("the deadline passed after \(index) of \(request.queries.count) queries")
             }
             let query = wire.terms.weights
-            let hits = try storage { try shard.search(query, k: k, filter: filter) }
-            response.results.append(Sparrow_V1_SearchResponse(hits, shard: request.shard, scale: shard.scoreScale(for: query)))
+            let answer = try storage { try shard.search(query, k: k, filter: filter, mode: mode) }
+            response.results.append(Sparrow_V1_SearchResponse(answer, shard: request.shard, scale: shard.scoreScale(for: query)))
         }
         return response
     }
@@ -281,10 +283,15 @@ extension ShardNode {
 extension Sparrow_V1_SearchResponse {
     /// A shard's answer: its hits, labelled with the shard, and the float value of one integer
     /// score unit (`scale`), by which the coordinator tells whether raw scores compare.
-    public init(_ hits: [Hit], shard: String, scale: Float) {
+    public init(_ answer: ShardAnswer, shard: String, scale: Float) {
         self.init()
         self.scale = scale
-        self.hits = hits.map { hit in
+        if let settings = answer.approximate {
+            mode.approximate = true
+            mode.threshold = settings.threshold
+            mode.heapFactor = settings.heapFactor
+        }
+        self.hits = answer.hits.map { hit in
             var wire = Sparrow_V1_Hit()
             wire.id = hit.id
             wire.shard = shard

@@ -1,3 +1,5 @@
+import SparrowCore
+
 /// Conversions between wire messages and the plain values the engine works with.
 extension Array where Element == Sparrow_V1_TermWeight {
     /// Token → weight; a token listed twice keeps its larger weight.
@@ -31,5 +33,18 @@ extension Array where Element == Sparrow_V1_Field {
             field.value = value
             return field
         }
+    }
+}
+
+extension SearchMode {
+    /// The engine's mode for a wire mode; an approximate mode's values must be in range
+    /// (`invalidArgument` naming `field` otherwise).
+    public init(_ wire: Sparrow_V1_SearchMode, field: String) throws {
+        guard wire.approximate else {
+            self = .exact
+            return
+        }
+        self = wire.targetRecall != 0 ? .recall(wire.targetRecall) : .settings(.init(threshold: wire.threshold, heapFactor: wire.heapFactor))
+        if let problem { throw RPCError.invalidArgument("\(field): \(problem)") }
     }
 }

@@ -24,13 +24,18 @@
 #define DEFAULT_TIMEOUT_MS 5000
 
 static const char usage_text[] =
-    "usage: sparrow-query [--k N] [--timeout-ms MS] [--vector TOKEN=WEIGHT,...] HOST:PORT "
+    "usage: sparrow-query [--k N] [--timeout-ms MS] [--vector TOKEN=WEIGHT,...]\n"
+    "                     [--recall R | --threshold T --heap-factor H] HOST:PORT "
     "[\"query text\"]\n"
     "  --k N            hits to return (default 10)\n"
     "  --timeout-ms MS  deadline of the search, sent to the coordinator; the client waits\n"
     "                   1 s longer (default: the coordinator's deadline, wait 5000 ms;\n"
     "                   0: the coordinator's deadline, wait without limit)\n"
     "  --vector ...     search this sparse vector instead of encoding query text\n"
+    "  --recall R       approximate search with the settings the shards calibrated for\n"
+    "                   target recall R, in (0, 1] (default: exact)\n"
+    "  --threshold T --heap-factor H\n"
+    "                   approximate search with these settings: T in [0, 1), H in (0, 1]\n"
     "The query text is required unless --vector is given.\n";
 
 /* A --vector argument parsed into the message fields QueryRequest.vector points at. */
@@ -57,6 +62,22 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
     errno = 0;
     v = strtoul(s, &end, 10);
     if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A plain decimal number (no sign, no exponent, finite). Returns 0 on success. */
+static int parse_fraction(const char *s, double *out)
+{
+    double v;
+    char *end;
+
+    if ((*s < '0' || *s > '9') && *s != '.')
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(v))
         return -1;
     *out = v;
     return 0;
@@ -138,8 +159,9 @@ static void print_response(const Sparrow__V1__QueryResponse *r)
 {
     const Sparrow__V1__Coverage *c = r->coverage;
 
-    printf("coverage %u/%u shards%s, took %.1f ms\n", c ? c->shards_ok : 0,
-           c ? c->shards_total : 0, c && c->timed_out ? ", timed_out" : "", r->took_ms);
+    printf("coverage %u/%u shards%s, took %.1f ms, mode %s (%u shards approximate)\n",
+           c ? c->shards_ok : 0, c ? c->shards_total : 0, c && c->timed_out ? ", timed_out" : "",
+           r->took_ms, *r->mode ? r->mode : "exact", r->approximate_shards);
     for (size_t i = 0; c != NULL && i < c->n_failed; i++) {
         const Sparrow__V1__ShardFailure *f = c->failed[i];
 
@@ -158,11 +180,16 @@ int main(int argc, char **argv)
         {"k", required_argument, NULL, 'k'},
         {"timeout-ms", required_argument, NULL, 't'},
         {"vector", required_argument, NULL, 'v'},
+        {"recall", required_argument, NULL, 'r'},
+        {"threshold", required_argument, NULL, 'T'},
+        {"heap-factor", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     Sparrow__V1__QueryRequest req = SPARROW__V1__QUERY_REQUEST__INIT;
     Sparrow__V1__QueryResponse *resp;
+    Sparrow__V1__SearchMode mode = SPARROW__V1__SEARCH_MODE__INIT;
+    double recall = 0, threshold = -1, heap_factor = -1;
     struct query_vector vec = {NULL, NULL, 0};
     unsigned long k = DEFAULT_K, timeout_ms = DEFAULT_TIMEOUT_MS;
     char *vector_spec = NULL, *host, err[512];
@@ -183,6 +210,18 @@ int main(int argc, char **argv)
         case 'v':
             vector_spec = optarg;
             break;
+        case 'r':
+            if (parse_fraction(optarg, &recall) != 0 || recall <= 0 || recall > 1)
+                return usage_error("--recall wants a number above 0 and at most 1");
+            break;
+        case 'T':
+            if (parse_fraction(optarg, &threshold) != 0 || threshold < 0 || threshold >= 1)
+                return usage_error("--threshold wants a number from 0 to below 1");
+            break;
+        case 'H':
+            if (parse_fraction(optarg, &heap_factor) != 0 || heap_factor <= 0 || heap_factor > 1)
+                return usage_error("--heap-factor wants a number above 0 and at most 1");
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -190,6 +229,17 @@ int main(int argc, char **argv)
             fputs(usage_text, stderr);
             return 2;
         }
+    }
+    if (recall > 0 && (threshold >= 0 || heap_factor >= 0))
+        return usage_error("--recall or --threshold with --heap-factor, not both");
+    if ((threshold >= 0) != (heap_factor >= 0))
+        return usage_error("--threshold and --heap-factor go together");
+    if (recall > 0 || threshold >= 0) {
+        mode.approximate = 1;
+        mode.target_recall = recall;
+        mode.threshold = threshold >= 0 ? threshold : 0;
+        mode.heap_factor = heap_factor >= 0 ? heap_factor : 0;
+        req.mode = &mode;
     }
     positional = argc - optind;
     if (positional < 1)

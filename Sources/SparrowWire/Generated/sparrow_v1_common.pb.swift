@@ -101,6 +101,49 @@ public nonisolated struct Sparrow_V1_Contribution: Sendable {
 
 /// A ranked document. `raw_score` is the integer score the shard computed (query weights
 /// quantized to 16 bits, document weights to 8 bits); `score` = raw_score x `scale`.
+/// How a search asks to be answered. Unset: exact, every posting of the query's terms.
+public nonisolated struct Sparrow_V1_SearchMode: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// False: exact. True: approximate, with either a target recall or explicit settings.
+  public var approximate: Bool = false
+
+  /// In (0, 1]: the settings each shard calibrated for this recall when it was built (a shard
+  /// with no setting that reached it answers exactly). 0: use threshold and heap_factor.
+  public var targetRecall: Double = 0
+
+  /// [0, 1): tiers whose postings contribute less than this fraction of the query's largest
+  /// possible contribution are not read.
+  public var threshold: Double = 0
+
+  /// (0, 1]: candidates whose partial score reaches this fraction of the k-th exact score are
+  /// scored exactly.
+  public var heapFactor: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// How a shard answered: exactly, or approximately with these settings.
+public nonisolated struct Sparrow_V1_AnsweredMode: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var approximate: Bool = false
+
+  public var threshold: Double = 0
+
+  public var heapFactor: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Sparrow_V1_Hit: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -440,6 +483,91 @@ nonisolated extension Sparrow_V1_Contribution: SwiftProtobuf.Message, SwiftProto
     if lhs.token != rhs.token {return false}
     if lhs.queryWeight != rhs.queryWeight {return false}
     if lhs.documentWeight != rhs.documentWeight {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_SearchMode: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SearchMode"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}approximate\0\u{3}target_recall\0\u{1}threshold\0\u{3}heap_factor\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.approximate) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.targetRecall) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.threshold) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.heapFactor) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.approximate != false {
+      try visitor.visitSingularBoolField(value: self.approximate, fieldNumber: 1)
+    }
+    if self.targetRecall.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.targetRecall, fieldNumber: 2)
+    }
+    if self.threshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.threshold, fieldNumber: 3)
+    }
+    if self.heapFactor.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.heapFactor, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_SearchMode, rhs: Sparrow_V1_SearchMode) -> Bool {
+    if lhs.approximate != rhs.approximate {return false}
+    if lhs.targetRecall != rhs.targetRecall {return false}
+    if lhs.threshold != rhs.threshold {return false}
+    if lhs.heapFactor != rhs.heapFactor {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sparrow_V1_AnsweredMode: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AnsweredMode"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}approximate\0\u{1}threshold\0\u{3}heap_factor\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.approximate) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.threshold) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.heapFactor) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.approximate != false {
+      try visitor.visitSingularBoolField(value: self.approximate, fieldNumber: 1)
+    }
+    if self.threshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.threshold, fieldNumber: 2)
+    }
+    if self.heapFactor.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.heapFactor, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparrow_V1_AnsweredMode, rhs: Sparrow_V1_AnsweredMode) -> Bool {
+    if lhs.approximate != rhs.approximate {return false}
+    if lhs.threshold != rhs.threshold {return false}
+    if lhs.heapFactor != rhs.heapFactor {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -45,9 +45,21 @@ public nonisolated struct Sparrow_V1_QueryRequest: Sendable {
   /// 0: the coordinator's default deadline.
   public var timeoutMs: UInt32 = 0
 
+  /// Unset: exact.
+  public var mode: Sparrow_V1_SearchMode {
+    get {_mode ?? Sparrow_V1_SearchMode()}
+    set {_mode = newValue}
+  }
+  /// Returns true if `mode` has been explicitly set.
+  public var hasMode: Bool {self._mode != nil}
+  /// Clears the value of `mode`. Subsequent reads from it will return its default value.
+  public mutating func clearMode() {self._mode = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _mode: Sparrow_V1_SearchMode? = nil
 }
 
 public nonisolated struct Sparrow_V1_QueryResponse: Sendable {
@@ -70,6 +82,12 @@ public nonisolated struct Sparrow_V1_QueryResponse: Sendable {
   public var query: [Sparrow_V1_TermWeight] = []
 
   public var tookMs: Double = 0
+
+  /// "exact", "approximate" (every shard that answered did so approximately) or "mixed".
+  public var mode: String = String()
+
+  /// Shards that answered approximately.
+  public var approximateShards: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -583,7 +601,7 @@ fileprivate nonisolated let _protobuf_package = "sparrow.v1"
 
 nonisolated extension Sparrow_V1_QueryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".QueryRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{1}vector\0\u{1}k\0\u{1}explain\0\u{1}filter\0\u{3}timeout_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{1}vector\0\u{1}k\0\u{1}explain\0\u{1}filter\0\u{3}timeout_ms\0\u{1}mode\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -597,12 +615,17 @@ nonisolated extension Sparrow_V1_QueryRequest: SwiftProtobuf.Message, SwiftProto
       case 4: try { try decoder.decodeSingularBoolField(value: &self.explain) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.filter) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMs) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._mode) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.text.isEmpty {
       try visitor.visitSingularStringField(value: self.text, fieldNumber: 1)
     }
@@ -621,6 +644,9 @@ nonisolated extension Sparrow_V1_QueryRequest: SwiftProtobuf.Message, SwiftProto
     if self.timeoutMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.timeoutMs, fieldNumber: 6)
     }
+    try { if let v = self._mode {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -631,6 +657,7 @@ nonisolated extension Sparrow_V1_QueryRequest: SwiftProtobuf.Message, SwiftProto
     if lhs.explain != rhs.explain {return false}
     if lhs.filter != rhs.filter {return false}
     if lhs.timeoutMs != rhs.timeoutMs {return false}
+    if lhs._mode != rhs._mode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -638,7 +665,7 @@ nonisolated extension Sparrow_V1_QueryRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Sparrow_V1_QueryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".QueryResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hits\0\u{1}coverage\0\u{1}query\0\u{3}took_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hits\0\u{1}coverage\0\u{1}query\0\u{3}took_ms\0\u{1}mode\0\u{3}approximate_shards\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -650,6 +677,8 @@ nonisolated extension Sparrow_V1_QueryResponse: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularMessageField(value: &self._coverage) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.query) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.tookMs) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.mode) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.approximateShards) }()
       default: break
       }
     }
@@ -672,6 +701,12 @@ nonisolated extension Sparrow_V1_QueryResponse: SwiftProtobuf.Message, SwiftProt
     if self.tookMs.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.tookMs, fieldNumber: 4)
     }
+    if !self.mode.isEmpty {
+      try visitor.visitSingularStringField(value: self.mode, fieldNumber: 5)
+    }
+    if self.approximateShards != 0 {
+      try visitor.visitSingularUInt32Field(value: self.approximateShards, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -680,6 +715,8 @@ nonisolated extension Sparrow_V1_QueryResponse: SwiftProtobuf.Message, SwiftProt
     if lhs._coverage != rhs._coverage {return false}
     if lhs.query != rhs.query {return false}
     if lhs.tookMs != rhs.tookMs {return false}
+    if lhs.mode != rhs.mode {return false}
+    if lhs.approximateShards != rhs.approximateShards {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

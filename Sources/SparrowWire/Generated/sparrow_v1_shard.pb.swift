@@ -47,9 +47,20 @@ public nonisolated struct Sparrow_V1_SearchRequest: Sendable {
   /// The build the caller expects (see PrepareBundle); empty: whatever the shard serves now.
   public var build: String = String()
 
+  public var mode: Sparrow_V1_SearchMode {
+    get {_mode ?? Sparrow_V1_SearchMode()}
+    set {_mode = newValue}
+  }
+  /// Returns true if `mode` has been explicitly set.
+  public var hasMode: Bool {self._mode != nil}
+  /// Clears the value of `mode`. Subsequent reads from it will return its default value.
+  public mutating func clearMode() {self._mode = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _mode: Sparrow_V1_SearchMode? = nil
 }
 
 public nonisolated struct Sparrow_V1_SearchResponse: Sendable {
@@ -63,9 +74,20 @@ public nonisolated struct Sparrow_V1_SearchResponse: Sendable {
   /// built with one quantization scale.
   public var scale: Float = 0
 
+  public var mode: Sparrow_V1_AnsweredMode {
+    get {_mode ?? Sparrow_V1_AnsweredMode()}
+    set {_mode = newValue}
+  }
+  /// Returns true if `mode` has been explicitly set.
+  public var hasMode: Bool {self._mode != nil}
+  /// Clears the value of `mode`. Subsequent reads from it will return its default value.
+  public mutating func clearMode() {self._mode = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _mode: Sparrow_V1_AnsweredMode? = nil
 }
 
 public nonisolated struct Sparrow_V1_BatchSearchRequest: Sendable {
@@ -83,9 +105,20 @@ public nonisolated struct Sparrow_V1_BatchSearchRequest: Sendable {
 
   public var build: String = String()
 
+  public var mode: Sparrow_V1_SearchMode {
+    get {_mode ?? Sparrow_V1_SearchMode()}
+    set {_mode = newValue}
+  }
+  /// Returns true if `mode` has been explicitly set.
+  public var hasMode: Bool {self._mode != nil}
+  /// Clears the value of `mode`. Subsequent reads from it will return its default value.
+  public mutating func clearMode() {self._mode = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _mode: Sparrow_V1_SearchMode? = nil
 }
 
 public nonisolated struct Sparrow_V1_BatchSearchResponse: Sendable {
@@ -876,7 +909,7 @@ fileprivate nonisolated let _protobuf_package = "sparrow.v1"
 
 nonisolated extension Sparrow_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}k\0\u{1}query\0\u{1}filter\0\u{1}explain\0\u{1}build\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}k\0\u{1}query\0\u{1}filter\0\u{1}explain\0\u{1}build\0\u{1}mode\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -890,12 +923,17 @@ nonisolated extension Sparrow_V1_SearchRequest: SwiftProtobuf.Message, SwiftProt
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.filter) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.explain) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.build) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._mode) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.shard.isEmpty {
       try visitor.visitSingularStringField(value: self.shard, fieldNumber: 1)
     }
@@ -914,6 +952,9 @@ nonisolated extension Sparrow_V1_SearchRequest: SwiftProtobuf.Message, SwiftProt
     if !self.build.isEmpty {
       try visitor.visitSingularStringField(value: self.build, fieldNumber: 6)
     }
+    try { if let v = self._mode {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -924,6 +965,7 @@ nonisolated extension Sparrow_V1_SearchRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.filter != rhs.filter {return false}
     if lhs.explain != rhs.explain {return false}
     if lhs.build != rhs.build {return false}
+    if lhs._mode != rhs._mode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -931,7 +973,7 @@ nonisolated extension Sparrow_V1_SearchRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Sparrow_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hits\0\u{1}scale\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hits\0\u{1}scale\0\u{1}mode\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -941,24 +983,33 @@ nonisolated extension Sparrow_V1_SearchResponse: SwiftProtobuf.Message, SwiftPro
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.hits) }()
       case 2: try { try decoder.decodeSingularFloatField(value: &self.scale) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._mode) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.hits.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.hits, fieldNumber: 1)
     }
     if self.scale.bitPattern != 0 {
       try visitor.visitSingularFloatField(value: self.scale, fieldNumber: 2)
     }
+    try { if let v = self._mode {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparrow_V1_SearchResponse, rhs: Sparrow_V1_SearchResponse) -> Bool {
     if lhs.hits != rhs.hits {return false}
     if lhs.scale != rhs.scale {return false}
+    if lhs._mode != rhs._mode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -966,7 +1017,7 @@ nonisolated extension Sparrow_V1_SearchResponse: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Sparrow_V1_BatchSearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BatchSearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}k\0\u{1}queries\0\u{1}filter\0\u{1}build\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}k\0\u{1}queries\0\u{1}filter\0\u{1}build\0\u{1}mode\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -979,12 +1030,17 @@ nonisolated extension Sparrow_V1_BatchSearchRequest: SwiftProtobuf.Message, Swif
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.queries) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.filter) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.build) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._mode) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.shard.isEmpty {
       try visitor.visitSingularStringField(value: self.shard, fieldNumber: 1)
     }
@@ -1000,6 +1056,9 @@ nonisolated extension Sparrow_V1_BatchSearchRequest: SwiftProtobuf.Message, Swif
     if !self.build.isEmpty {
       try visitor.visitSingularStringField(value: self.build, fieldNumber: 5)
     }
+    try { if let v = self._mode {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1009,6 +1068,7 @@ nonisolated extension Sparrow_V1_BatchSearchRequest: SwiftProtobuf.Message, Swif
     if lhs.queries != rhs.queries {return false}
     if lhs.filter != rhs.filter {return false}
     if lhs.build != rhs.build {return false}
+    if lhs._mode != rhs._mode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -232,6 +232,96 @@ void   sparrow__v1__contribution__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__contribution__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   sparrow__v1__search_mode__init
+                     (Sparrow__V1__SearchMode         *message)
+{
+  static const Sparrow__V1__SearchMode init_value = SPARROW__V1__SEARCH_MODE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__search_mode__get_packed_size
+                     (const Sparrow__V1__SearchMode *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__search_mode__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__search_mode__pack
+                     (const Sparrow__V1__SearchMode *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__search_mode__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__search_mode__pack_to_buffer
+                     (const Sparrow__V1__SearchMode *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__search_mode__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__SearchMode *
+       sparrow__v1__search_mode__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__SearchMode *)
+     protobuf_c_message_unpack (&sparrow__v1__search_mode__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__search_mode__free_unpacked
+                     (Sparrow__V1__SearchMode *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__search_mode__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   sparrow__v1__answered_mode__init
+                     (Sparrow__V1__AnsweredMode         *message)
+{
+  static const Sparrow__V1__AnsweredMode init_value = SPARROW__V1__ANSWERED_MODE__INIT;
+  *message = init_value;
+}
+size_t sparrow__v1__answered_mode__get_packed_size
+                     (const Sparrow__V1__AnsweredMode *message)
+{
+  assert(message->base.descriptor == &sparrow__v1__answered_mode__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t sparrow__v1__answered_mode__pack
+                     (const Sparrow__V1__AnsweredMode *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &sparrow__v1__answered_mode__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t sparrow__v1__answered_mode__pack_to_buffer
+                     (const Sparrow__V1__AnsweredMode *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &sparrow__v1__answered_mode__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Sparrow__V1__AnsweredMode *
+       sparrow__v1__answered_mode__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Sparrow__V1__AnsweredMode *)
+     protobuf_c_message_unpack (&sparrow__v1__answered_mode__descriptor,
+                                allocator, len, data);
+}
+void   sparrow__v1__answered_mode__free_unpacked
+                     (Sparrow__V1__AnsweredMode *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &sparrow__v1__answered_mode__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   sparrow__v1__hit__init
                      (Sparrow__V1__Hit         *message)
 {
@@ -678,6 +768,147 @@ const ProtobufCMessageDescriptor sparrow__v1__contribution__descriptor =
   sparrow__v1__contribution__field_indices_by_name,
   1,  sparrow__v1__contribution__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__contribution__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__search_mode__field_descriptors[4] =
+{
+  {
+    "approximate",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SearchMode, approximate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "target_recall",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SearchMode, target_recall),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "threshold",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SearchMode, threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "heap_factor",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SearchMode, heap_factor),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__search_mode__field_indices_by_name[] = {
+  0,   /* field[0] = approximate */
+  3,   /* field[3] = heap_factor */
+  1,   /* field[1] = target_recall */
+  2,   /* field[2] = threshold */
+};
+static const ProtobufCIntRange sparrow__v1__search_mode__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__search_mode__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.SearchMode",
+  "SearchMode",
+  "Sparrow__V1__SearchMode",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__SearchMode),
+  4,
+  sparrow__v1__search_mode__field_descriptors,
+  sparrow__v1__search_mode__field_indices_by_name,
+  1,  sparrow__v1__search_mode__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__search_mode__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor sparrow__v1__answered_mode__field_descriptors[3] =
+{
+  {
+    "approximate",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__AnsweredMode, approximate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "threshold",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__AnsweredMode, threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "heap_factor",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__AnsweredMode, heap_factor),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned sparrow__v1__answered_mode__field_indices_by_name[] = {
+  0,   /* field[0] = approximate */
+  2,   /* field[2] = heap_factor */
+  1,   /* field[1] = threshold */
+};
+static const ProtobufCIntRange sparrow__v1__answered_mode__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor sparrow__v1__answered_mode__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "sparrow.v1.AnsweredMode",
+  "AnsweredMode",
+  "Sparrow__V1__AnsweredMode",
+  "sparrow.v1",
+  sizeof(Sparrow__V1__AnsweredMode),
+  3,
+  sparrow__v1__answered_mode__field_descriptors,
+  sparrow__v1__answered_mode__field_indices_by_name,
+  1,  sparrow__v1__answered_mode__number_ranges,
+  (ProtobufCMessageInit) sparrow__v1__answered_mode__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor sparrow__v1__hit__field_descriptors[6] =

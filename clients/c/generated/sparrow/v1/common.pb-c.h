@@ -20,6 +20,8 @@ typedef struct Sparrow__V1__SparseVector Sparrow__V1__SparseVector;
 typedef struct Sparrow__V1__Field Sparrow__V1__Field;
 typedef struct Sparrow__V1__Document Sparrow__V1__Document;
 typedef struct Sparrow__V1__Contribution Sparrow__V1__Contribution;
+typedef struct Sparrow__V1__SearchMode Sparrow__V1__SearchMode;
+typedef struct Sparrow__V1__AnsweredMode Sparrow__V1__AnsweredMode;
 typedef struct Sparrow__V1__Hit Sparrow__V1__Hit;
 typedef struct Sparrow__V1__ShardFailure Sparrow__V1__ShardFailure;
 typedef struct Sparrow__V1__Coverage Sparrow__V1__Coverage;
@@ -137,7 +139,51 @@ struct  Sparrow__V1__Contribution
 /*
  * A ranked document. `raw_score` is the integer score the shard computed (query weights
  * quantized to 16 bits, document weights to 8 bits); `score` = raw_score x `scale`.
+ * How a search asks to be answered. Unset: exact, every posting of the query's terms.
  */
+struct  Sparrow__V1__SearchMode
+{
+  ProtobufCMessage base;
+  /*
+   * False: exact. True: approximate, with either a target recall or explicit settings.
+   */
+  protobuf_c_boolean approximate;
+  /*
+   * In (0, 1]: the settings each shard calibrated for this recall when it was built (a shard
+   * with no setting that reached it answers exactly). 0: use threshold and heap_factor.
+   */
+  double target_recall;
+  /*
+   * [0, 1): tiers whose postings contribute less than this fraction of the query's largest
+   * possible contribution are not read.
+   */
+  double threshold;
+  /*
+   * (0, 1]: candidates whose partial score reaches this fraction of the k-th exact score are
+   * scored exactly.
+   */
+  double heap_factor;
+};
+#define SPARROW__V1__SEARCH_MODE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__search_mode__descriptor) \
+    , 0, 0, 0, 0 }
+
+
+/*
+ * How a shard answered: exactly, or approximately with these settings.
+ */
+struct  Sparrow__V1__AnsweredMode
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean approximate;
+  double threshold;
+  double heap_factor;
+};
+#define SPARROW__V1__ANSWERED_MODE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__answered_mode__descriptor) \
+    , 0, 0, 0 }
+
+
 struct  Sparrow__V1__Hit
 {
   ProtobufCMessage base;
@@ -295,6 +341,44 @@ Sparrow__V1__Contribution *
 void   sparrow__v1__contribution__free_unpacked
                      (Sparrow__V1__Contribution *message,
                       ProtobufCAllocator *allocator);
+/* Sparrow__V1__SearchMode methods */
+void   sparrow__v1__search_mode__init
+                     (Sparrow__V1__SearchMode         *message);
+size_t sparrow__v1__search_mode__get_packed_size
+                     (const Sparrow__V1__SearchMode   *message);
+size_t sparrow__v1__search_mode__pack
+                     (const Sparrow__V1__SearchMode   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__search_mode__pack_to_buffer
+                     (const Sparrow__V1__SearchMode   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__SearchMode *
+       sparrow__v1__search_mode__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__search_mode__free_unpacked
+                     (Sparrow__V1__SearchMode *message,
+                      ProtobufCAllocator *allocator);
+/* Sparrow__V1__AnsweredMode methods */
+void   sparrow__v1__answered_mode__init
+                     (Sparrow__V1__AnsweredMode         *message);
+size_t sparrow__v1__answered_mode__get_packed_size
+                     (const Sparrow__V1__AnsweredMode   *message);
+size_t sparrow__v1__answered_mode__pack
+                     (const Sparrow__V1__AnsweredMode   *message,
+                      uint8_t             *out);
+size_t sparrow__v1__answered_mode__pack_to_buffer
+                     (const Sparrow__V1__AnsweredMode   *message,
+                      ProtobufCBuffer     *buffer);
+Sparrow__V1__AnsweredMode *
+       sparrow__v1__answered_mode__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   sparrow__v1__answered_mode__free_unpacked
+                     (Sparrow__V1__AnsweredMode *message,
+                      ProtobufCAllocator *allocator);
 /* Sparrow__V1__Hit methods */
 void   sparrow__v1__hit__init
                      (Sparrow__V1__Hit         *message);
@@ -388,6 +472,12 @@ typedef void (*Sparrow__V1__Document_Closure)
 typedef void (*Sparrow__V1__Contribution_Closure)
                  (const Sparrow__V1__Contribution *message,
                   void *closure_data);
+typedef void (*Sparrow__V1__SearchMode_Closure)
+                 (const Sparrow__V1__SearchMode *message,
+                  void *closure_data);
+typedef void (*Sparrow__V1__AnsweredMode_Closure)
+                 (const Sparrow__V1__AnsweredMode *message,
+                  void *closure_data);
 typedef void (*Sparrow__V1__Hit_Closure)
                  (const Sparrow__V1__Hit *message,
                   void *closure_data);
@@ -411,6 +501,8 @@ extern const ProtobufCMessageDescriptor sparrow__v1__sparse_vector__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__field__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__document__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__contribution__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__search_mode__descriptor;
+extern const ProtobufCMessageDescriptor sparrow__v1__answered_mode__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__hit__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__shard_failure__descriptor;
 extern const ProtobufCMessageDescriptor sparrow__v1__coverage__descriptor;

@@ -1177,7 +1177,7 @@ void   sparrow__v1__replica_stats_response__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__replica_stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor sparrow__v1__query_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor sparrow__v1__query_request__field_descriptors[7] =
 {
   {
     "text",
@@ -1251,11 +1251,24 @@ static const ProtobufCFieldDescriptor sparrow__v1__query_request__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "mode",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__QueryRequest, mode),
+    &sparrow__v1__search_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__query_request__field_indices_by_name[] = {
   3,   /* field[3] = explain */
   4,   /* field[4] = filter */
   2,   /* field[2] = k */
+  6,   /* field[6] = mode */
   0,   /* field[0] = text */
   5,   /* field[5] = timeout_ms */
   1,   /* field[1] = vector */
@@ -1263,7 +1276,7 @@ static const unsigned sparrow__v1__query_request__field_indices_by_name[] = {
 static const ProtobufCIntRange sparrow__v1__query_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__query_request__descriptor =
 {
@@ -1273,14 +1286,14 @@ const ProtobufCMessageDescriptor sparrow__v1__query_request__descriptor =
   "Sparrow__V1__QueryRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__QueryRequest),
-  6,
+  7,
   sparrow__v1__query_request__field_descriptors,
   sparrow__v1__query_request__field_indices_by_name,
   1,  sparrow__v1__query_request__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__query_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__query_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor sparrow__v1__query_response__field_descriptors[6] =
 {
   {
     "hits",
@@ -1330,17 +1343,43 @@ static const ProtobufCFieldDescriptor sparrow__v1__query_response__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "mode",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__QueryResponse, mode),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "approximate_shards",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__QueryResponse, approximate_shards),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__query_response__field_indices_by_name[] = {
+  5,   /* field[5] = approximate_shards */
   1,   /* field[1] = coverage */
   0,   /* field[0] = hits */
+  4,   /* field[4] = mode */
   2,   /* field[2] = query */
   3,   /* field[3] = took_ms */
 };
 static const ProtobufCIntRange sparrow__v1__query_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__query_response__descriptor =
 {
@@ -1350,7 +1389,7 @@ const ProtobufCMessageDescriptor sparrow__v1__query_response__descriptor =
   "Sparrow__V1__QueryResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__QueryResponse),
-  4,
+  6,
   sparrow__v1__query_response__field_descriptors,
   sparrow__v1__query_response__field_indices_by_name,
   1,  sparrow__v1__query_response__number_ranges,

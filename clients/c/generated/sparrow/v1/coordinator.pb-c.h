@@ -68,10 +68,14 @@ struct  Sparrow__V1__QueryRequest
    * 0: the coordinator's default deadline.
    */
   uint32_t timeout_ms;
+  /*
+   * Unset: exact.
+   */
+  Sparrow__V1__SearchMode *mode;
 };
 #define SPARROW__V1__QUERY_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__query_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, 0, NULL }
 
 
 struct  Sparrow__V1__QueryResponse
@@ -86,10 +90,18 @@ struct  Sparrow__V1__QueryResponse
   size_t n_query;
   Sparrow__V1__TermWeight **query;
   double took_ms;
+  /*
+   * "exact", "approximate" (every shard that answered did so approximately) or "mixed".
+   */
+  char *mode;
+  /*
+   * Shards that answered approximately.
+   */
+  uint32_t approximate_shards;
 };
 #define SPARROW__V1__QUERY_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__query_response__descriptor) \
-    , 0,NULL, NULL, 0,NULL, 0 }
+    , 0,NULL, NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Sparrow__V1__ClusterRequest

@@ -2032,7 +2032,7 @@ void   sparrow__v1__drop_shard_response__free_unpacked
   assert(message->base.descriptor == &sparrow__v1__drop_shard_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor sparrow__v1__search_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor sparrow__v1__search_request__field_descriptors[7] =
 {
   {
     "shard",
@@ -2106,19 +2106,32 @@ static const ProtobufCFieldDescriptor sparrow__v1__search_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "mode",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SearchRequest, mode),
+    &sparrow__v1__search_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__search_request__field_indices_by_name[] = {
   5,   /* field[5] = build */
   4,   /* field[4] = explain */
   3,   /* field[3] = filter */
   1,   /* field[1] = k */
+  6,   /* field[6] = mode */
   2,   /* field[2] = query */
   0,   /* field[0] = shard */
 };
 static const ProtobufCIntRange sparrow__v1__search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__search_request__descriptor =
 {
@@ -2128,14 +2141,14 @@ const ProtobufCMessageDescriptor sparrow__v1__search_request__descriptor =
   "Sparrow__V1__SearchRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__SearchRequest),
-  6,
+  7,
   sparrow__v1__search_request__field_descriptors,
   sparrow__v1__search_request__field_indices_by_name,
   1,  sparrow__v1__search_request__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__search_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__search_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor sparrow__v1__search_response__field_descriptors[3] =
 {
   {
     "hits",
@@ -2161,15 +2174,28 @@ static const ProtobufCFieldDescriptor sparrow__v1__search_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "mode",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__SearchResponse, mode),
+    &sparrow__v1__answered_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__search_response__field_indices_by_name[] = {
   0,   /* field[0] = hits */
+  2,   /* field[2] = mode */
   1,   /* field[1] = scale */
 };
 static const ProtobufCIntRange sparrow__v1__search_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__search_response__descriptor =
 {
@@ -2179,14 +2205,14 @@ const ProtobufCMessageDescriptor sparrow__v1__search_response__descriptor =
   "Sparrow__V1__SearchResponse",
   "sparrow.v1",
   sizeof(Sparrow__V1__SearchResponse),
-  2,
+  3,
   sparrow__v1__search_response__field_descriptors,
   sparrow__v1__search_response__field_indices_by_name,
   1,  sparrow__v1__search_response__number_ranges,
   (ProtobufCMessageInit) sparrow__v1__search_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__batch_search_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor sparrow__v1__batch_search_request__field_descriptors[6] =
 {
   {
     "shard",
@@ -2248,18 +2274,31 @@ static const ProtobufCFieldDescriptor sparrow__v1__batch_search_request__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "mode",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__BatchSearchRequest, mode),
+    &sparrow__v1__search_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__batch_search_request__field_indices_by_name[] = {
   4,   /* field[4] = build */
   3,   /* field[3] = filter */
   1,   /* field[1] = k */
+  5,   /* field[5] = mode */
   2,   /* field[2] = queries */
   0,   /* field[0] = shard */
 };
 static const ProtobufCIntRange sparrow__v1__batch_search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__batch_search_request__descriptor =
 {
@@ -2269,7 +2308,7 @@ const ProtobufCMessageDescriptor sparrow__v1__batch_search_request__descriptor =
   "Sparrow__V1__BatchSearchRequest",
   "sparrow.v1",
   sizeof(Sparrow__V1__BatchSearchRequest),
-  5,
+  6,
   sparrow__v1__batch_search_request__field_descriptors,
   sparrow__v1__batch_search_request__field_indices_by_name,
   1,  sparrow__v1__batch_search_request__number_ranges,

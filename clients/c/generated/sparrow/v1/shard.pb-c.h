@@ -85,10 +85,11 @@ struct  Sparrow__V1__SearchRequest
    * The build the caller expects (see PrepareBundle); empty: whatever the shard serves now.
    */
   char *build;
+  Sparrow__V1__SearchMode *mode;
 };
 #define SPARROW__V1__SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__search_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, NULL }
 
 
 struct  Sparrow__V1__SearchResponse
@@ -101,10 +102,11 @@ struct  Sparrow__V1__SearchResponse
    * built with one quantization scale.
    */
   float scale;
+  Sparrow__V1__AnsweredMode *mode;
 };
 #define SPARROW__V1__SEARCH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__search_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, NULL }
 
 
 struct  Sparrow__V1__BatchSearchRequest
@@ -117,10 +119,11 @@ struct  Sparrow__V1__BatchSearchRequest
   size_t n_filter;
   Sparrow__V1__Field **filter;
   char *build;
+  Sparrow__V1__SearchMode *mode;
 };
 #define SPARROW__V1__BATCH_SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__batch_search_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL }
 
 
 struct  Sparrow__V1__BatchSearchResponse
