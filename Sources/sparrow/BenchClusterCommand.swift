@@ -153,7 +153,7 @@ struct BenchClusterCommand: AsyncParsableCommand {
     /// caller's thread and merged as the coordinator merges them (no wire, no coordinator).
     static func search(_ shards: [Shard], _ query: [String: Float], k: Int) throws {
         guard shards.count > 1 else {
-            _ = try shards[0].search(query, k: k)
+            _ = try shards[0].search(query, k: k).hits
             return
         }
         _ = ResultMerger.merge(try shards.enumerated().map { index, shard in

@@ -14,7 +14,12 @@ struct BenchCommand: ParsableCommand {
 struct BenchShardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shard",
-        abstract: "Build one shard from a vectors file and time single-threaded exact top-k queries."
+        abstract: "Build one shard from a vectors file and time single-threaded top-k queries: exact, then the approximate mode's settings.",
+        discussion: """
+            Recall is measured against exact float scores of the same vectors. The approximate rows are \
+            every setting of the calibration grid (threshold × heap factor) and each target recall the \
+            shard calibrated when it was built; passes alternate between the rows.
+            """
     )
 
     @Option(help: "Document vectors (JSONL, optionally .gz).")
@@ -38,6 +43,9 @@ struct BenchShardCommand: ParsableCommand {
     @Option(help: "Window of document ids scored at a time by maxscore.")
     var window: Int = 4096
 
+    @Option(help: "Approximate rows: grid (every calibration setting and every calibrated target), targets (the targets only) or none.")
+    var approximate: String = "grid"
+
     func run() throws {
         try reportingErrors {
             let documents = try TokenVectorRecord.readAll(path: docs)
@@ -60,34 +68,74 @@ struct BenchShardCommand: ParsableCommand {
             default: throw ValidationError("--algorithm takes maxscore, dense or exhaustive")
             }
 
-            var times: [Double] = []
-            var results: [[String]] = []
-            for pass in 0..<max(1, passes) {
-                for query in queryRecords {
-                    let t = DispatchTime.now().uptimeNanoseconds
-                    let hits = try shard.search(query.vector, k: k, algorithm: chosen)
-                    times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
-                    if pass == 0 { results.append(hits.map(\.id)) }
+            guard ["grid", "targets", "none"].contains(approximate) else { throw ValidationError("--approximate takes grid, targets or none") }
+            let calibration = shard.manifest.approximate
+            var rows: [Row] = [Row(system: "sparrow-exact", mode: .exact, fields: "\"algorithm\": \(JSONText.quoted(algorithm)), \"window\": \(window)")]
+            if approximate == "grid" {
+                rows += ApproximateCalibration.grid.map { settings in
+                    Row(system: "sparrow-approx", mode: .settings(settings), fields: "\"threshold\": \(settings.threshold), \"heap_factor\": \(settings.heapFactor)")
                 }
             }
-            let oracle = try queryRecords.map { try shard.search($0.vector, k: k, algorithm: ExhaustiveSearch()).map(\.id) }
+            if approximate != "none" {
+                rows += ApproximateCalibration.targets.map { target in
+                    let settings = calibration?.settings(forRecall: target)
+                    return Row(
+                        system: "sparrow-approx-target", mode: .recall(target),
+                        fields: "\"recall_target\": \(target), \"threshold\": \(settings.map { "\($0.threshold)" } ?? "null"), "
+                            + "\"heap_factor\": \(settings.map { "\($0.heapFactor)" } ?? "null")")
+                }
+            }
+            var times = [[Double]](repeating: [], count: rows.count)
+            var results = [[[String]]](repeating: [], count: rows.count)
+            var postingsRead = [Int](repeating: 0, count: rows.count)
+            var documentsScored = [Int](repeating: 0, count: rows.count)
+            for pass in 0..<max(1, passes) {
+                for (r, row) in rows.enumerated() {
+                    for query in queryRecords {
+                        let t = DispatchTime.now().uptimeNanoseconds
+                        let answer = try shard.search(query.vector, k: k, mode: row.mode, algorithm: r == 0 ? chosen : nil)
+                        times[r].append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                        if pass == 0 {
+                            results[r].append(answer.hits.map(\.id))
+                            postingsRead[r] += answer.work?.postingsRead ?? 0
+                            documentsScored[r] += answer.work?.documentsScored ?? 0
+                        }
+                    }
+                }
+            }
+            let oracle = try queryRecords.map { try shard.search($0.vector, k: k, algorithm: ExhaustiveSearch()).hits.map(\.id) }
             let floatExact = queryRecords.map { exact.topK($0.vector, k: k) }
             let stats = shard.stats
             let postings = documents.reduce(0) { $0 + $1.vector.count }
             let termsMean = Double(queryRecords.reduce(0) { $0 + $1.vector.count }) / Double(max(1, queryRecords.count))
-            let latency = LatencySummary(times)
             let work = Percentiles(queryRecords.map { Double(exact.postingCount(of: $0.vector)) })
+            let systems = rows.indices.map { r in
+                let latency = LatencySummary(times[r])
+                return """
+                    {"system": \(JSONText.quoted(rows[r].system)), \(rows[r].fields), "recall": \(recall(results[r], floatExact)), \
+                    "recall_vs_quantized_oracle": \(recall(results[r], oracle)), "mean_ms": \(latency.mean), \
+                    "p50_ms": \(latency.p50), "p99_ms": \(latency.p99), \
+                    "postings_read_mean": \(postingsRead[r] / max(1, queryRecords.count)), "documents_scored_mean": \(documentsScored[r] / max(1, queryRecords.count)), \
+                    "build_s": \(String(format: "%.2f", buildSeconds)), \
+                    "open_s": \(String(format: "%.2f", openSeconds)), "index_bytes": \(stats.bytesOnDisk), \
+                    "resident_bytes": \(stats.residentBytes), "threads": 1}
+                    """
+            }
+            let calibrationJSON = try calibration.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) } ?? "null"
             print("""
                 {"docs": \(documents.count), "queries": \(queryRecords.count), "postings": \(postings), "k": \(k), \
                 "query_terms_mean": \(String(format: "%.2f", termsMean)), \
-                "query_postings_p50": \(Int(work.p50)), "query_postings_p99": \(Int(work.p99)), "systems": [{"system": "sparrow-exact", \
-                "algorithm": \(JSONText.quoted(algorithm)), "window": \(window), "recall": \(recall(results, floatExact)), \
-                "recall_vs_quantized_oracle": \(recall(results, oracle)), "mean_ms": \(latency.mean), \
-                "p50_ms": \(latency.p50), "p99_ms": \(latency.p99), "build_s": \(String(format: "%.2f", buildSeconds)), \
-                "open_s": \(String(format: "%.2f", openSeconds)), "index_bytes": \(stats.bytesOnDisk), \
-                "resident_bytes": \(stats.residentBytes), "threads": 1}]}
+                "query_postings_p50": \(Int(work.p50)), "query_postings_p99": \(Int(work.p99)), \
+                "calibration": \(calibrationJSON), "systems": [\(systems.joined(separator: ",\n"))]}
                 """)
         }
+    }
+
+    /// One measured configuration: a name, how to search, and its settings as JSON fields.
+    struct Row {
+        var system: String
+        var mode: SearchMode
+        var fields: String
     }
 
     /// Mean overlap of each result with the reference top-k (the anchors' definition).

@@ -6,6 +6,7 @@ import NIOCore
 import HummingbirdTLS
 import ServiceLifecycle
 import SparrowCoordinator
+import SparrowCore
 import SparrowSecurity
 import SparrowEncoder
 import SparrowEtcd
@@ -335,6 +336,8 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "Deadline, milliseconds.")
     var timeoutMs: Int = 5000
 
+    @OptionGroup var mode: SearchModeOptions
+
     @Argument(help: "The query text.")
     var text: String = ""
 
@@ -346,6 +349,7 @@ struct QueryCommand: AsyncParsableCommand {
         request.k = UInt32(max(1, k))
         request.explain = explain
         request.timeoutMs = UInt32(timeoutMs)
+        request.mode = try mode.wire()
         if let vector {
             guard let object = try? JSONSerialization.jsonObject(with: Data(vector.utf8)) as? [String: NSNumber] else {
                 throw ValidationError("--vector must be a JSON object of token: number")
@@ -369,7 +373,8 @@ struct QueryCommand: AsyncParsableCommand {
 enum QueryTable {
     static func render(_ response: Sparrow_V1_QueryResponse, explain: Bool) -> String {
         let coverage = response.coverage
-        var lines = ["coverage \(coverage.shardsOk)/\(coverage.shardsTotal) shards\(coverage.timedOut ? " (timed out)" : ""), " + String(format: "%.2f ms", response.tookMs)]
+        let mode = response.mode == "exact" || response.mode.isEmpty ? "exact" : "\(response.mode) (\(response.approximateShards) shards approximate)"
+        var lines = ["coverage \(coverage.shardsOk)/\(coverage.shardsTotal) shards\(coverage.timedOut ? " (timed out)" : ""), " + String(format: "%.2f ms", response.tookMs) + ", \(mode)"]
         for failure in coverage.failed { lines.append("  missing \(failure.shard) (node \(failure.node)): \(failure.reason)") }
         let idWidth = max(2, response.hits.map(\.id.count).max() ?? 2)
         lines.append(["rank", "score".padding(toLength: 10, withPad: " ", startingAt: 0), "shard".padding(toLength: 10, withPad: " ", startingAt: 0), "id"].joined(separator: "  "))
@@ -388,5 +393,53 @@ enum QueryTable {
         }
         if response.hits.isEmpty { lines.append("(no hits)") }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// `--approximate` with `--recall` or `--threshold` and `--heap-factor`: how a search asks to
+/// be answered (exact without them).
+struct SearchModeOptions: ParsableArguments {
+    @Flag(help: "Search approximately (the shards' calibrated settings for --recall, or --threshold and --heap-factor).")
+    var approximate = false
+
+    @Option(help: "Target recall, in (0, 1], with --approximate.")
+    var recall: Double?
+
+    @Option(help: "Approximate: skip tiers below this fraction of the query's largest contribution, in [0, 1).")
+    var threshold: Double?
+
+    @Option(help: "Approximate: score exactly candidates within this fraction of the k-th score, in (0, 1].")
+    var heapFactor: Double?
+
+    /// The engine's mode.
+    func mode() throws -> SearchMode {
+        guard approximate else {
+            guard recall == nil, threshold == nil, heapFactor == nil else { throw ValidationError("--recall, --threshold and --heap-factor need --approximate") }
+            return .exact
+        }
+        let mode: SearchMode
+        switch (recall, threshold, heapFactor) {
+        case (let recall?, nil, nil): mode = .recall(recall)
+        case (nil, let threshold?, let heapFactor?): mode = .settings(.init(threshold: threshold, heapFactor: heapFactor))
+        default: throw ValidationError("--approximate takes either --recall or both --threshold and --heap-factor")
+        }
+        if let problem = mode.problem { throw ValidationError(problem) }
+        return mode
+    }
+
+    /// The mode as the wire carries it.
+    func wire() throws -> Sparrow_V1_SearchMode {
+        var wire = Sparrow_V1_SearchMode()
+        switch try mode() {
+        case .exact: break
+        case .recall(let target):
+            wire.approximate = true
+            wire.targetRecall = target
+        case .settings(let settings):
+            wire.approximate = true
+            wire.threshold = settings.threshold
+            wire.heapFactor = settings.heapFactor
+        }
+        return wire
     }
 }

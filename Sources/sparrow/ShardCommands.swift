@@ -62,6 +62,8 @@ struct ShardSearchCommand: ParsableCommand {
     @Option(help: "Block cache budget in MiB.")
     var cacheMB: Int = 64
 
+    @OptionGroup var mode: SearchModeOptions
+
     func run() throws {
         try reportingErrors {
             guard let object = try? JSONSerialization.jsonObject(with: Data(query.utf8)) as? [String: Any] else {
@@ -78,7 +80,9 @@ struct ShardSearchCommand: ParsableCommand {
                 fields[parts[0]] = parts[1]
             }
             let shard = try Shard(directory: dir, cacheMegabytes: cacheMB)
-            for (rank, hit) in try shard.search(vector, k: k, filter: fields, explain: explain).enumerated() {
+            let answer = try shard.search(vector, k: k, filter: fields, explain: explain, mode: try mode.mode())
+            print(answer.approximate.map { "approximate: threshold \($0.threshold), heap factor \($0.heapFactor)" } ?? "exact")
+            for (rank, hit) in answer.hits.enumerated() {
                 print(String(format: "%3d  %-24@ %10.4f", rank + 1, hit.id, hit.score))
                 for term in hit.explanation ?? [] {
                     print(String(format: "       %-20@ %8.4f × %8.4f = %8.4f", term.token, term.queryWeight, term.documentWeight, term.product))
