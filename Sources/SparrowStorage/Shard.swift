@@ -121,7 +121,10 @@ public final class Shard: @unchecked Sendable {
             allowed = allowed.intersection(matching)
         }
         let forward = s.forward
-        let settings = forward == nil ? nil : mode.resolve(s.manifest.approximate)
+        var settings = forward == nil ? nil : mode.resolve(s.manifest.approximate)
+        // A target recall is served the fastest way that reaches it: exactly when that is cheaper.
+        // Explicit settings are applied as given.
+        if case .recall = mode, settings != nil, ApproximateSearch.exactIsCheaper(query: quantized, in: s.main) { settings = nil }
         let main: [ScoredDoc]
         var work: ApproximateSearch.Work?
         if let settings, let forward {

@@ -75,6 +75,24 @@ import Testing
             let sum = terms.reduce(0.0) { $0 + ($1["query_weight"] as! Double) * ($1["document_weight"] as! Double) }
             #expect(abs(sum - (hit["score"] as! Double)) < 0.01 * max(1, sum), "\(hit)")
         }
+        // Approximate through the three doors; threshold 0 reads every posting, so the hits are
+        // the exact ones, and every answer says the shards answered approximately.
+        let cApproximate = try LocalTestCluster.run(
+            executable: Self.root + "/clients/c/build/sparrow-query", ["--k", "5", "--threshold", "0", "--heap-factor", "1", rpc, "Protein and gene expression"])
+        #expect(cApproximate.text.contains("mode approximate (3 shards approximate)"), "\(cApproximate.text)")
+        #expect(cApproximate.text.split(separator: "\n").filter { $0.first?.isNumber == true }.map { String($0.split(separator: "\t")[3]) } == cHits)
+        let httpApproximate = try Self.json(
+            http, "/v1/search", body: #"{"query": "Protein and gene expression", "k": 5, "mode": "approximate", "threshold": 0, "heap_factor": 1}"#)
+        #expect((httpApproximate["hits"] as! [[String: Any]]).map { $0["id"] as! String } == cHits)
+        #expect(httpApproximate["mode"] as? String == "approximate" && (httpApproximate["approximate_shards"] as? NSNumber)?.intValue == 3)
+        let cliApproximate = try LocalTestCluster.run(
+            ["query", "--coordinator", rpc, "--k", "5", "--approximate", "--threshold", "0", "--heap-factor", "1", "Protein and gene expression"])
+        #expect(cliApproximate.text.contains("approximate (3 shards approximate)"), "\(cliApproximate.text)")
+        for body in [#"{"query": "protein", "mode": "approximate"}"#, #"{"query": "protein", "recall": 0.9}"#,
+                     #"{"query": "protein", "mode": "approximate", "recall": 1.5}"#, #"{"query": "protein", "mode": "fast"}"#] {
+            let refused = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "\(http)/v1/search", "-d", body])
+            #expect(refused.text == "400", "\(body)")
+        }
         let cluster = try Self.json(http, "/v1/cluster")
         #expect((cluster["shards"] as! [[String: Any]]).map { $0["shard"] as! String } == ["shard-0", "shard-1", "shard-2"])
         #expect((try Self.json(http, "/healthz"))["status"] as? String == "ok")

@@ -41,6 +41,28 @@ struct ShardFixture {
 }
 
 @Suite struct ShardTests {
+    @Test("a built shard carries its calibration and answers each mode, saying which answered")
+    func approximateModes() throws {
+        let fixture = try ShardFixture(documents: 3000, seed: 7)
+        defer { fixture.cleanup() }
+        try ShardBuilder.build(records: fixture.records, directory: fixture.directory, shardID: "s1")
+        let shard = try Shard(directory: fixture.directory)
+        let calibration = try #require(shard.manifest.approximate)
+        #expect(calibration.queries == 128 && calibration.k == 10 && !calibration.points.isEmpty)
+        #expect(shard.manifest.formatVersion == 2)
+        for query in fixture.queries(20, seed: 8) {
+            let exact = try shard.search(query, k: 10, filter: ["parity": "odd"])
+            #expect(exact.approximate == nil && exact.work == nil)
+            // Threshold 0 reads every posting: the exact hits, from the approximate path.
+            let full = try shard.search(query, k: 10, filter: ["parity": "odd"], mode: .settings(.init(threshold: 0, heapFactor: 1)))
+            #expect(full.approximate == .init(threshold: 0, heapFactor: 1) && full.hits == exact.hits)
+            // A target recall on a shard this small is cheaper exactly: answered exactly, and said.
+            let target = try shard.search(query, k: 10, mode: .recall(0.9))
+            let unfiltered = try shard.search(query, k: 10)
+            #expect(target.approximate == nil && target.hits == unfiltered.hits)
+        }
+    }
+
     @Test func searchEqualsTheExhaustiveOracleAndSurvivesReopen() throws {
         let fixture = try ShardFixture(documents: 3000, seed: 1)
         defer { fixture.cleanup() }
