@@ -16,8 +16,8 @@ public struct ApproximateCalibration: Codable, Equatable, Sendable {
     /// The recall targets calibrated, ascending.
     public static let targets = [0.8, 0.85, 0.9, 0.95, 0.97, 0.98, 0.99]
     /// The settings tried: every threshold with every heap factor.
-    public static let grid: [ApproximateSearch.Settings] = [0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4].flatMap { threshold in
-        [0.5, 0.6, 0.7, 0.8, 0.9, 1.0].map { ApproximateSearch.Settings(threshold: threshold, heapFactor: $0) }
+    public static let grid: [ApproximateSearch.Settings] = [0.05, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.25, 0.3, 0.4].flatMap { threshold in
+        [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0].map { ApproximateSearch.Settings(threshold: threshold, heapFactor: $0) }
     }
 
     public struct Point: Codable, Equatable, Sendable {
