@@ -21,15 +21,15 @@ import Testing
         }
     }
 
-    @Test("threshold 0 reads every posting: the exact answer, whatever the heap factor")
+    @Test("threshold 0 reads every posting: the exact answer, whatever the heap factor and the slices")
     func thresholdZeroIsExact() {
         let index = InvertedIndex(vectors: Self.shape.corpus())
         let forward = ForwardIndex(index)
-        let search = ApproximateSearch()
         for query in Self.shape.queries(40) {
             let quantized = QuantizedQuery(query, documents: index.quantizer)
             let exact = ExhaustiveSearch().search(quantized, in: index, k: 10, filter: nil)
-            for heapFactor in [0.5, 1.0] {
+            // One slice of documents, and slices of 700 (not dividing the 5,000 evenly).
+            for (search, heapFactor) in [(ApproximateSearch(), 0.5), (ApproximateSearch(slice: 700), 1.0), (ApproximateSearch(slice: 700), 0.5)] {
                 let (hits, work) = search.search(quantized, in: index, forward: forward, k: 10, filter: nil, settings: .init(threshold: 0, heapFactor: heapFactor))
                 #expect(hits == exact)
                 #expect(work.postingsRead == index.postings(of: quantized).reduce(0) { $0 + $1.list.count })

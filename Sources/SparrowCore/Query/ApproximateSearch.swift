@@ -47,7 +47,14 @@ public struct ApproximateSearch: Sendable {
     private let narrow = AccumulatorPool<UInt32>()
     private let wide = AccumulatorPool<UInt64>()
 
-    public init() {}
+    /// Documents whose accumulator slots are scored and swept together (by default 256k: 1 MiB of
+    /// 32-bit slots, within a core's share of this machine's L2).
+    let slice: Int
+
+    public init(slice: Int = 1 << 18) {
+        precondition(slice > 0, "slice must be positive")
+        self.slice = slice
+    }
 
     /// Exact work below which an approximate search costs more than the exact one (its fixed
     /// part: the seeds' and candidates' vectors from memory, a second walk of what it reads).
@@ -95,14 +102,15 @@ public struct ApproximateSearch: Sendable {
         filter: DocumentFilter?, settings: Settings, scorer: inout Scorer
     ) -> (hits: [ScoredDoc], work: Work) {
         var work = Work()
-        // What is read of each term: the first tiers of its list, up to `end`.
-        var reads: [(list: PostingList, weight: UInt64, end: Int)] = []
-        reads.reserveCapacity(terms.count)
+        // What is read: the first tiers of each term's list, each tier a span of postings whose
+        // documents ascend.
+        var spans: [(list: PostingList, weight: Slot, next: Int, end: Int)] = []
+        spans.reserveCapacity(terms.count * 2)
         for (list, weight) in terms {
-            var end = 0
-            for tier in list.tiers where weight * UInt64(tier.minWeight) >= floor { end = tier.end }
-            if end > 0 { reads.append((list, weight, end)) }
-            work.postingsRead += end
+            for (index, tier) in list.tiers.enumerated() where weight * UInt64(tier.minWeight) >= floor {
+                spans.append((list, Slot(truncatingIfNeeded: weight), list.start(ofTier: index).posting, tier.end))
+                work.postingsRead += tier.end - list.start(ofTier: index).posting
+            }
         }
         var partial = pool.take(count: documentCount)
         defer { pool.give(partial) }
@@ -113,42 +121,53 @@ public struct ApproximateSearch: Sendable {
         // the optional filter per document retained its storage each time.
         let everyone = DocumentFilter(count: 0, allowed: true)
         let filtered = filter != nil
+        var seedBar: UInt64 = 0
+        var candidateBar: UInt64 = 0
+        var ends = [Int](repeating: 0, count: spans.count)
         (filter ?? everyone).withUnsafeWords { allowed in
             partial.withUnsafeMutableBufferPointer { acc in
-                for (list, queryWeight, end) in reads {
-                    let weight = Slot(truncatingIfNeeded: queryWeight)
-                    list.docs.withUnsafeBufferPointer { docs in
-                        list.weights.withUnsafeBufferPointer { codes in
-                            for p in 0..<end { acc[Int(docs[p])] &+= weight &* Slot(codes[p]) }
+                // A slice of document ids at a time, whose accumulator slots stay in cache between
+                // the two passes (a million documents' slots do not).
+                for sliceStart in stride(from: 0, to: documentCount, by: slice) {
+                    let limit = UInt32(min(sliceStart + slice, documentCount))
+                    for (i, span) in spans.enumerated() {
+                        span.list.docs.withUnsafeBufferPointer { docs in
+                            span.list.weights.withUnsafeBufferPointer { codes in
+                                var p = span.next
+                                while p < span.end && docs[p] < limit {
+                                    acc[Int(docs[p])] &+= span.weight &* Slot(codes[p])
+                                    p += 1
+                                }
+                                ends[i] = p
+                            }
                         }
                     }
-                }
-                // The same postings again: the first visit of a document takes its partial score
-                // and clears it, so each touched document is seen once, with no map of them and
-                // no sweep of the whole accumulator. Kept: the best k by partial score, and every
-                // document near enough to the k-th of those so far (a superset of what the final
-                // bar keeps: it only rises).
-                var seedBar: UInt64 = 0
-                var candidateBar: UInt64 = 0
-                for (list, _, end) in reads {
-                    list.docs.withUnsafeBufferPointer { docs in
-                        for p in 0..<end {
-                            let doc = Int(docs[p])
-                            let score = UInt64(acc[doc])
-                            guard score > 0 else { continue }
-                            acc[doc] = 0
-                            guard score * 1024 >= candidateBar else { continue }
-                            if filtered && !DocumentFilter.contains(UInt32(doc), in: allowed) { continue }
-                            let entry = ScoredDoc(doc: UInt32(doc), score: score)
-                            candidates.append(entry)
-                            if score >= seedBar {
-                                seeds.insert(entry)
-                                if seeds.isFull {
-                                    seedBar = seeds.threshold
-                                    candidateBar = factor * seedBar
+                    // The same postings again: the first visit of a document takes its partial
+                    // score and clears it, so each touched document is seen once, with no map of
+                    // them and no sweep of the accumulator. Kept: the best k by partial score, and
+                    // every document near enough to the k-th of those so far (a superset of what
+                    // the final bar keeps: it only rises).
+                    for i in spans.indices {
+                        spans[i].list.docs.withUnsafeBufferPointer { docs in
+                            for p in spans[i].next..<ends[i] {
+                                let doc = Int(docs[p])
+                                let score = UInt64(acc[doc])
+                                guard score > 0 else { continue }
+                                acc[doc] = 0
+                                guard score * 1024 >= candidateBar else { continue }
+                                if filtered && !DocumentFilter.contains(UInt32(doc), in: allowed) { continue }
+                                let entry = ScoredDoc(doc: UInt32(doc), score: score)
+                                candidates.append(entry)
+                                if score >= seedBar {
+                                    seeds.insert(entry)
+                                    if seeds.isFull {
+                                        seedBar = seeds.threshold
+                                        candidateBar = factor * seedBar
+                                    }
                                 }
                             }
                         }
+                        spans[i].next = ends[i]
                     }
                 }
             }
