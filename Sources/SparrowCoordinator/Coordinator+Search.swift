@@ -54,7 +54,7 @@ extension Coordinator {
     func admitted(_ request: Sparrow_V1_QueryRequest) async throws -> Sparrow_V1_QueryResponse {
         let started = ContinuousClock.now
         let k = try Self.checkedK(request)
-        _ = try SearchMode(request.mode, field: "mode")
+        _ = try request.mode.checked(field: "mode")
         let query = [Sparrow_V1_TermWeight](try queryVector(request))
         let cluster = self.cluster
         let timeout = request.timeoutMs > 0 ? Duration.milliseconds(Int64(request.timeoutMs)) : defaultTimeout

@@ -172,7 +172,7 @@ public enum HTTPAPI {
             default:
                 throw RPCError.invalidArgument("\"mode\": \"approximate\" takes either \"recall\" or both \"threshold\" and \"heap_factor\"")
             }
-            _ = try SearchMode(request.mode, field: "mode")
+            _ = try request.mode.checked(field: "mode")
         case let other:
             throw RPCError.invalidArgument("mode: \"\(other)\"; use \"exact\" or \"approximate\"")
         }

@@ -41,7 +41,7 @@ extension ShardNode {
     func search(_ request: Sparrow_V1_SearchRequest) throws -> Sparrow_V1_SearchResponse {
         let shard = try shard(request.shard, build: request.build)
         let (k, query) = try Self.checkedSearch(request)
-        let mode = try SearchMode(request.mode, field: "mode")
+        let mode = try request.mode.checked(field: "mode")
         let answer = try storage { try shard.search(query, k: k, filter: request.filter.values, explain: request.explain, mode: mode) }
         return Sparrow_V1_SearchResponse(answer, shard: request.shard, scale: shard.scoreScale(for: query))
     }
@@ -51,7 +51,7 @@ extension ShardNode {
     func batchSearch(_ request: Sparrow_V1_BatchSearchRequest, deadline: ContinuousClock.Instant?) throws -> Sparrow_V1_BatchSearchResponse {
         let shard = try shard(request.shard, build: request.build)
         let k = try Self.checkedBatch(request)
-        let mode = try SearchMode(request.mode, field: "mode")
+        let mode = try request.mode.checked(field: "mode")
         let filter = request.filter.values
         var response = Sparrow_V1_BatchSearchResponse()
         response.results.reserveCapacity(request.queries.count)

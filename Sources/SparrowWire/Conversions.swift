@@ -36,15 +36,13 @@ extension Array where Element == Sparrow_V1_Field {
     }
 }
 
-extension SearchMode {
-    /// The engine's mode for a wire mode; an approximate mode's values must be in range
+extension Sparrow_V1_SearchMode {
+    /// The engine's mode for this wire mode; an approximate mode's values must be in range
     /// (`invalidArgument` naming `field` otherwise).
-    public init(_ wire: Sparrow_V1_SearchMode, field: String) throws {
-        guard wire.approximate else {
-            self = .exact
-            return
-        }
-        self = wire.targetRecall != 0 ? .recall(wire.targetRecall) : .settings(.init(threshold: wire.threshold, heapFactor: wire.heapFactor))
-        if let problem { throw RPCError.invalidArgument("\(field): \(problem)") }
+    public func checked(field: String) throws -> SearchMode {
+        guard approximate else { return .exact }
+        let mode: SearchMode = targetRecall != 0 ? .recall(targetRecall) : .settings(.init(threshold: threshold, heapFactor: heapFactor))
+        if let problem = mode.problem { throw RPCError.invalidArgument("\(field): \(problem)") }
+        return mode
     }
 }

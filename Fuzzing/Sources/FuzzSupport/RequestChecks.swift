@@ -51,10 +51,12 @@ public enum RequestChecks {
         case let request as Sparrow_V1_SearchRequest:
             names(request.shard, request.build)
             _ = try ShardNode.checkedSearch(request)
+            _ = try request.mode.checked(field: "mode")
             _ = request.filter.values
         case let request as Sparrow_V1_BatchSearchRequest:
             names(request.shard, request.build)
             _ = try ShardNode.checkedBatch(request)
+            _ = try request.mode.checked(field: "mode")
             _ = request.queries.map(\.terms.weights)
             _ = request.filter.values
         case let request as Sparrow_V1_ExplainRequest:
@@ -98,6 +100,7 @@ public enum RequestChecks {
         case let request as Sparrow_V1_QueryRequest:
             _ = try Coordinator.checkedK(request)
             _ = try Coordinator.checkedVector(request)
+            _ = try request.mode.checked(field: "mode")
         case let request as Sparrow_V1_WriteRequest:
             _ = try Coordinator.route(request, in: cluster)
         case let request as Sparrow_V1_ActivateBuildRequest:
