@@ -12,8 +12,8 @@ public struct InvertedIndex: Sendable {
     }
 
     /// Inverts document vectors; document `i` of `vectors` gets internal id `i`. Lists are in
-    /// impact tiers (`ImpactTiers`) unless `tiered` is false.
-    public init(vectors: [SparseVector], quantizer: WeightQuantizer? = nil, tiered: Bool = true) {
+    /// impact tiers (`ImpactTiers`), as a built shard's are.
+    public init(vectors: [SparseVector], quantizer: WeightQuantizer? = nil) {
         let quantizer = quantizer ?? WeightQuantizer(maxWeight: vectors.lazy.compactMap { $0.weights.max() }.max() ?? 1)
         var docs: [UInt32: [UInt32]] = [:]
         var codes: [UInt32: [UInt8]] = [:]
@@ -27,7 +27,7 @@ public struct InvertedIndex: Sendable {
         for (term, ids) in docs {
             var ids = ids
             var weights = codes[term]!
-            let ends = tiered ? ImpactTiers.split(docs: &ids, codes: &weights) : [ids.count]
+            let ends = ImpactTiers.split(docs: &ids, codes: &weights)
             lists[term] = PostingList(docs: ids, weights: weights, tierEnds: ends)
         }
         self.init(lists: lists, documentCount: vectors.count, quantizer: quantizer)
