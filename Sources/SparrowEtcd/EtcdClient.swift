@@ -106,9 +106,23 @@ public final class EtcdClient: Sendable {
 
     /// Renews `lease`, giving each endpoint `timeout` (default: `callTimeout`); the seconds it
     /// now has left (0: it has expired or was revoked).
+    ///
+    /// A renewal counts only once the member that made it has shown, after making it, that it
+    /// still speaks for a quorum: etcd's leader renews leases on its own, and a leader cut off
+    /// from the others goes on renewing until its quorum check deposes it, up to two election
+    /// timeouts later, while the others may already have elected a leader that lets the lease
+    /// run out. So a linearizable read follows on the same member (its ReadIndex needs a
+    /// majority's answer); a member that cannot give one is left for the next.
     public func keepAlive(lease: Int64, timeout: Duration? = nil) async throws -> Int {
-        let response: EtcdWire.Streamed<EtcdWire.LeaseKeepAliveResponse> = try await call("/v3/lease/keepalive", EtcdWire.LeaseID(ID: .init(lease)), timeout: timeout)
-        if let error = response.error { throw EtcdError.refused(endpoint: currentEndpoint, code: error.code ?? 0, message: error.message ?? error.error ?? "") }
+        let (response, endpoint): (EtcdWire.Streamed<EtcdWire.LeaseKeepAliveResponse>, String) =
+            try await exchange("/v3/lease/keepalive", EtcdWire.LeaseID(ID: .init(lease)), timeout: timeout)
+        if let error = response.error { throw EtcdError.refused(endpoint: endpoint, code: error.code ?? 0, message: error.message ?? error.error ?? "") }
+        do {
+            let _: EtcdWire.RangeResponse = try await call("/v3/kv/range", EtcdWire.RangeRequest(key: Data("\0".utf8), count_only: true), at: endpoint, timeout: timeout)
+        } catch {
+            moveOn(from: endpoint, because: "no quorum behind its lease renewal: \(error)")
+            throw error
+        }
         return Int(response.result?.TTL?.value ?? 0)
     }
 
@@ -193,6 +207,11 @@ public final class EtcdClient: Sendable {
     /// POSTs `body` to `path`, on the current endpoint and then on each other one while they
     /// are down (connection refused, timed out, no leader); decodes the answer.
     func call<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, at fixed: String? = nil, timeout: Duration? = nil) async throws -> Response {
+        try await exchange(path, body, at: fixed, timeout: timeout).response
+    }
+
+    /// `call`, also naming the endpoint that answered.
+    private func exchange<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, at fixed: String? = nil, timeout: Duration? = nil) async throws -> (response: Response, endpoint: String) {
         let timeout = TimeAmount.milliseconds(Int64((timeout ?? callTimeout).milliseconds))
         var attempts: [String] = []
         let first = current.load(ordering: .relaxed)
@@ -215,7 +234,7 @@ public final class EtcdClient: Sendable {
                     throw EtcdError.refused(endpoint: endpoint, code: error?.code ?? Int(response.status.code), message: message)
                 }
                 do {
-                    return try EtcdWire.decoder.decode(Response.self, from: data)
+                    return (try EtcdWire.decoder.decode(Response.self, from: data), endpoint)
                 } catch {
                     throw EtcdError.malformed(endpoint: endpoint, path: path, reason: "\(error)")
                 }

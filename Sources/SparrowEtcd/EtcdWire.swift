@@ -51,6 +51,7 @@ public enum EtcdWire {
         public var limit: Int64String?
         public var sort_order: String?
         public var sort_target: String?
+        public var count_only: Bool?
     }
 
     public struct RangeResponse: Codable, Sendable {

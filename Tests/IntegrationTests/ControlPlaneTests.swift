@@ -282,6 +282,48 @@ import Glibc
         #expect(old.epoch == new.epoch)
     }
 
+    /// etcd's leader renews leases by itself, and one cut off from the other members goes on
+    /// renewing until its quorum check deposes it (one to two election timeouts, 5–10 s here),
+    /// while the others may elect a new leader and let the lease run out. A renewal made by
+    /// such a leader must not count: the client refuses it, so that an owner coordinator cut off
+    /// with etcd's leader stops acting as owner within its lease TTL of the cut.
+    @Test func aRenewalByAnEtcdLeaderWithoutItsQuorumDoesNotCount() async throws {
+        let etcd = try EtcdTestCluster(members: 3, electionTimeoutMs: 5000)
+        defer { etcd.down() }
+        var leader: Int?
+        let deadline = ContinuousClock.now + .seconds(20)
+        let probe = try EtcdClient(endpoints: [etcd.endpoint(0)], logger: Self.etcdLogger())
+        while leader == nil {
+            for index in 0..<3 {
+                let status = try? await probe.status(of: etcd.endpoint(index))
+                if let id = status?.header?.member_id, status?.leader == id { leader = index }
+            }
+            guard ContinuousClock.now < deadline else { throw TestFailure("etcd elected no leader") }
+            if leader == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        await probe.shutdown()
+        let onLeader = try EtcdClient(endpoints: [etcd.endpoint(leader!)], logger: Self.etcdLogger())
+        defer { Task { await onLeader.shutdown() } }
+        let lease = try await onLeader.grantLease(ttl: 30)
+        #expect(try await onLeader.keepAlive(lease: lease.id, timeout: .seconds(1)) > 0)
+
+        let others = (0..<3).filter { $0 != leader }
+        for index in others { etcd.freeze(index) }
+        defer { for index in others { etcd.freeze(index, false) } }
+        let cut = ContinuousClock.now
+        await #expect(throws: EtcdError.self, "a renewal by a leader without its quorum counted") {
+            _ = try await onLeader.keepAlive(lease: lease.id, timeout: .seconds(1))
+        }
+        #expect(ContinuousClock.now - cut < .seconds(5), "the refusal came after the leader could have stepped down")
+
+        for index in others { etcd.freeze(index, false) }
+        let back = ContinuousClock.now + .seconds(20)
+        while (try? await onLeader.keepAlive(lease: lease.id, timeout: .seconds(1))) == nil {
+            guard ContinuousClock.now < back else { throw TestFailure("renewals do not resume with the quorum back") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// A deposed owner's change fails in etcd and overwrites nothing, even while it still
     /// believes it owns the map (the transaction requires its key at its create revision).
     @Test func aDeposedOwnersSaveFailsAndOverwritesNothing() async throws {

@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// An etcd cluster of `members` real `etcd` processes (Debian's etcd-server) on 127.0.0.1, in a
-/// scratch directory, with fast elections (loopback: 50 ms heartbeats). `down()` stops it.
+/// scratch directory, with fast elections (loopback: 50 ms heartbeats, 500 ms election timeout,
+/// unless told). `down()` stops it.
 final class EtcdTestCluster {
     struct Member {
         var name: String
@@ -18,14 +19,16 @@ final class EtcdTestCluster {
     /// With TLS: the CA every certificate chains to, and the members' certificate and key (also
     /// used between members); clients must then present a certificate from the CA.
     let tls: (ca: String, certificate: String, key: String)?
+    let electionTimeoutMs: Int
     static let binary = "/usr/bin/etcd"
 
     static var available: Bool { FileManager.default.isExecutableFile(atPath: binary) }
 
     private var scheme: String { tls == nil ? "http" : "https" }
 
-    init(members count: Int, tls: (ca: String, certificate: String, key: String)? = nil) throws {
+    init(members count: Int, tls: (ca: String, certificate: String, key: String)? = nil, electionTimeoutMs: Int = 500) throws {
         self.tls = tls
+        self.electionTimeoutMs = electionTimeoutMs
         guard Self.available else { throw TestFailure("\(Self.binary) is missing: install etcd-server (ops/install-deps)") }
         directory = NSTemporaryDirectory() + "sparrow-etcd-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -50,7 +53,7 @@ final class EtcdTestCluster {
             "--listen-client-urls", endpoint(index), "--advertise-client-urls", endpoint(index),
             "--listen-peer-urls", "\(scheme)://127.0.0.1:\(member.peer)", "--initial-advertise-peer-urls", "\(scheme)://127.0.0.1:\(member.peer)",
             "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", (directory as NSString).lastPathComponent,
-            "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote", "--log-level", "warn",
+            "--heartbeat-interval", "50", "--election-timeout", "\(electionTimeoutMs)", "--pre-vote", "--log-level", "warn",
         ] + (tls.map { tls in
             ["--cert-file", tls.certificate, "--key-file", tls.key, "--trusted-ca-file", tls.ca, "--client-cert-auth",
              "--peer-cert-file", tls.certificate, "--peer-key-file", tls.key, "--peer-trusted-ca-file", tls.ca, "--peer-client-cert-auth"]
@@ -73,6 +76,12 @@ final class EtcdTestCluster {
         members[index].process = nil
     }
 
+    /// SIGSTOP (`frozen`) or SIGCONT of member `index`: it keeps its sockets and answers nothing.
+    func freeze(_ index: Int, _ frozen: Bool = true) {
+        guard let process = members[index].process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, frozen ? SIGSTOP : SIGCONT)
+    }
+
     /// Waits until every running member answers `/health` as healthy.
     func waitUntilHealthy(within seconds: Double = 30) throws {
         let deadline = Date().addingTimeInterval(seconds)
@@ -88,7 +97,10 @@ final class EtcdTestCluster {
     }
 
     func down() {
-        for index in members.indices { kill(index) }
+        for index in members.indices {
+            freeze(index, false)
+            kill(index)
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
