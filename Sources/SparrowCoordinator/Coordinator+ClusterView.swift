@@ -1,26 +1,91 @@
 import Foundation
 import SparrowWire
 
-/// The map as clients see it (`GET /v1/cluster`, the Cluster RPC, `ctl status`).
+/// The map as clients see it (`GET /v1/cluster`, the Cluster RPC, `ctl status`): nodes with
+/// their health, shards with their replicas, moves, orphan copies.
+public struct ClusterView: Sendable, Equatable {
+    public struct Node: Sendable, Equatable {
+        public var id: String
+        public var address: String
+        /// "up", "draining" or "down".
+        public var state: String
+        /// Why it is down.
+        public var reason: String?
+    }
+
+    public struct Replica: Sendable, Equatable {
+        public var node: String
+        public var address: String
+        /// It missed acknowledged writes and serves nothing until caught up.
+        public var stale: Bool
+    }
+
+    public struct Shard: Sendable, Equatable {
+        public var id: String
+        public var replicas: [Replica]
+    }
+
+    /// A copy of a shard on a node the map does not place it on, dropped after a grace period.
+    public struct Orphan: Sendable, Equatable {
+        public var shard: String
+        public var node: String
+        public var seenSeconds: UInt32
+        public var dropInSeconds: UInt32
+    }
+
+    public var epoch: UInt64
+    public var build: String?
+    /// The coordinator that owns the map, when this one follows it.
+    public var owner: String?
+    public var nodes: [Node]
+    public var shards: [Shard]
+    public var moves: [ClusterMap.Move]
+    public var orphans: [Orphan]
+}
+
 extension Coordinator {
-    /// The cluster map as served by `GET /v1/cluster`.
-    public var clusterResponse: Sparrow_V1_ClusterResponse {
+    /// The cluster as this coordinator sees it now.
+    public var clusterView: ClusterView {
         let cluster = self.cluster
-        var response = Sparrow_V1_ClusterResponse()
-        response.epoch = cluster.epoch
-        response.buildID = cluster.build ?? ""
-        if case .follower(let owner?) = store.ownership { response.owner = owner }
         let down = self.down.withLock { $0 }
-        response.nodes = cluster.nodes.map { node in
+        var owner: String?
+        if case .follower(let name?) = store.ownership { owner = name }
+        return ClusterView(
+            epoch: cluster.epoch, build: cluster.build.flatMap { $0.isEmpty ? nil : $0 }, owner: owner,
+            nodes: cluster.nodes.map { node in
+                .init(id: node.id, address: node.address, state: down[node.id] != nil ? "down" : node.isDraining ? "draining" : "up", reason: down[node.id])
+            },
+            shards: cluster.shards.map { shard in
+                .init(id: shard.id, replicas: shard.replicas.map { node in
+                    .init(node: node, address: cluster.address(of: node) ?? "", stale: shard.stale?.contains(node) ?? false)
+                })
+            },
+            moves: cluster.moves ?? [], orphans: orphanCopies)
+    }
+
+    /// The Cluster RPC's answer: the view, and the query encoder this coordinator serves with.
+    var clusterResponse: Sparrow_V1_ClusterResponse {
+        var response = Sparrow_V1_ClusterResponse(clusterView)
+        if let encoderInfo { response.encoder = encoderInfo }
+        return response
+    }
+}
+
+extension Sparrow_V1_ClusterResponse {
+    init(_ view: ClusterView) {
+        self.init()
+        epoch = view.epoch
+        buildID = view.build ?? ""
+        owner = view.owner ?? ""
+        nodes = view.nodes.map { node in
             var status = Sparrow_V1_NodeStatus()
             status.node = node.id
             status.address = node.address
-            status.state = down[node.id] != nil ? "down" : node.isDraining ? "draining" : "up"
-            status.reason = down[node.id] ?? ""
+            status.state = node.state
+            status.reason = node.reason ?? ""
             return status
         }
-        if let encoderInfo { response.encoder = encoderInfo }
-        response.moves = (cluster.moves ?? []).map { move in
+        moves = view.moves.map { move in
             var wire = Sparrow_V1_Move()
             wire.id = move.id
             wire.shard = move.shard
@@ -29,19 +94,23 @@ extension Coordinator {
             wire.phase = move.phase.rawValue
             return wire
         }
-        response.orphans = orphanCopies
-        response.shards = cluster.shards.map { shard in
+        orphans = view.orphans.map { orphan in
+            var copy = Sparrow_V1_OrphanCopy()
+            (copy.shard, copy.node) = (orphan.shard, orphan.node)
+            (copy.seenSeconds, copy.dropInSeconds) = (orphan.seenSeconds, orphan.dropInSeconds)
+            return copy
+        }
+        shards = view.shards.map { shard in
             var entry = Sparrow_V1_ShardAssignment()
             entry.shard = shard.id
-            entry.replicas = shard.replicas.map { node in
-                var replica = Sparrow_V1_Replica()
-                replica.node = node
-                replica.address = cluster.address(of: node) ?? ""
-                replica.stale = shard.stale?.contains(node) ?? false
-                return replica
+            entry.replicas = shard.replicas.map { replica in
+                var wire = Sparrow_V1_Replica()
+                wire.node = replica.node
+                wire.address = replica.address
+                wire.stale = replica.stale
+                return wire
             }
             return entry
         }
-        return response
     }
 }

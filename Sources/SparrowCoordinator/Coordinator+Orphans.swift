@@ -63,14 +63,12 @@ extension Coordinator {
     }
 
     /// The orphan copies known now, for the cluster status.
-    var orphanCopies: [Sparrow_V1_OrphanCopy] {
+    var orphanCopies: [ClusterView.Orphan] {
         let now = ContinuousClock.now
         return orphans.withLock { $0 }.map { key, seen in
-            var copy = Sparrow_V1_OrphanCopy()
-            (copy.shard, copy.node) = (key.shard, key.node)
-            copy.seenSeconds = UInt32(clamping: (now - seen).components.seconds)
-            copy.dropInSeconds = UInt32(clamping: max(0, (orphanGrace - (now - seen)).components.seconds))
-            return copy
+            ClusterView.Orphan(
+                shard: key.shard, node: key.node, seenSeconds: UInt32(clamping: (now - seen).components.seconds),
+                dropInSeconds: UInt32(clamping: max(0, (orphanGrace - (now - seen)).components.seconds)))
         }.sorted { ($0.shard, $0.node) < ($1.shard, $1.node) }
     }
 }

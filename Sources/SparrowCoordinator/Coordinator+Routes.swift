@@ -4,7 +4,9 @@ extension Coordinator {
     /// The coordinator's protobuf-over-TCP methods.
     public var routes: RPCRoutes {
         var routes = RPCRoutes()
-        routes.on(CoordinatorMethod.search, admission: admission) { (request: Sparrow_V1_QueryRequest, _) in try await self.admitted(request) }
+        routes.on(CoordinatorMethod.search, admission: admission) { (request: Sparrow_V1_QueryRequest, _) in
+            Sparrow_V1_QueryResponse(try await self.admitted(SearchQuery(request)))
+        }
         routes.immediate(CoordinatorMethod.cluster) { (_: Sparrow_V1_ClusterRequest, _) in self.clusterResponse }
         routes.on(CoordinatorMethod.activateBuild) { (request: Sparrow_V1_ActivateBuildRequest, _) in try await self.activateBuild(request) }
         routes.on(CoordinatorMethod.write) { (request: Sparrow_V1_WriteRequest, _) in try await self.write(request) }

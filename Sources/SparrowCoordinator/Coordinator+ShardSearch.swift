@@ -10,8 +10,7 @@ extension Coordinator {
     func searchShard(_ shard: ClusterMap.ShardEntry, request: Sparrow_V1_SearchRequest, deadline: ContinuousClock.Instant, rotation: Int) async -> ShardOutcome {
         var request = request
         request.shard = shard.id
-        var failure = Sparrow_V1_ShardFailure()
-        failure.shard = shard.id
+        var failure = SearchResult.ShardFailure(shard: shard.id, node: "", reason: "")
         let serving = shard.inSync
         let rotated = serving.indices.map { serving[($0 + rotation) % serving.count] }
         var candidates: [(node: String, client: RPCClient)] = []
@@ -32,7 +31,7 @@ extension Coordinator {
         if candidates.count > 1 { return await hedged(candidates, request: request, deadline: deadline) }
         if let only = candidates.first {
             switch await attempt(only.node, only.client, request: request, deadline: deadline, track: hedging) {
-            case .answered(let response): return ShardOutcome(result: .init(shard: shard.id, response: response))
+            case .answered(let result): return ShardOutcome(result: result)
             case .failed(let reason, let timedOut):
                 failure.reason = reason
                 return ShardOutcome(failure: failure, timedOut: timedOut)
@@ -43,7 +42,7 @@ extension Coordinator {
     }
 
     enum Attempt: Sendable {
-        case answered(Sparrow_V1_SearchResponse)
+        case answered(ResultMerger.ShardResult)
         case failed(String, timedOut: Bool)
         case hedgeTimer
     }
@@ -55,8 +54,7 @@ extension Coordinator {
     /// longer when the next one has just lost a race).
     private func hedged(_ candidates: [(node: String, client: RPCClient)], request: Sparrow_V1_SearchRequest, deadline: ContinuousClock.Instant) async -> ShardOutcome {
         await withTaskGroup(of: (Int, Attempt).self) { group in
-            var failure = Sparrow_V1_ShardFailure()
-            failure.shard = request.shard
+            var failure = SearchResult.ShardFailure(shard: request.shard, node: "", reason: "")
             var timedOut = false
             var next = 1
             var pending = 1
@@ -73,11 +71,11 @@ extension Coordinator {
             while let (index, outcome) = await group.next() {
                 var launch = false
                 switch outcome {
-                case .answered(let response):
+                case .answered(let result):
                     group.cancelAll()
                     // The race's loser is tried last for a while.
                     if let hedgedTo { tail.lost(candidates[index == 0 ? hedgedTo : 0].node) }
-                    return ShardOutcome(result: .init(shard: request.shard, response: response))
+                    return ShardOutcome(result: result)
                 case .failed(let reason, let expired):
                     pending -= 1
                     (failure.node, failure.reason, timedOut) = (candidates[index].node, reason, expired)
@@ -126,7 +124,7 @@ extension Coordinator {
             let latency = ContinuousClock.now - started
             if track { tail.record(node, latency) }
             Self.timers("sparrow_coordinator_shard_duration_seconds", [("shard", request.shard)]).recordNanoseconds(latency.microseconds * 1000)
-            return .answered(response)
+            return .answered(.init(shard: request.shard, response))
         } catch {
             let wire = RPCError(error)
             if !Task.isCancelled {

@@ -91,14 +91,13 @@ public enum HTTPAPI {
             defer { gate?.leave() }
             do {
                 let query = try decodeSearch(try await request.body.collect(upTo: 4 << 20))
-                let reply = try await coordinator.search(query)
-                return try json(searchReply(reply, explain: query.explain))
+                return try json(searchReply(try await coordinator.search(query), explain: query.explain))
             } catch let error as RPCError {
                 return errorResponse(error)
             }
         }
         router.get("/v1/cluster") { _, _ -> Response in
-            let cluster = coordinator.clusterResponse
+            let view = coordinator.clusterView
             struct ReplicaJSON: Encodable { var node: String; var address: String; var stale: Bool? }
             struct ShardJSON: Encodable { var shard: String; var replicas: [ReplicaJSON] }
             struct NodeJSON: Encodable { var node: String; var address: String; var state: String; var reason: String? }
@@ -109,13 +108,13 @@ public enum HTTPAPI {
                 var orphans: [OrphanJSON]
             }
             return try json(ClusterJSON(
-                epoch: cluster.epoch, build: cluster.buildID.isEmpty ? nil : cluster.buildID, owner: cluster.owner.isEmpty ? nil : cluster.owner,
-                nodes: cluster.nodes.map { NodeJSON(node: $0.node, address: $0.address, state: $0.state, reason: $0.reason.isEmpty ? nil : $0.reason) },
-                shards: cluster.shards.map { entry in
-                    ShardJSON(shard: entry.shard, replicas: entry.replicas.map { ReplicaJSON(node: $0.node, address: $0.address, stale: $0.stale ? true : nil) })
+                epoch: view.epoch, build: view.build, owner: view.owner,
+                nodes: view.nodes.map { NodeJSON(node: $0.id, address: $0.address, state: $0.state, reason: $0.reason) },
+                shards: view.shards.map { shard in
+                    ShardJSON(shard: shard.id, replicas: shard.replicas.map { ReplicaJSON(node: $0.node, address: $0.address, stale: $0.stale ? true : nil) })
                 },
-                moves: cluster.moves.map { MoveJSON(id: $0.id, shard: $0.shard, from: $0.from.isEmpty ? nil : $0.from, to: $0.to, phase: $0.phase) },
-                orphans: cluster.orphans.map { OrphanJSON(shard: $0.shard, node: $0.node, seen_seconds: $0.seenSeconds, drop_in_seconds: $0.dropInSeconds) }))
+                moves: view.moves.map { MoveJSON(id: $0.id, shard: $0.shard, from: $0.from, to: $0.to, phase: $0.phase.rawValue) },
+                orphans: view.orphans.map { OrphanJSON(shard: $0.shard, node: $0.node, seen_seconds: $0.seenSeconds, drop_in_seconds: $0.dropInSeconds) }))
         }
         router.get("/healthz") { _, _ -> Response in
             let nodes = coordinator.nodeStates
@@ -136,61 +135,54 @@ public enum HTTPAPI {
     }
 
     /// The query a `POST /v1/search` body asks for, or `invalidArgument` naming the field that
-    /// is wrong (checked further by `Coordinator.search`).
-    public static func decodeSearch(_ body: ByteBuffer) throws -> Sparrow_V1_QueryRequest {
+    /// is wrong.
+    public static func decodeSearch(_ body: ByteBuffer) throws -> SearchQuery {
         let search: SearchBody
         do {
             search = try JSONDecoder().decode(SearchBody.self, from: Data(buffer: body))
         } catch {
             throw RPCError.invalidArgument("request body is not a valid search: \(ClusterMap.describeJSON(error))")
         }
-        return try queryRequest(search)
+        return try query(search)
     }
 
-    static func queryRequest(_ body: SearchBody) throws -> Sparrow_V1_QueryRequest {
-        var request = Sparrow_V1_QueryRequest()
-        request.text = body.query ?? ""
-        request.vector = .init(body.vector ?? [:])
-        request.k = body.k ?? 10
-        request.explain = body.explain ?? false
-        request.filter = .init(body.filter ?? [:])
-        request.timeoutMs = body.timeout_ms ?? 0
+    static func query(_ body: SearchBody) throws -> SearchQuery {
+        let mode: SearchMode
         switch body.mode ?? "exact" {
         case "exact":
             guard body.recall == nil, body.threshold == nil, body.heap_factor == nil else {
                 throw RPCError.invalidArgument("recall, threshold and heap_factor need \"mode\": \"approximate\"")
             }
+            mode = .exact
         case "approximate":
-            request.mode.approximate = true
             switch (body.recall, body.threshold, body.heap_factor) {
-            case (let recall?, nil, nil):
-                guard recall > 0 && recall <= 1 else { throw RPCError.invalidArgument("recall must be above 0 and at most 1, not \(recall)") }
-                request.mode.targetRecall = recall
-            case (nil, let threshold?, let heapFactor?):
-                request.mode.threshold = threshold
-                request.mode.heapFactor = heapFactor
+            case (let recall?, nil, nil): mode = .recall(recall)
+            case (nil, let threshold?, let heapFactor?): mode = .settings(.init(threshold: threshold, heapFactor: heapFactor))
             default:
                 throw RPCError.invalidArgument("\"mode\": \"approximate\" takes either \"recall\" or both \"threshold\" and \"heap_factor\"")
             }
-            _ = try request.mode.checked(field: "mode")
         case let other:
             throw RPCError.invalidArgument("mode: \"\(other)\"; use \"exact\" or \"approximate\"")
         }
-        return request
+        if let text = body.query { try SearchQuery.checkText(text) }
+        let vector = body.vector ?? [:]
+        return try SearchQuery(
+            vector.isEmpty ? .text(body.query ?? "") : .vector(vector), k: Int(body.k ?? 10), filter: body.filter ?? [:],
+            explain: body.explain ?? false, mode: mode, timeout: body.timeout_ms.flatMap { $0 > 0 ? .milliseconds(Int64($0)) : nil })
     }
 
-    static func searchReply(_ response: Sparrow_V1_QueryResponse, explain: Bool) -> SearchReply {
+    static func searchReply(_ result: SearchResult, explain: Bool) -> SearchReply {
         SearchReply(
-            hits: response.hits.enumerated().map { rank, hit in
+            hits: result.hits.enumerated().map { rank, ranked in
                 SearchReply.HitJSON(
-                    rank: rank + 1, id: hit.id, shard: hit.shard, score: hit.score,
-                    explanation: explain ? hit.explanation.map { .init(token: $0.token, query_weight: $0.queryWeight, document_weight: $0.documentWeight) } : nil)
+                    rank: rank + 1, id: ranked.hit.id, shard: ranked.shard, score: ranked.hit.score,
+                    explanation: explain ? (ranked.hit.explanation ?? []).map { .init(token: $0.token, query_weight: $0.queryWeight, document_weight: $0.documentWeight) } : nil)
             },
             coverage: .init(
-                shards_total: response.coverage.shardsTotal, shards_ok: response.coverage.shardsOk,
-                failed: response.coverage.failed.map { .init(shard: $0.shard, node: $0.node, reason: $0.reason) },
-                timed_out: response.coverage.timedOut),
-            query: response.query.weights, took_ms: response.tookMs, mode: response.mode, approximate_shards: response.approximateShards)
+                shards_total: UInt32(result.shardsTotal), shards_ok: UInt32(result.shardsOk),
+                failed: result.failed.map { .init(shard: $0.shard, node: $0.node, reason: $0.reason) },
+                timed_out: result.timedOut),
+            query: result.vector, took_ms: result.took.milliseconds, mode: result.mode, approximate_shards: UInt32(result.approximateShards))
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -72,7 +72,7 @@ extension ShardNode {
         if let (score, contributions) = try storage({ try shard.explain(id: request.id, query: request.query.weights) }) {
             response.found = true
             response.score = score
-            response.contributions = contributions.map(Self.contribution)
+            response.contributions = contributions.map(Sparrow_V1_Contribution.init)
         }
         return response
     }
@@ -241,14 +241,6 @@ extension ShardNode {
         }
     }
 
-    static func contribution(_ term: TermContribution) -> Sparrow_V1_Contribution {
-        var wire = Sparrow_V1_Contribution()
-        wire.token = term.token
-        wire.queryWeight = term.queryWeight
-        wire.documentWeight = term.documentWeight
-        return wire
-    }
-
     /// A document as the storage takes it; `invalidArgument` for an empty id or a weight that
     /// is negative or not finite.
     public static func record(_ document: Sparrow_V1_Document) throws -> TokenVectorRecord {
@@ -291,15 +283,6 @@ extension Sparrow_V1_SearchResponse {
             mode.threshold = settings.threshold
             mode.heapFactor = settings.heapFactor
         }
-        self.hits = answer.hits.map { hit in
-            var wire = Sparrow_V1_Hit()
-            wire.id = hit.id
-            wire.shard = shard
-            wire.doc = hit.doc
-            wire.score = hit.score
-            wire.rawScore = hit.rawScore
-            wire.explanation = (hit.explanation ?? []).map(ShardNode.contribution)
-            return wire
-        }
+        hits = answer.hits.map { Sparrow_V1_Hit($0, shard: shard) }
     }
 }

@@ -1,26 +1,6 @@
 import Foundation
 import SparrowCore
 
-/// A search hit: the document's external id and internal id, its score, and optionally
-/// each matched token's contribution.
-public struct Hit: Sendable, Equatable {
-    public var id: String
-    public var doc: UInt32
-    public var score: Float
-    /// The integer score (`score` = `rawScore` × the query's scale): exact, comparable across
-    /// shards that share a quantization scale.
-    public var rawScore: UInt64
-    public var explanation: [TermContribution]?
-}
-
-/// One matched token of an explained hit.
-public struct TermContribution: Sendable, Equatable {
-    public var token: String
-    public var queryWeight: Float
-    public var documentWeight: Float
-    public var product: Float { queryWeight * documentWeight }
-}
-
 /// A shard's answer: the hits, and the approximate settings that produced them (nil: exact).
 public struct ShardAnswer: Sendable, Equatable {
     public var hits: [Hit]

@@ -46,3 +46,57 @@ extension Sparrow_V1_SearchMode {
         return mode
     }
 }
+
+extension Sparrow_V1_SearchMode {
+    /// The wire form of an engine mode.
+    public init(_ mode: SearchMode) {
+        self.init()
+        switch mode {
+        case .exact: break
+        case .recall(let target):
+            approximate = true
+            targetRecall = target
+        case .settings(let settings):
+            approximate = true
+            threshold = settings.threshold
+            heapFactor = settings.heapFactor
+        }
+    }
+}
+
+extension Sparrow_V1_Hit {
+    /// A hit as it goes on the wire, labelled with the shard that found it.
+    public init(_ hit: Hit, shard: String) {
+        self.init()
+        id = hit.id
+        self.shard = shard
+        doc = hit.doc
+        score = hit.score
+        rawScore = hit.rawScore
+        explanation = (hit.explanation ?? []).map(Sparrow_V1_Contribution.init)
+    }
+}
+
+extension Hit {
+    /// A hit from the wire (an empty explanation: none).
+    public init(_ wire: Sparrow_V1_Hit) {
+        self.init(
+            id: wire.id, doc: wire.doc, score: wire.score, rawScore: wire.rawScore,
+            explanation: wire.explanation.isEmpty ? nil : wire.explanation.map(TermContribution.init))
+    }
+}
+
+extension Sparrow_V1_Contribution {
+    public init(_ term: TermContribution) {
+        self.init()
+        token = term.token
+        queryWeight = term.queryWeight
+        documentWeight = term.documentWeight
+    }
+}
+
+extension TermContribution {
+    public init(_ wire: Sparrow_V1_Contribution) {
+        self.init(token: wire.token, queryWeight: wire.queryWeight, documentWeight: wire.documentWeight)
+    }
+}

@@ -158,7 +158,7 @@ struct BenchClusterCommand: AsyncParsableCommand {
         }
         _ = ResultMerger.merge(try shards.enumerated().map { index, shard in
             let id = ShardPartitioner.shardID(index)
-            return .init(shard: id, response: .init(try shard.search(query, k: k), shard: id, scale: shard.scoreScale(for: query)))
+            return .init(shard: id, hits: try shard.search(query, k: k).hits, scale: shard.scoreScale(for: query))
         }, k: k)
     }
 

@@ -125,14 +125,10 @@ import Testing
         let coordinator = try Coordinator(cluster: cluster.map, encoder: nil, callsPerReplica: 1, admission: .fixed(1024), peers: try cluster.coordinatorPeers(), logger: Logger(label: "test"))
         let oracle = Oracle(records)
         let queries = GeneratedCorpus.queries(200, vocabulary: Self.vocabulary, seed: 13)
-        let responses = try await withThrowingTaskGroup(of: (Int, Sparrow_V1_QueryResponse).self) { group in
+        let responses = try await withThrowingTaskGroup(of: (Int, SearchResult).self) { group in
             for (n, query) in queries.enumerated() {
                 group.addTask {
-                    var request = Sparrow_V1_QueryRequest()
-                    request.vector = .init(query)
-                    request.k = n % 2 == 0 ? 10 : 3
-                    request.timeoutMs = 20_000
-                    return (n, try await coordinator.search(request))
+                    (n, try await coordinator.search(SearchQuery(.vector(query), k: n % 2 == 0 ? 10 : 3, timeout: .seconds(20))))
                 }
             }
             return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
@@ -140,10 +136,10 @@ import Testing
         await coordinator.close()
         for (n, query) in queries.enumerated() {
             let response = try #require(responses[n])
-            #expect(response.coverage.shardsOk == 4 && response.coverage.failed.isEmpty)
+            #expect(response.shardsOk == 4 && response.failed.isEmpty)
             let expected = oracle.top(query, k: n % 2 == 0 ? 10 : 3)
-            #expect(response.hits.map(\.id) == expected.map(\.id), "query \(n): \(query)")
-            #expect(response.hits.map(\.rawScore) == expected.map(\.raw), "query \(n)")
+            #expect(response.hits.map(\.hit.id) == expected.map(\.id), "query \(n): \(query)")
+            #expect(response.hits.map(\.hit.rawScore) == expected.map(\.raw), "query \(n)")
         }
         // 800 shard searches; with one call per replica nearly all of them wait for one.
         #expect(coordinator.batchedSearches > 400, "\(coordinator.batchedSearches) of 800 shard searches were batched")

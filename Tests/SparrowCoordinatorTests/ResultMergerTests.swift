@@ -1,22 +1,14 @@
 import SparrowCoordinator
-import SparrowWire
+import SparrowCore
 import Testing
 
 @Suite struct ResultMergerTests {
-    func hit(_ id: String, doc: UInt32, raw: UInt64, scale: Float = 0.5) -> Sparrow_V1_Hit {
-        var hit = Sparrow_V1_Hit()
-        hit.id = id
-        hit.doc = doc
-        hit.rawScore = raw
-        hit.score = Float(raw) * scale
-        return hit
+    func hit(_ id: String, doc: UInt32, raw: UInt64, scale: Float = 0.5) -> Hit {
+        Hit(id: id, doc: doc, score: Float(raw) * scale, rawScore: raw)
     }
 
-    func result(_ shard: String, _ hits: [Sparrow_V1_Hit], scale: Float = 0.5) -> ResultMerger.ShardResult {
-        var response = Sparrow_V1_SearchResponse()
-        response.hits = hits
-        response.scale = scale
-        return .init(shard: shard, response: response)
+    func result(_ shard: String, _ hits: [Hit], scale: Float = 0.5) -> ResultMerger.ShardResult {
+        .init(shard: shard, hits: hits, scale: scale)
     }
 
     @Test func ranksByScoreThenExternalID() {
@@ -26,7 +18,7 @@ import Testing
             result("shard-1", [hit("x", doc: 0, raw: 90), hit("b", doc: 3, raw: 50)]),
             result("shard-0", [hit("c", doc: 1, raw: 50), hit("d", doc: 2, raw: 50), hit("v", doc: 0, raw: 10)]),
         ], k: 4)
-        #expect(merged.map(\.id) == ["x", "b", "c", "d"])
+        #expect(merged.map(\.hit.id) == ["x", "b", "c", "d"])
         #expect(merged.map(\.shard) == ["shard-1", "shard-1", "shard-0", "shard-0"])
     }
 
@@ -36,7 +28,7 @@ import Testing
             result("shard-0", [hit("low", doc: 0, raw: 1 << 24, scale: 1)], scale: 1),
             result("shard-1", [hit("high", doc: 0, raw: (1 << 24) + 1, scale: 1)], scale: 1),
         ], k: 2)
-        #expect(merged.map(\.id) == ["high", "low"])
+        #expect(merged.map(\.hit.id) == ["high", "low"])
     }
 
     @Test func differentScalesFallBackToFloatScores() {
@@ -44,11 +36,11 @@ import Testing
             result("shard-0", [hit("a", doc: 0, raw: 100, scale: 0.1)], scale: 0.1),
             result("shard-1", [hit("b", doc: 0, raw: 20, scale: 1)], scale: 1),
         ], k: 2)
-        #expect(merged.map(\.id) == ["b", "a"])
+        #expect(merged.map(\.hit.id) == ["b", "a"])
     }
 
     @Test func emptyAndShortInputs() {
         #expect(ResultMerger.merge([], k: 10).isEmpty)
-        #expect(ResultMerger.merge([result("s", [hit("a", doc: 0, raw: 1)])], k: 10).map(\.id) == ["a"])
+        #expect(ResultMerger.merge([result("s", [hit("a", doc: 0, raw: 1)])], k: 10).map(\.hit.id) == ["a"])
     }
 }

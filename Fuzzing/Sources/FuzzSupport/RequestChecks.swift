@@ -98,9 +98,7 @@ public enum RequestChecks {
             names(request.shard)
         // The coordinator's.
         case let request as Sparrow_V1_QueryRequest:
-            _ = try Coordinator.checkedK(request)
-            _ = try Coordinator.checkedVector(request)
-            _ = try request.mode.checked(field: "mode")
+            _ = try SearchQuery(request)
         case let request as Sparrow_V1_WriteRequest:
             _ = try Coordinator.route(request, in: cluster)
         case let request as Sparrow_V1_ActivateBuildRequest:

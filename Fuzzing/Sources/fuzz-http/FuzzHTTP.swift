@@ -2,13 +2,12 @@ import FuzzSupport
 import NIOCore
 import SparrowCoordinator
 import SparrowWire
-import SwiftProtobuf
 
-/// One `POST /v1/search` body, decoded as the HTTP API decodes it (`HTTPAPI.decodeSearch`) and
-/// checked as `Coordinator.search` checks a query before fanning out. A body is a query or an
-/// `invalidArgument` naming what is wrong; anything else is a bug.
+/// One `POST /v1/search` body, decoded and checked as the HTTP API does (`HTTPAPI.decodeSearch`).
+/// A body is a query within `QueryLimits` or an `invalidArgument` naming what is wrong; anything
+/// else is a bug.
 func fuzzSearchBody(_ input: [UInt8]) {
-    let query: Sparrow_V1_QueryRequest
+    let query: SearchQuery
     do {
         query = try HTTPAPI.decodeSearch(ByteBuffer(bytes: input))
     } catch let error as RPCError {
@@ -18,23 +17,16 @@ func fuzzSearchBody(_ input: [UInt8]) {
         invariant(false, "a body failed with \(type(of: error)), not an RPCError: \(error)")
         return
     }
-    do {
-        _ = try Coordinator.checkedK(query)
-        _ = try Coordinator.checkedVector(query)
-    } catch let error as RPCError {
-        invariant(error.code == .invalidArgument, "a query was refused with \(error)")
-    } catch {
-        invariant(false, "a query failed with \(type(of: error)), not an RPCError: \(error)")
+    // What the coordinator fans out holds what `QueryLimits` promise.
+    invariant((1...QueryLimits.maxK).contains(query.k), "a body gave k \(query.k)")
+    switch query.input {
+    case .vector(let vector):
+        invariant(!vector.isEmpty && vector.count <= QueryLimits.maxTerms, "a body gave a vector of \(vector.count) terms")
+        invariant(vector.values.allSatisfy { $0.isFinite && $0 >= 0 }, "a body gave a weight that is negative or not finite")
+    case .text(let text):
+        invariant(text.utf8.count <= QueryLimits.maxTextBytes, "a body gave a text of \(text.utf8.count) bytes")
     }
-    // The query as the coordinator's own protobuf method would get it.
-    do {
-        let bytes: [UInt8] = try query.serializedBytes()
-        let decoded = try Sparrow_V1_QueryRequest(serializedBytes: bytes)
-        let again: [UInt8] = try decoded.serializedBytes()
-        invariant(again == bytes, "a query from JSON does not survive the wire")
-    } catch {
-        invariant(false, "a query from JSON does not serialize: \(error)")
-    }
+    invariant(query.mode.problem == nil, "a body gave the mode \(query.mode): \(query.mode.problem ?? "")")
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
