@@ -37,6 +37,12 @@ public struct BuildLayout: Sendable {
     var scratch: String { path("work", "scratch") }
 
     func batch(_ number: Int) -> String { path("work", "batches", String(format: "batch-%06d.bin", number)) }
+
+    /// The batch an unfinished batch file (`.batch-NNNNNN.bin.partial-…`) was for.
+    static func batchNumber(ofPartial name: String) -> Int? {
+        guard name.hasPrefix(".batch-"), name.contains(".bin.partial-") else { return nil }
+        return Int(name.dropFirst(".batch-".count).prefix { $0.isNumber })
+    }
     func sliceMarker(_ index: Int, of count: Int) -> String { path("work", "slice-\(index)-of-\(count).json") }
 
     /// The slice markers present in `work/`.

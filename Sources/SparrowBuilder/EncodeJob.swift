@@ -103,11 +103,14 @@ public enum BuilderError: Error, Equatable, CustomStringConvertible {
     case emptyCorpus(path: String)
     /// A build directory's files are missing, inconsistent or from other settings.
     case files(path: String, reason: String)
+    /// `--slice` or the batch system's variables do not name a slice.
+    case slice(String)
 
     public var code: String {
         switch self {
         case .emptyCorpus: "builder.empty_corpus"
         case .files: "builder.files"
+        case .slice: "builder.slice"
         }
     }
 
@@ -115,6 +118,7 @@ public enum BuilderError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .emptyCorpus(path): "\(path): the corpus has no documents"
         case let .files(path, reason): "\(path): \(reason)"
+        case let .slice(reason): reason
         }
     }
 }

@@ -196,11 +196,14 @@ public enum ShardedBuild {
     private static func encodeSlice(
         settings: BuildSettings, layout: BuildLayout, encoder: SparseEncoder, options: BuildOptions
     ) throws -> (SliceMarker, BuildReport.Stage) {
+        let (index, count) = options.slice
+        // A killed run's unfinished batch files; only this slice's, since other slices may be
+        // writing theirs into the same directory (a shared volume) right now.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: layout.batches)) ?? [] where name.hasPrefix(".") {
-            unlink((layout.batches as NSString).appendingPathComponent(name))   // a killed run's unfinished file
+            guard let number = BuildLayout.batchNumber(ofPartial: name), number % count == index else { continue }
+            unlink((layout.batches as NSString).appendingPathComponent(name))
         }
         var clock = BuildReport.Clock()
-        let (index, count) = options.slice
         let job = EncodeJob(encoder: encoder, options: .init(threads: options.threads, batchSize: options.encodeBatch, showProgress: false))
         let label = count > 1 ? "encode (slice \(index)/\(count))" : "encode"
         let progress = ProgressReporter(label: label, total: try LineReader.countNonBlankLines(path: settings.input), enabled: options.showProgress)

@@ -3,7 +3,9 @@ import Foundation
 
 /// An output file that appears under its final name only when complete: bytes go to a
 /// temporary file beside it, which `commit()` renames into place. If the writer is dropped
-/// or fails before `commit()`, the temporary file is removed and nothing is left behind.
+/// or fails before `commit()`, the temporary file is removed and nothing is left behind. The
+/// temporary name is unique per writer (process id and a random part: processes in separate
+/// containers on one shared volume may have the same process id).
 /// A path ending in `.gz` is gzip-compressed.
 public final class AtomicOutputFile {
     public let path: String
@@ -17,7 +19,7 @@ public final class AtomicOutputFile {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         temporaryPath = ((directory.isEmpty ? "." : directory) as NSString)
-            .appendingPathComponent(".\(name).partial-\(getpid())")
+            .appendingPathComponent(".\(name).partial-\(getpid())-\(String(UInt32.random(in: .min ... .max), radix: 16))")
         if path.hasSuffix(".gz") {
             guard let file = gzopen(temporaryPath, "wb6") else {
                 throw IOError.cannotOpen(path: path, reason: String(cString: strerror(errno)))

@@ -3,18 +3,31 @@ import Foundation
 import SparrowBuilder
 import SparrowEncoder
 
+/// `sparrow build …` runs a build (`build run`, the default); `sparrow build merge …` finishes a
+/// sliced one. A group with a default, not a command with a subcommand: a parent's required
+/// options would be required of `build merge` too.
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
+        abstract: "Build a sharded index from a corpus (`build run`, the default), or finish a sliced build (`build merge`).",
+        subcommands: [BuildRunCommand.self, BuildMergeCommand.self],
+        defaultSubcommand: BuildRunCommand.self
+    )
+}
+
+struct BuildRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Build a sharded index from a corpus: encode, IDF, partition, one bundle per shard (resumable).",
         discussion: """
         Writes OUT/build.json, OUT/shards/<id>/{shard.sst,manifest.json} and OUT/idf.json; load them with \
         `sparrow ctl load OUT --coordinator HOST:PORT`. Encoded batches are kept in OUT/work until the build \
         finishes: run the same command again after an interruption and it resumes from the last finished \
         batch. With --slice I/M the command encodes only slice I (of M processes or machines sharing the \
-        work); `sparrow build merge --out OUT DIR…` then writes the bundles from the slices' directories.
-        """,
-        subcommands: [BuildMergeCommand.self]
+        work; --slice auto takes it from a Kubernetes Indexed Job or a Slurm job array, see deploy/k8s and \
+        deploy/slurm); `sparrow build merge --out OUT DIR…` then writes the bundles from the slices' \
+        directories (slices may share one directory on a shared volume: `sparrow build merge --out OUT OUT`).
+        """
     )
 
     @Option(help: "Corpus: JSONL lines {\"_id\"|\"id\", \"title\"?, \"text\"}, optionally .gz.")
@@ -40,7 +53,7 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Documents per work file (the unit of resumption and slicing).")
     var batchDocuments: Int = 1000
 
-    @Option(help: "Encode only slice I of M (I/M, 0-based); finish with `sparrow build merge`.")
+    @Option(help: "Encode only slice I of M (I/M, 0-based), or `auto`: from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) or a Slurm job array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT); finish with `sparrow build merge`.")
     var slice: String?
 
     @Flag(help: "Skip (and count) malformed lines and repeated ids instead of stopping at the first.")
@@ -57,12 +70,7 @@ struct BuildCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var sliceParts = (index: 0, count: 1)
-            if let slice {
-                let parts = slice.split(separator: "/").compactMap { Int($0) }
-                guard parts.count == 2 else { throw ValidationError("--slice takes I/M, e.g. 0/4, not '\(slice)'") }
-                sliceParts = (parts[0], parts[1])
-            }
+            let sliceParts = try slice.map { try BuildSlice.parse($0, environment: ProcessInfo.processInfo.environment) } ?? (0, 1)
             let options = BuildOptions(
                 source: corpus.map { .corpus($0) } ?? .vectors(vectors!), model: model,
                 weighting: weights.weighting, idf: idf, shards: shards, out: out, threads: weights.threads,

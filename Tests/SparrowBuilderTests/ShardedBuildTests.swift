@@ -97,6 +97,21 @@ import Testing
         #expect(try Self.manifests(dir + "/merged") == reference)
     }
 
+    /// Slices on one shared volume write into one directory at once: a slice starting (or
+    /// resuming) clears only its own unfinished batch files, never another slice's in progress.
+    @Test func aSliceLeavesOtherSlicesUnfinishedFilesAlone() throws {
+        let (dir, corpus) = try Self.corpus(45)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let batches = dir + "/shared/work/batches"
+        try FileManager.default.createDirectory(atPath: batches, withIntermediateDirectories: true)
+        let others = ".batch-000001.bin.partial-7-1a2b", mine = ".batch-000002.bin.partial-7-3c4d"
+        for name in [others, mine] { FileManager.default.createFile(atPath: batches + "/" + name, contents: Data([1])) }
+        _ = try ShardedBuild.run(Self.options(corpus, out: dir + "/shared", slice: (0, 2)))
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: batches))
+        #expect(left.contains(others), "slice 0 removed slice 1's file in progress")
+        #expect(!left.contains(mine), "slice 0 kept its own killed run's file")
+    }
+
     /// A budget of one byte spills every document to the sorters' runs and every posting to the
     /// writers' runs: the bundles must not change.
     @Test func aBuildInTinyMemoryWritesTheSameBundles() throws {
