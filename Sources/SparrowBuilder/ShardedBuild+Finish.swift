@@ -83,9 +83,9 @@ extension ShardedBuild {
 
         /// The encoded work batches, in batch order, from whichever directory holds each.
         private func readBatches(vocabulary: Vocabulary, vectors: String?) throws -> Read {
-            let progress = ProgressReporter(label: "read", total: nil, enabled: showProgress)
-            var partition = try partitioner(vectors: vectors) { vocabulary.tokens[Int($0)] }
             let marker = try sliceMarkers()
+            let progress = ProgressReporter(label: "read", total: marker.documents, enabled: showProgress)
+            var partition = try partitioner(vectors: vectors) { vocabulary.tokens[Int($0)] }
             var frequencies = IDFCounter(vocabularySize: vocabulary.count, special: [])
             for number in 0..<marker.batches {
                 guard let file = sources.map({ $0.batch(number) }).first(where: FileManager.default.fileExists(atPath:)) else {

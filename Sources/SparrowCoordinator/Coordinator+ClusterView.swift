@@ -25,6 +25,18 @@ public struct ClusterView: Sendable, Equatable {
         public var replicas: [Replica]
     }
 
+    /// A move in progress, as the map records it, with its copy's progress when this
+    /// coordinator is copying it now.
+    public struct Move: Sendable, Equatable {
+        public var move: ClusterMap.Move
+        public var copy: Copy?
+    }
+
+    public struct Copy: Sendable, Equatable {
+        public var copiedBytes: UInt64
+        public var totalBytes: UInt64
+    }
+
     /// A copy of a shard on a node the map does not place it on, dropped after a grace period.
     public struct Orphan: Sendable, Equatable {
         public var shard: String
@@ -39,7 +51,7 @@ public struct ClusterView: Sendable, Equatable {
     public var owner: String?
     public var nodes: [Node]
     public var shards: [Shard]
-    public var moves: [ClusterMap.Move]
+    public var moves: [Move]
     public var orphans: [Orphan]
 }
 
@@ -48,6 +60,7 @@ extension Coordinator {
     public var clusterView: ClusterView {
         let cluster = self.cluster
         let down = self.down.withLock { $0 }
+        let copies = self.copies.withLock { $0 }
         var owner: String?
         if case .follower(let name?) = store.ownership { owner = name }
         return ClusterView(
@@ -60,7 +73,7 @@ extension Coordinator {
                     .init(node: node, address: cluster.address(of: node) ?? "", stale: shard.stale?.contains(node) ?? false)
                 })
             },
-            moves: cluster.moves ?? [], orphans: orphanCopies)
+            moves: (cluster.moves ?? []).map { .init(move: $0, copy: copies[$0.id]) }, orphans: orphanCopies)
     }
 
     /// The Cluster RPC's answer: the view, and the query encoder this coordinator serves with.
@@ -85,13 +98,15 @@ extension Sparrow_V1_ClusterResponse {
             status.reason = node.reason ?? ""
             return status
         }
-        moves = view.moves.map { move in
+        moves = view.moves.map { entry in
             var wire = Sparrow_V1_Move()
-            wire.id = move.id
-            wire.shard = move.shard
-            wire.from = move.from ?? ""
-            wire.to = move.to
-            wire.phase = move.phase.rawValue
+            wire.id = entry.move.id
+            wire.shard = entry.move.shard
+            wire.from = entry.move.from ?? ""
+            wire.to = entry.move.to
+            wire.phase = entry.move.phase.rawValue
+            wire.copiedBytes = entry.copy?.copiedBytes ?? 0
+            wire.totalBytes = entry.copy?.totalBytes ?? 0
             return wire
         }
         orphans = view.orphans.map { orphan in

@@ -187,6 +187,9 @@ extension Coordinator {
     private func send(
         _ checkpoint: Sparrow_V1_CreateCheckpointResponse, of move: ClusterMap.Move, from source: RPCClient, to target: RPCClient, throttle: inout Throttle
     ) async throws {
+        let total = checkpoint.files.reduce(0) { $0 + $1.size }
+        var before: UInt64 = 0   // bytes of the files done
+        defer { copies.withLock { $0[move.id] = nil } }
         for file in checkpoint.files {
             var receive = Sparrow_V1_ReceiveCheckpointRequest()
             receive.shard = move.shard
@@ -195,6 +198,7 @@ extension Coordinator {
             receive.epoch = cluster.epoch
             var received = try await target.call(ShardMethod.receiveCheckpoint, receive, timeout: .seconds(30), as: Sparrow_V1_ReceiveCheckpointResponse.self).received
             while received < file.size {
+                copies.withLock { $0[move.id] = .init(copiedBytes: before + received, totalBytes: total) }
                 try Task.checkCancellation()
                 try requireOwner("moves")
                 var read = Sparrow_V1_ReadCheckpointRequest()
@@ -202,13 +206,14 @@ extension Coordinator {
                 read.moveID = move.id
                 read.name = file.name
                 read.offset = received
-                read.length = UInt32(min(file.size - received, 1 << 20))
+                read.length = UInt32(min(file.size - received, throttle.chunkBytes))
                 receive.data = try await source.call(ShardMethod.readCheckpoint, read, timeout: .seconds(60), as: Sparrow_V1_ReadCheckpointResponse.self).data
                 guard !receive.data.isEmpty else { throw RPCError(.internal, "\(move.source) sent no bytes of \(file.name) at offset \(received)") }
                 receive.offset = received
                 received = try await target.call(ShardMethod.receiveCheckpoint, receive, timeout: .seconds(60), as: Sparrow_V1_ReceiveCheckpointResponse.self).received
                 try await throttle.pace(receive.data.count)
             }
+            before += file.size
         }
         var install = Sparrow_V1_InstallCheckpointRequest()
         install.shard = move.shard
@@ -297,6 +302,12 @@ struct Throttle {
 
     init(bytesPerSecond: UInt64) {
         self.bytesPerSecond = bytesPerSecond
+    }
+
+    /// The bytes to read at once: 1 MiB, or a quarter second's worth when throttled, so that
+    /// a slow copy flows (and shows progress) rather than sending a mebibyte and then sleeping.
+    var chunkBytes: UInt64 {
+        bytesPerSecond == 0 ? 1 << 20 : min(1 << 20, max(4096, bytesPerSecond / 4))
     }
 
     mutating func pace(_ bytes: Int) async throws {

@@ -46,6 +46,8 @@ public final class Coordinator: Sendable {
     let orphans = Mutex<[OrphanKey: ContinuousClock.Instant]>([:])
     /// How long an orphan copy is kept before the owner drops it.
     let orphanGrace: Duration
+    /// Moves copying now (by move id): bytes copied and in all.
+    let copies = Mutex<[String: ClusterView.Copy]>([:])
     /// Nodes the health checks found not answering, with the reason.
     let down = Mutex<[String: String]>([:])
     static let timers = MetricHandles { Timer(label: $0, dimensions: $1) }

@@ -17,7 +17,8 @@ import SparrowWire
 ///                                      "timed_out"}, "query": {"token": w}, "took_ms",
 ///                         "mode": "exact" | "approximate" | "mixed", "approximate_shards"}
 ///     GET  /v1/cluster → {"epoch", "build"?, "owner"?, "nodes": [{"node", "address", "state", "reason"?}],
-///                         "shards": [{"shard", "replicas": [{"node", "address", "stale"?}]}], "moves": [{"id", "shard", "from"?, "to", "phase"}],
+///                         "shards": [{"shard", "replicas": [{"node", "address", "stale"?}]}],
+///                         "moves": [{"id", "shard", "from"?, "to", "phase", "copied_bytes"?, "total_bytes"?}],
 ///                         "orphans": [{"shard", "node", "seen_seconds", "drop_in_seconds"}]}
 ///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}, "map": {"role":
 ///                        "owner"|"follower"|"unavailable", "owner"?, "reason"?}}, as the last health checks
@@ -101,7 +102,9 @@ public enum HTTPAPI {
             struct ReplicaJSON: Encodable { var node: String; var address: String; var stale: Bool? }
             struct ShardJSON: Encodable { var shard: String; var replicas: [ReplicaJSON] }
             struct NodeJSON: Encodable { var node: String; var address: String; var state: String; var reason: String? }
-            struct MoveJSON: Encodable { var id: String; var shard: String; var from: String?; var to: String; var phase: String }
+            struct MoveJSON: Encodable {
+                var id: String; var shard: String; var from: String?; var to: String; var phase: String; var copied_bytes: UInt64?; var total_bytes: UInt64?
+            }
             struct OrphanJSON: Encodable { var shard: String; var node: String; var seen_seconds: UInt32; var drop_in_seconds: UInt32 }
             struct ClusterJSON: Encodable {
                 var epoch: UInt64; var build: String?; var owner: String?; var nodes: [NodeJSON]; var shards: [ShardJSON]; var moves: [MoveJSON]
@@ -113,7 +116,10 @@ public enum HTTPAPI {
                 shards: view.shards.map { shard in
                     ShardJSON(shard: shard.id, replicas: shard.replicas.map { ReplicaJSON(node: $0.node, address: $0.address, stale: $0.stale ? true : nil) })
                 },
-                moves: view.moves.map { MoveJSON(id: $0.id, shard: $0.shard, from: $0.from, to: $0.to, phase: $0.phase.rawValue) },
+                moves: view.moves.map {
+                    MoveJSON(id: $0.move.id, shard: $0.move.shard, from: $0.move.from, to: $0.move.to, phase: $0.move.phase.rawValue,
+                             copied_bytes: $0.copy?.copiedBytes, total_bytes: $0.copy?.totalBytes)
+                },
                 orphans: view.orphans.map { OrphanJSON(shard: $0.shard, node: $0.node, seen_seconds: $0.seenSeconds, drop_in_seconds: $0.dropInSeconds) }))
         }
         router.get("/healthz") { _, _ -> Response in

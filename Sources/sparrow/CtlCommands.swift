@@ -91,6 +91,8 @@ struct CtlLoadCommand: AsyncParsableCommand {
         guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("\(file): cannot read the bundle") }
         defer { try? handle.close() }
         let started = ContinuousClock.now
+        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
+        let progress = ProgressReporter(label: "load: \(shard) → \(replica.node)", total: size, unit: .bytes)
         var step = Sparrow_V1_StageBundleRequest()
         step.node = replica.node
         var upload = Sparrow_V1_UploadBundleRequest()
@@ -105,6 +107,7 @@ struct CtlLoadCommand: AsyncParsableCommand {
                 let answer = try await client.call(CoordinatorMethod.stageBundle, step, timeout: .seconds(60), as: Sparrow_V1_StageBundleResponse.self)
                 checksum = CRC32C.extend(checksum, chunk)
                 upload.offset = answer.upload.received
+                progress.update(Int(upload.offset))
             } catch let error as RPCError where error.code == .failedPrecondition && upload.offset > 0 && restarts < 3 {
                 restarts += 1
                 FileHandle.standardError.write(Data("load: \(shard) → \(replica.node): the node no longer has the upload (\(error.message)); starting it again\n".utf8))
@@ -177,7 +180,8 @@ struct CtlStatusCommand: AsyncParsableCommand {
                 }
             }
             for move in cluster.moves {
-                print("move \(move.id): \(move.shard) \(move.from.isEmpty ? "(new replica)" : move.from) → \(move.to), phase \(move.phase)")
+                print("move \(move.id): \(move.shard) \(move.from.isEmpty ? "(new replica)" : move.from) → \(move.to), phase \(move.phase)"
+                      + (move.totalBytes > 0 ? String(format: ", copied %.1f of %.1f MB", Double(move.copiedBytes) / 1e6, Double(move.totalBytes) / 1e6) : ""))
             }
             for orphan in cluster.orphans {
                 print("orphan copy: \(orphan.shard) on \(orphan.node), outside the map for \(orphan.seenSeconds) s; the owner drops it in \(orphan.dropInSeconds) s")

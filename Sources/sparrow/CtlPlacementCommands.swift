@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SparrowBuilder
 import SparrowWire
 import SwiftProtobuf
 
@@ -19,6 +20,8 @@ struct CoordinatorOptions: ParsableArguments {
         let client = try client()
         defer { Task { await client.close() } }
         let started = ContinuousClock.now
+        let watcher = dryRun ? nil : Task { await Self.showCopies(client) }
+        defer { watcher?.cancel() }
         let response = try await client.call(method, request, timeout: .seconds(86_400), as: Sparrow_V1_MapChangeResponse.self)
         for move in response.plan {
             print("\(dryRun ? "would move" : "moved") \(move.shard): \(move.from.isEmpty ? "(new replica)" : move.from) → \(move.to.isEmpty ? "(removed)" : move.to)"
@@ -28,6 +31,35 @@ struct CoordinatorOptions: ParsableArguments {
             print("nothing to move")
         }
         print(String(format: "%@epoch %llu (%.1f s)", dryRun ? "dry run, nothing changed: " : "done: ", response.epoch, (ContinuousClock.now - started).seconds))
+    }
+}
+
+extension CoordinatorOptions {
+    /// Prints the progress of the copies the coordinator is making (bytes, MB/s, ETA), asking
+    /// it once a second, until cancelled; a copy seen to end gets its line with the total time
+    /// (the change's own summary follows the last one).
+    static func showCopies(_ client: RPCClient) async {
+        var reporters: [String: (reporter: ProgressReporter, total: UInt64)] = [:]
+        var wait = Duration.milliseconds(300)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: wait)
+            wait = .seconds(1)
+            guard let cluster = try? await client.call(
+                CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5), as: Sparrow_V1_ClusterResponse.self
+            ), !Task.isCancelled else { continue }
+            let copying = cluster.moves.filter { $0.totalBytes > 0 }
+            for move in copying {
+                let reporter = reporters[move.id]?.reporter ?? ProgressReporter(
+                    label: "move \(move.shard) \(move.from.isEmpty ? "(new replica)" : move.from) → \(move.to), copy", total: Int(move.totalBytes),
+                    unit: .bytes, initial: Int(move.copiedBytes))
+                reporters[move.id] = (reporter, move.totalBytes)
+                reporter.update(Int(move.copiedBytes))
+            }
+            for (id, entry) in reporters where !copying.contains(where: { $0.id == id }) {
+                entry.reporter.update(Int(entry.total), final: true)
+                reporters[id] = nil
+            }
+        }
     }
 }
 

@@ -166,7 +166,9 @@ import Testing
         _ = try Self.succeed(["build", "--vectors", Self.scratch + "/small.jsonl", "--model", Self.model, "--idf", Self.idf, "--shards", "3", "--out", small])
         let cluster = try LocalTestCluster(shards: 3, ["--model", Self.model, "--idf", Self.idf], binary: Self.release)
         defer { cluster.down() }
-        _ = try Self.succeed(["ctl", "load", small] + cluster.access)
+        let loaded = try Self.succeed(["ctl", "load", small] + cluster.access)
+        // Each upload shows its bytes, rate and total time.
+        #expect(loaded.split(separator: "\n").contains { $0.hasPrefix("load: shard-0 → ") && $0.contains(" MB, ") && $0.contains(" MB/s") }, "\(loaded)")
         let client = try cluster.client()
         defer { Task { await client.close() } }
         let before = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5), as: Sparrow_V1_ClusterResponse.self)

@@ -181,8 +181,11 @@ import Testing
         let queries = GeneratedCorpus.queries(200, vocabulary: Self.vocabulary, seed: 22)
         let tasks = load.run(client, queries: queries) + load.run(follower, queries: queries, readOnly: true)
 
-        // Copy (throttled, so that it spans many queries and writes) and catch up under load.
-        _ = try ctl(cluster, ["move-shard", "shard-0", "--from", "node-0", "--to", "node-2", "--until", "catch-up", "--bytes-per-second", "150000"])
+        // Copy (throttled, so that it spans many queries and writes) and catch up under load;
+        // the tool shows the copy's progress as it goes: bytes, rate, ETA.
+        let copied = try ctl(cluster, ["move-shard", "shard-0", "--from", "node-0", "--to", "node-2", "--until", "catch-up", "--bytes-per-second", "20000"])
+        let progress = copied.split(separator: "\n").filter { $0.hasPrefix("move shard-0 node-0 → node-2, copy: ") }
+        #expect(progress.contains { $0.contains(" MB, ") && $0.contains(" MB/s, ETA ") }, "\(copied)")
         // With the writer held, the last changes reach the target: it answers as the source does.
         try await load.pause()
         _ = try ctl(cluster, ["move-shard", "shard-0", "--from", "node-0", "--to", "node-2", "--until", "catch-up"])

@@ -339,6 +339,12 @@ public nonisolated struct Sparrow_V1_Move: Sendable {
 
   public var id: String = String()
 
+  /// A move copying now: bytes of the source's checkpoint on the target so far, and in all
+  /// (0 when the coordinator asked is not the one copying).
+  public var copiedBytes: UInt64 = 0
+
+  public var totalBytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1171,7 +1177,7 @@ nonisolated extension Sparrow_V1_WriteResponse: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Sparrow_V1_Move: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Move"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}to\0\u{1}bytes\0\u{1}phase\0\u{1}id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}to\0\u{1}bytes\0\u{1}phase\0\u{1}id\0\u{3}copied_bytes\0\u{3}total_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1185,6 +1191,8 @@ nonisolated extension Sparrow_V1_Move: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.bytes) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.phase) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.copiedBytes) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.totalBytes) }()
       default: break
       }
     }
@@ -1209,6 +1217,12 @@ nonisolated extension Sparrow_V1_Move: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.id.isEmpty {
       try visitor.visitSingularStringField(value: self.id, fieldNumber: 6)
     }
+    if self.copiedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.copiedBytes, fieldNumber: 7)
+    }
+    if self.totalBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.totalBytes, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1219,6 +1233,8 @@ nonisolated extension Sparrow_V1_Move: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.bytes != rhs.bytes {return false}
     if lhs.phase != rhs.phase {return false}
     if lhs.id != rhs.id {return false}
+    if lhs.copiedBytes != rhs.copiedBytes {return false}
+    if lhs.totalBytes != rhs.totalBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

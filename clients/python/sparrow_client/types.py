@@ -135,6 +135,9 @@ class Move:
     from_node: Optional[str]
     to_node: str
     phase: str
+    # While the coordinator asked copies it: the checkpoint's bytes on the target so far, and in all.
+    copied_bytes: Optional[int] = None
+    total_bytes: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -153,5 +156,8 @@ class ClusterInfo:
             epoch=response.epoch, build=response.build_id or None, owner=response.owner or None,
             nodes=[Node(n.node, n.address, n.state, n.reason or None) for n in response.nodes],
             shards=[Shard(s.shard, [Replica(r.node, r.address, r.stale) for r in s.replicas]) for s in response.shards],
-            moves=[Move(m.id, m.shard, getattr(m, "from") or None, m.to, m.phase) for m in response.moves],
+            moves=[
+                Move(m.id, m.shard, getattr(m, "from") or None, m.to, m.phase, m.copied_bytes if m.total_bytes else None, m.total_bytes or None)
+                for m in response.moves
+            ],
         )

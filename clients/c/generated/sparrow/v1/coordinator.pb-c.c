@@ -2106,7 +2106,7 @@ const ProtobufCMessageDescriptor sparrow__v1__write_response__descriptor =
   (ProtobufCMessageInit) sparrow__v1__write_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor sparrow__v1__move__field_descriptors[6] =
+static const ProtobufCFieldDescriptor sparrow__v1__move__field_descriptors[8] =
 {
   {
     "shard",
@@ -2180,19 +2180,45 @@ static const ProtobufCFieldDescriptor sparrow__v1__move__field_descriptors[6] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "copied_bytes",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Move, copied_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_bytes",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Sparrow__V1__Move, total_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned sparrow__v1__move__field_indices_by_name[] = {
   3,   /* field[3] = bytes */
+  6,   /* field[6] = copied_bytes */
   1,   /* field[1] = from */
   5,   /* field[5] = id */
   4,   /* field[4] = phase */
   0,   /* field[0] = shard */
   2,   /* field[2] = to */
+  7,   /* field[7] = total_bytes */
 };
 static const ProtobufCIntRange sparrow__v1__move__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor sparrow__v1__move__descriptor =
 {
@@ -2202,7 +2228,7 @@ const ProtobufCMessageDescriptor sparrow__v1__move__descriptor =
   "Sparrow__V1__Move",
   "sparrow.v1",
   sizeof(Sparrow__V1__Move),
-  6,
+  8,
   sparrow__v1__move__field_descriptors,
   sparrow__v1__move__field_indices_by_name,
   1,  sparrow__v1__move__number_ranges,

@@ -323,10 +323,16 @@ struct  Sparrow__V1__Move
    */
   char *phase;
   char *id;
+  /*
+   * A move copying now: bytes of the source's checkpoint on the target so far, and in all
+   * (0 when the coordinator asked is not the one copying).
+   */
+  uint64_t copied_bytes;
+  uint64_t total_bytes;
 };
 #define SPARROW__V1__MOVE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&sparrow__v1__move__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Sparrow__V1__AddNodeRequest
