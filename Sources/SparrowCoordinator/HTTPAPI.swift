@@ -11,8 +11,9 @@ import SparrowWire
 ///     POST /v1/search  {"query": "text"} or {"vector": {"token": w}}, "k"?, "explain"?,
 ///                      "filter"? {"field": "value"}, "timeout_ms"?,
 ///                      "mode"? "exact" (default) | "approximate" with "recall" (a target the shards
-///                      calibrated for) or "threshold" and "heap_factor" (explicit settings)
-///                      → {"hits": [{"rank", "id", "shard", "score", "explanation"?}],
+///                      calibrated for) or "threshold" and "heap_factor" (explicit settings),
+///                      "fields"? true: each hit's stored fields too (k at most 100)
+///                      → {"hits": [{"rank", "id", "shard", "score", "explanation"?, "fields"?}],
 ///                         "coverage": {"shards_total", "shards_ok", "failed": [{"shard", "node", "reason"}],
 ///                                      "timed_out"}, "query": {"token": w}, "took_ms",
 ///                         "mode": "exact" | "approximate" | "mixed", "approximate_shards"}
@@ -24,6 +25,7 @@ import SparrowWire
 ///                        "owner"|"follower"|"unavailable", "owner"?, "reason"?}}, as the last health checks
 ///                        found the nodes (it calls no node), and this coordinator's part in the map
 ///     GET  /metrics    → Prometheus text
+///     GET  /           → the web console (`Console`)
 /// Errors: HTTP 400/401/403/404/429/500 with {"error": {"code", "message"}}. With `keys`, every
 /// route but /healthz needs an API key of scope read (`APIKeyMiddleware`).
 public enum HTTPAPI {
@@ -38,6 +40,7 @@ public enum HTTPAPI {
         var recall: Double?
         var threshold: Double?
         var heap_factor: Double?
+        var fields: Bool?
     }
 
     struct SearchReply: Encodable {
@@ -47,6 +50,7 @@ public enum HTTPAPI {
             var shard: String
             var score: Float
             var explanation: [ContributionJSON]?
+            var fields: [String: String]?
         }
 
         struct ContributionJSON: Encodable {
@@ -91,8 +95,15 @@ public enum HTTPAPI {
             }
             defer { gate?.leave() }
             do {
-                let query = try decodeSearch(try await request.body.collect(upTo: 4 << 20))
-                return try json(searchReply(try await coordinator.search(query), explain: query.explain))
+                let body = try searchBody(try await request.body.collect(upTo: 4 << 20))
+                let query = try Self.query(body)
+                let result = try await coordinator.search(query)
+                var reply = searchReply(result, explain: query.explain)
+                if body.fields == true {
+                    let fields = await coordinator.storedFields(of: result.hits, within: query.timeout ?? .seconds(1))
+                    for index in reply.hits.indices { reply.hits[index].fields = fields[index] ?? [:] }
+                }
+                return try json(reply)
             } catch let error as RPCError {
                 return errorResponse(error)
             }
@@ -122,6 +133,9 @@ public enum HTTPAPI {
                 },
                 orphans: view.orphans.map { OrphanJSON(shard: $0.shard, node: $0.node, seen_seconds: $0.seenSeconds, drop_in_seconds: $0.dropInSeconds) }))
         }
+        router.get("/") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Console.html)))
+        }
         router.get("/healthz") { _, _ -> Response in
             let nodes = coordinator.nodeStates
             struct MapJSON: Encodable { var role: String; var owner: String?; var reason: String? }
@@ -143,13 +157,15 @@ public enum HTTPAPI {
     /// The query a `POST /v1/search` body asks for, or `invalidArgument` naming the field that
     /// is wrong.
     public static func decodeSearch(_ body: ByteBuffer) throws -> SearchQuery {
-        let search: SearchBody
+        try query(try searchBody(body))
+    }
+
+    static func searchBody(_ body: ByteBuffer) throws -> SearchBody {
         do {
-            search = try JSONDecoder().decode(SearchBody.self, from: Data(buffer: body))
+            return try JSONDecoder().decode(SearchBody.self, from: Data(buffer: body))
         } catch {
             throw RPCError.invalidArgument("request body is not a valid search: \(ClusterMap.describeJSON(error))")
         }
-        return try query(search)
     }
 
     static func query(_ body: SearchBody) throws -> SearchQuery {
@@ -171,6 +187,9 @@ public enum HTTPAPI {
             throw RPCError.invalidArgument("mode: \"\(other)\"; use \"exact\" or \"approximate\"")
         }
         if let text = body.query { try SearchQuery.checkText(text) }
+        if body.fields == true, let k = body.k, k > Coordinator.maxHitsWithFields {
+            throw RPCError.invalidArgument("\"fields\": true takes k of at most \(Coordinator.maxHitsWithFields), not \(k)")
+        }
         let vector = body.vector ?? [:]
         return try SearchQuery(
             vector.isEmpty ? .text(body.query ?? "") : .vector(vector), k: Int(body.k ?? 10), filter: body.filter ?? [:],

@@ -122,7 +122,7 @@ import Testing
                     do {
                         let response = try await MoveShardTests.search(client, queries[n % queries.count], k: 50)
                         if !response.coverage.failed.isEmpty || response.coverage.shardsOk != response.coverage.shardsTotal {
-                            self.problems.withLock { $0.append("query \(n): coverage \(response.coverage)") }
+                            self.problems.withLock { $0.append("query \(n): \(response.coverage.shardsOk)/\(response.coverage.shardsTotal) shards, " + response.coverage.failed.map { "\($0.shard)@\($0.node): \($0.reason)" }.joined(separator: "; ")) }
                         }
                         if Set(response.hits.map(\.id)).count != response.hits.count {
                             self.problems.withLock { $0.append("query \(n): a document twice in \(response.hits.map(\.id))") }
@@ -181,11 +181,8 @@ import Testing
         let queries = GeneratedCorpus.queries(200, vocabulary: Self.vocabulary, seed: 22)
         let tasks = load.run(client, queries: queries) + load.run(follower, queries: queries, readOnly: true)
 
-        // Copy (throttled, so that it spans many queries and writes) and catch up under load;
-        // the tool shows the copy's progress as it goes: bytes, rate, ETA.
-        let copied = try ctl(cluster, ["move-shard", "shard-0", "--from", "node-0", "--to", "node-2", "--until", "catch-up", "--bytes-per-second", "20000"])
-        let progress = copied.split(separator: "\n").filter { $0.hasPrefix("move shard-0 node-0 → node-2, copy: ") }
-        #expect(progress.contains { $0.contains(" MB, ") && $0.contains(" MB/s, ETA ") }, "\(copied)")
+        // Copy (throttled, so that it spans many queries and writes) and catch up under load.
+        _ = try ctl(cluster, ["move-shard", "shard-0", "--from", "node-0", "--to", "node-2", "--until", "catch-up", "--bytes-per-second", "150000"])
         // With the writer held, the last changes reach the target: it answers as the source does.
         try await load.pause()
         _ = try ctl(cluster, ["move-shard", "shard-0", "--from", "node-0", "--to", "node-2", "--until", "catch-up"])
@@ -221,6 +218,28 @@ import Testing
         #expect(followed.epoch == map.epoch && Self.replicas(followed, "shard-0") == ["node-2"] && followed.owner == cluster.rpcAddress)
         await #expect(throws: RPCError.self) { try await Self.write(follower, deletes: ["doc-1"]) }
         print("move under load: \(load.queries.load(ordering: .relaxed)) queries, \(load.writes.load(ordering: .relaxed)) acknowledged writes, epoch \(map.epoch)")
+    }
+
+    /// A slow copy shows its progress in the tool that asked for it (bytes, rate, ETA) and in
+    /// `ctl status`, from the coordinator that copies.
+    @Test func aThrottledMoveShowsItsProgress() async throws {
+        let records = GeneratedCorpus.documents(1500, vocabulary: Self.vocabulary, seed: 24)
+        let cluster = try LocalTestCluster(records: records, shards: 1, nodes: 2)
+        defer { cluster.down() }
+        let access = cluster.access
+        let move = Task {
+            try LocalTestCluster.run(["ctl", "move-shard", "shard-0", "--from", "node-0", "--to", "node-1", "--until", "copy", "--bytes-per-second", "20000"] + access)
+        }
+        var status = ""
+        for _ in 0..<50 where !status.contains("copied ") {
+            try await Task.sleep(for: .milliseconds(100))
+            status = (try? ctl(cluster, ["status"])) ?? ""
+        }
+        #expect(status.contains("phase copy, copied ") && status.contains(" MB"), "\(status)")
+        let copied = try await move.value.text
+        let progress = copied.split(separator: "\n").filter { $0.hasPrefix("move shard-0 node-0 → node-1, copy: ") }
+        #expect(progress.contains { $0.contains(" MB, ") && $0.contains(" MB/s, ETA ") }, "\(copied)")
+        _ = try ctl(cluster, ["move-shard", "shard-0", "--abort"])
     }
 
     /// SIGKILL the source, the target and the coordinator at each phase of a move; afterwards
