@@ -181,7 +181,10 @@ async function refreshCluster() {
   const status = $("cluster-status");
   try {
     const c = await api("/v1/cluster");
-    $("summary").textContent = `epoch ${c.epoch} · build ${c.build || "none"}` + (c.owner ? ` · follows ${c.owner}` : "");
+    const map = (await fetch("/healthz").then((r) => r.json()).catch(() => ({}))).map || {};
+    const owner = map.role === "owner" ? "this coordinator owns the map" : map.role === "follower" ? `owner ${map.owner || c.owner}`
+      : map.role === "unavailable" ? `no owner known (${map.reason})` : (c.owner ? `owner ${c.owner}` : "");
+    $("summary").textContent = `epoch ${c.epoch} · build ${c.build || "none"}` + (owner ? ` · ${owner}` : "");
     const nodes = table("nodes", ["node", "address", "state"], c.nodes.map((n) =>
       [n.node, n.address, element("span", { class: n.state, text: n.state + (n.reason ? ` (${n.reason})` : "") })]));
     const shards = table("shards", ["shard", "replicas"], c.shards.map((s) =>

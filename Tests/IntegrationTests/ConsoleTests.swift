@@ -46,6 +46,7 @@ import Testing
         #expect(dom.contains(#"class="contribution""#) && dom.contains(">protein "), "contributions are shown")
         #expect(dom.contains("<mark>protein</mark>"), "matched tokens are highlighted in the stored fields")
         #expect(dom.contains("node-0") && dom.contains(#"class="up""#), "the cluster's nodes are shown")
+        #expect(dom.contains("epoch 1 · build none · this coordinator owns the map"), "the map's epoch, build and owner are shown")
 
         let artifacts = ProcessInfo.processInfo.environment["SPARROW_ARTIFACTS"] ?? NSTemporaryDirectory()
         let screenshot = artifacts + "/sparrow-console.png"
