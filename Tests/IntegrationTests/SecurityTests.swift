@@ -208,6 +208,14 @@ import X509
         let url = try cluster.httpURL()
         let anonymous = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", security.ca, url + "/v1/cluster"])
         #expect(anonymous.text == "401")
+        // The console's page is static and open to all; everything it shows comes from the API,
+        // which a stranger is refused, stored fields included.
+        let page = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-s", "--cacert", security.ca, url + "/"])
+        #expect(page.text.contains("<title>Sparrow console</title>"))
+        let strangerFields = try LocalTestCluster.run(executable: "/usr/bin/curl", [
+            "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", security.ca, "-X", "POST", url + "/v1/search", "-d", #"{"query": "x", "fields": true}"#,
+        ])
+        #expect(strangerFields.text == "401")
         let keyed = try LocalTestCluster.run(executable: "/usr/bin/curl", [
             "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", security.ca, "-H", "Authorization: Bearer \(security.keys["read"]!)", url + "/v1/cluster",
         ])

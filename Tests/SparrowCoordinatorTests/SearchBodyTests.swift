@@ -59,4 +59,11 @@ import Testing
         request.text = String(repeating: "a", count: QueryLimits.maxTextBytes + 1)
         #expect(throws: RPCError.self) { try SearchQuery(request) }
     }
+
+    /// Stored fields cost a call per hit: a search asking for them is bounded in k.
+    @Test func storedFieldsAreBoundedInK() throws {
+        let error = #expect(throws: RPCError.self) { try decode(#"{"query": "x", "k": 101, "fields": true}"#) }
+        #expect(error?.code == .invalidArgument && error?.message.contains("at most 100") == true, "\(error?.message ?? "")")
+        #expect(try decode(#"{"query": "x", "k": 100, "fields": true}"#).k == 100)
+    }
 }
