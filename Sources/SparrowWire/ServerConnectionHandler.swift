@@ -156,8 +156,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = envelope.requestID
         tracker.begin()
-        running[id] = Self.spawn(envelope, service: service, audit: audit, frameLimit: frameLimit, channel: context.channel) { [tracker, gate] in
-            if let place { place.admission.leave(started: place.started) }
+        running[id] = Self.spawn(envelope, service: service, audit: audit, place: place, frameLimit: frameLimit, channel: context.channel) { [tracker, gate] in
             handler.value.running[id] = nil
             handler.value.state.machine.finish(now: .now)
             gate.leave()
@@ -166,14 +165,17 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     /// Answers one request in its own task; `done` runs on the channel's event loop once the
-    /// response is written (or could not be).
+    /// response is written (or could not be). The call's admission `place` is given back as soon
+    /// as the answer is made, before it is written: else a caller that sends its next call on
+    /// reading the answer could find its own finished call still holding the place.
     private static func spawn(
-        _ envelope: Sparrow_V1_Envelope, service: any RPCService, audit: (Audit, String)?, frameLimit: Int, channel: any Channel,
+        _ envelope: Sparrow_V1_Envelope, service: any RPCService, audit: (Audit, String)?, place: Place?, frameLimit: Int, channel: any Channel,
         done: @escaping @Sendable () -> Void
     ) -> Task<Void, Never> {
         let deadline = deadline(of: envelope)
         return Task {
             let outcome = await answer(envelope, service: service, deadline: deadline)
+            if let place { place.admission.leave(started: place.started) }
             if let (audit, caller) = audit { audit.done(caller: caller, outcome) }
             channel.writeAndFlush(response(to: envelope, outcome, frameLimit: frameLimit)).whenComplete { _ in done() }
         }

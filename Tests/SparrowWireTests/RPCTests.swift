@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SparrowWire
+import Synchronization
 import Testing
 
 /// Server and client over real sockets on 127.0.0.1.
@@ -119,6 +120,40 @@ import Testing
             #expect(answers.count == 300)
             #expect(answers.allSatisfy { epoch, answer in epoch == 0 ? answer == nil : answer == epoch })
             #expect(try await slow.node == "slept 3000")
+        }
+    }
+
+    /// A caller that sends its next call as soon as it reads an answer never finds its finished
+    /// call still holding its admission place (CI saw a lone sequential client refused by a search
+    /// limit of 2: the place was given back only once the answer had been written). The place
+    /// here takes 300 ms to give back, so a place given back after the write is still held when
+    /// the answer arrives; the client runs on its own event loop, which that wait does not hold.
+    @Test func aCallsAdmissionPlaceIsFreeWhenItsAnswerArrives() async throws {
+        let admission = SlowLeaving()
+        var routes = Self.service()
+        routes.on("test/Admitted", admission: admission) { (_: Sparrow_V1_HealthRequest, _) in Sparrow_V1_HealthResponse() }
+        let server = try await RPCServer.bind(Endpoint(host: "127.0.0.1", port: 0), service: routes, logger: Logger(label: "test"))
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = RPCClient(server.address, group: loop)
+        for call in 0..<3 {
+            let _: Sparrow_V1_HealthResponse = try await client.call("test/Admitted", Sparrow_V1_HealthRequest(), timeout: .seconds(5))
+            #expect(admission.held.load(ordering: .sequentiallyConsistent) == 0, "call \(call): its place is still held when its answer arrives")
+        }
+        await client.close()
+        await server.shutdown()
+        try await loop.shutdownGracefully()
+    }
+
+    /// Counts places held; gives one back 300 ms after it is asked to.
+    final class SlowLeaving: CallAdmission {
+        let held = Atomic<Int>(0)
+        func enter() throws -> ContinuousClock.Instant {
+            held.add(1, ordering: .sequentiallyConsistent)
+            return .now
+        }
+        func leave(started: ContinuousClock.Instant) {
+            Thread.sleep(forTimeInterval: 0.3)
+            held.subtract(1, ordering: .sequentiallyConsistent)
         }
     }
 
