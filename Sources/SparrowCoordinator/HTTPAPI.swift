@@ -2,227 +2,115 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import OpenAPIHummingbird
+import OpenAPIRuntime
 import SparrowCore
 import SparrowSecurity
 import SparrowWire
+import Yams
 
-/// The coordinator's HTTP/JSON API:
-///
-///     POST /v1/search  {"query": "text"} or {"vector": {"token": w}}, "k"?, "explain"?,
-///                      "filter"? {"field": "value"}, "timeout_ms"?,
-///                      "mode"? "exact" (default) | "approximate" with "recall" (a target the shards
-///                      calibrated for) or "threshold" and "heap_factor" (explicit settings),
-///                      "fields"? true: each hit's stored fields too (k at most 100)
-///                      → {"hits": [{"rank", "id", "shard", "score", "explanation"?, "fields"?}],
-///                         "coverage": {"shards_total", "shards_ok", "failed": [{"shard", "node", "reason"}],
-///                                      "timed_out"}, "query": {"token": w}, "took_ms",
-///                         "mode": "exact" | "approximate" | "mixed", "approximate_shards"}
-///     GET  /v1/cluster → {"epoch", "build"?, "owner"?, "nodes": [{"node", "address", "state", "reason"?}],
-///                         "shards": [{"shard", "replicas": [{"node", "address", "stale"?}]}],
-///                         "moves": [{"id", "shard", "from"?, "to", "phase", "copied_bytes"?, "total_bytes"?}],
-///                         "orphans": [{"shard", "node", "seen_seconds", "drop_in_seconds"}]}
-///     GET  /healthz    → {"status": "ok"|"degraded", "nodes": {"node-1": "ok" | reason}, "map": {"role":
-///                        "owner"|"follower"|"unavailable", "owner"?, "reason"?}}, as the last health checks
-///                        found the nodes (it calls no node), and this coordinator's part in the map
-///     GET  /metrics    → Prometheus text
-///     GET  /           → the web console (`Console`)
-/// Errors: HTTP 400/401/403/404/429/500 with {"error": {"code", "message"}}. With `keys`, every
-/// route but /healthz needs an API key of scope read (`APIKeyMiddleware`).
+/// The coordinator's HTTP/JSON API, spec first: `openapi.yaml` (in this folder) describes every
+/// route, and swift-openapi-generator makes the server's protocol and types from it at build time:
+/// `POST /v1/search`, `GET /v1/cluster`, `GET /healthz`, `GET /metrics`, the web console at `/`,
+/// and the document itself at `GET /v1/openapi.json`. Errors are `{"error": {"code", "message"}}`.
+/// With `keys`, every route but /healthz, / and /v1/openapi.json needs an API key of scope read
+/// (`APIKeyMiddleware`).
 public enum HTTPAPI {
-    struct SearchBody: Decodable {
-        var query: String?
-        var vector: [String: Float]?
-        var k: UInt32?
-        var explain: Bool?
-        var filter: [String: String]?
-        var timeout_ms: UInt32?
-        var mode: String?
-        var recall: Double?
-        var threshold: Double?
-        var heap_factor: Double?
-        var fields: Bool?
-    }
+    /// The largest request body (a search's is far smaller); past it, 413 before any decoding.
+    public static let bodyLimit = 4 << 20
 
-    struct SearchReply: Encodable {
-        struct HitJSON: Encodable {
-            var rank: Int
-            var id: String
-            var shard: String
-            var score: Float
-            var explanation: [ContributionJSON]?
-            var fields: [String: String]?
-        }
-
-        struct ContributionJSON: Encodable {
-            var token: String
-            var query_weight: Float
-            var document_weight: Float
-        }
-
-        struct CoverageJSON: Encodable {
-            var shards_total: UInt32
-            var shards_ok: UInt32
-            var failed: [FailureJSON]
-            var timed_out: Bool
-        }
-
-        struct FailureJSON: Encodable {
-            var shard: String
-            var node: String
-            var reason: String
-        }
-
-        var hits: [HitJSON]
-        var coverage: CoverageJSON
-        var query: [String: Float]
-        var took_ms: Double
-        var mode: String
-        var approximate_shards: UInt32
-    }
-
-    /// The router; `metricsText` renders the process's metrics in Prometheus text format.
+    /// The router: API keys and metrics around the generated server of `openapi.yaml`
+    /// (`HTTPHandler`). `metricsText` renders the process's metrics in Prometheus text format.
     /// `gate` bounds the searches in progress (shared with the protobuf port): past it a search
     /// gets 429 with `Retry-After` at once.
     public static func router(
         coordinator: Coordinator, keys: APIKeyVerifier? = nil, gate: WorkGate? = nil, metricsText: @escaping @Sendable () -> String
-    ) -> Router<BasicRequestContext> {
+    ) throws -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(BodyLimitMiddleware())
         if let keys { router.middlewares.add(APIKeyMiddleware(keys: keys)) }
-        router.post("/v1/search") { request, context -> Response in
-            if let gate {
-                guard gate.tryEnter() else { return errorResponse(gate.refusal) }
-            }
-            defer { gate?.leave() }
-            do {
-                let body = try searchBody(try await request.body.collect(upTo: 4 << 20))
-                let query = try Self.query(body)
-                let result = try await coordinator.search(query)
-                var reply = searchReply(result, explain: query.explain)
-                if body.fields == true {
-                    let fields = await coordinator.storedFields(of: result.hits, within: query.timeout ?? .seconds(1))
-                    for index in reply.hits.indices { reply.hits[index].fields = fields[index] ?? [:] }
-                }
-                return try json(reply)
-            } catch let error as RPCError {
-                return errorResponse(error)
-            }
-        }
-        router.get("/v1/cluster") { _, _ -> Response in
-            let view = coordinator.clusterView
-            struct ReplicaJSON: Encodable { var node: String; var address: String; var stale: Bool? }
-            struct ShardJSON: Encodable { var shard: String; var replicas: [ReplicaJSON] }
-            struct NodeJSON: Encodable { var node: String; var address: String; var state: String; var reason: String? }
-            struct MoveJSON: Encodable {
-                var id: String; var shard: String; var from: String?; var to: String; var phase: String; var copied_bytes: UInt64?; var total_bytes: UInt64?
-            }
-            struct OrphanJSON: Encodable { var shard: String; var node: String; var seen_seconds: UInt32; var drop_in_seconds: UInt32 }
-            struct ClusterJSON: Encodable {
-                var epoch: UInt64; var build: String?; var owner: String?; var nodes: [NodeJSON]; var shards: [ShardJSON]; var moves: [MoveJSON]
-                var orphans: [OrphanJSON]
-            }
-            return try json(ClusterJSON(
-                epoch: view.epoch, build: view.build, owner: view.owner,
-                nodes: view.nodes.map { NodeJSON(node: $0.id, address: $0.address, state: $0.state, reason: $0.reason) },
-                shards: view.shards.map { shard in
-                    ShardJSON(shard: shard.id, replicas: shard.replicas.map { ReplicaJSON(node: $0.node, address: $0.address, stale: $0.stale ? true : nil) })
-                },
-                moves: view.moves.map {
-                    MoveJSON(id: $0.move.id, shard: $0.move.shard, from: $0.move.from, to: $0.move.to, phase: $0.move.phase.rawValue,
-                             copied_bytes: $0.copy?.copiedBytes, total_bytes: $0.copy?.totalBytes)
-                },
-                orphans: view.orphans.map { OrphanJSON(shard: $0.shard, node: $0.node, seen_seconds: $0.seenSeconds, drop_in_seconds: $0.dropInSeconds) }))
-        }
-        router.get("/") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Console.html)))
-        }
-        router.get("/healthz") { _, _ -> Response in
-            let nodes = coordinator.nodeStates
-            struct MapJSON: Encodable { var role: String; var owner: String?; var reason: String? }
-            struct HealthJSON: Encodable { var status: String; var nodes: [String: String]; var map: MapJSON }
-            let healthy = nodes.values.allSatisfy { $0 == nil }
-            let map: MapJSON = switch coordinator.store.ownership {
-            case .owner: MapJSON(role: "owner")
-            case .follower(let owner): MapJSON(role: "follower", owner: owner)
-            case .unavailable(let reason): MapJSON(role: "unavailable", reason: reason)
-            }
-            return try json(HealthJSON(status: healthy ? "ok" : "degraded", nodes: nodes.mapValues { $0 ?? "ok" }, map: map))
-        }
-        router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metricsText())))
-        }
+        let handler = HTTPHandler(coordinator: coordinator, gate: gate, metricsText: metricsText)
+        try handler.registerHandlers(on: router, middlewares: [HTTPErrorMiddleware()])
         return router
+    }
+
+    /// The OpenAPI document the server is generated from (built in from `openapi.yaml`), as JSON.
+    static let document = Result { try YAMLDecoder().decode(OpenAPIObjectContainer.self, from: OpenAPIDocument.yaml) }
+
+    /// The document as `/v1/openapi.json` serves it.
+    public static func documentJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return try encoder.encode(try document.get())
     }
 
     /// The query a `POST /v1/search` body asks for, or `invalidArgument` naming the field that
     /// is wrong.
     public static func decodeSearch(_ body: ByteBuffer) throws -> SearchQuery {
-        try query(try searchBody(body))
-    }
-
-    static func searchBody(_ body: ByteBuffer) throws -> SearchBody {
+        let request: Components.Schemas.SearchRequest
         do {
-            return try JSONDecoder().decode(SearchBody.self, from: Data(buffer: body))
+            request = try JSONDecoder().decode(Components.Schemas.SearchRequest.self, from: Data(buffer: body))
         } catch {
-            throw RPCError.invalidArgument("request body is not a valid search: \(ClusterMap.describeJSON(error))")
+            throw invalidBody(error)
         }
+        return try query(request)
     }
 
-    static func query(_ body: SearchBody) throws -> SearchQuery {
+    /// A body that does not decode as its schema, named.
+    static func invalidBody(_ error: any Error) -> RPCError {
+        RPCError.invalidArgument("request body is not a valid search: \(ClusterMap.describeJSON(error))")
+    }
+
+    static func query(_ body: Components.Schemas.SearchRequest) throws -> SearchQuery {
         let mode: SearchMode
-        switch body.mode ?? "exact" {
-        case "exact":
-            guard body.recall == nil, body.threshold == nil, body.heap_factor == nil else {
+        switch body.mode ?? .exact {
+        case .exact:
+            guard body.recall == nil, body.threshold == nil, body.heapFactor == nil else {
                 throw RPCError.invalidArgument("recall, threshold and heap_factor need \"mode\": \"approximate\"")
             }
             mode = .exact
-        case "approximate":
-            switch (body.recall, body.threshold, body.heap_factor) {
+        case .approximate:
+            switch (body.recall, body.threshold, body.heapFactor) {
             case (let recall?, nil, nil): mode = .recall(recall)
             case (nil, let threshold?, let heapFactor?): mode = .settings(.init(threshold: threshold, heapFactor: heapFactor))
             default:
                 throw RPCError.invalidArgument("\"mode\": \"approximate\" takes either \"recall\" or both \"threshold\" and \"heap_factor\"")
             }
-        case let other:
-            throw RPCError.invalidArgument("mode: \"\(other)\"; use \"exact\" or \"approximate\"")
         }
         if let text = body.query { try SearchQuery.checkText(text) }
-        if body.fields == true, let k = body.k, k > Coordinator.maxHitsWithFields {
+        let k = body.k ?? 10
+        if body.fields == true, k > Coordinator.maxHitsWithFields {
             throw RPCError.invalidArgument("\"fields\": true takes k of at most \(Coordinator.maxHitsWithFields), not \(k)")
         }
-        let vector = body.vector ?? [:]
+        guard (0...Int(UInt32.max)).contains(body.timeoutMs ?? 0) else {
+            throw RPCError.invalidArgument("timeout_ms: \(body.timeoutMs ?? 0); give milliseconds from 0 (the default) to \(UInt32.max)")
+        }
+        let vector = body.vector?.additionalProperties ?? [:]
         return try SearchQuery(
-            vector.isEmpty ? .text(body.query ?? "") : .vector(vector), k: Int(body.k ?? 10), filter: body.filter ?? [:],
-            explain: body.explain ?? false, mode: mode, timeout: body.timeout_ms.flatMap { $0 > 0 ? .milliseconds(Int64($0)) : nil })
+            vector.isEmpty ? .text(body.query ?? "") : .vector(vector), k: k, filter: body.filter?.additionalProperties ?? [:],
+            explain: body.explain ?? false, mode: mode, timeout: body.timeoutMs.flatMap { $0 > 0 ? .milliseconds(Int64($0)) : nil })
     }
 
-    static func searchReply(_ result: SearchResult, explain: Bool) -> SearchReply {
-        SearchReply(
+    static func searchReply(_ result: SearchResult, explain: Bool) -> Components.Schemas.SearchResponse {
+        .init(
             hits: result.hits.enumerated().map { rank, ranked in
-                SearchReply.HitJSON(
+                .init(
                     rank: rank + 1, id: ranked.hit.id, shard: ranked.shard, score: ranked.hit.score,
-                    explanation: explain ? (ranked.hit.explanation ?? []).map { .init(token: $0.token, query_weight: $0.queryWeight, document_weight: $0.documentWeight) } : nil)
+                    explanation: explain
+                        ? (ranked.hit.explanation ?? []).map { .init(token: $0.token, queryWeight: $0.queryWeight, documentWeight: $0.documentWeight) } : nil)
             },
             coverage: .init(
-                shards_total: UInt32(result.shardsTotal), shards_ok: UInt32(result.shardsOk),
+                shardsTotal: result.shardsTotal, shardsOk: result.shardsOk,
                 failed: result.failed.map { .init(shard: $0.shard, node: $0.node, reason: $0.reason) },
-                timed_out: result.timedOut),
-            query: result.vector, took_ms: result.took.milliseconds, mode: result.mode, approximate_shards: UInt32(result.approximateShards))
+                timedOut: result.timedOut),
+            query: .init(additionalProperties: result.vector), tookMs: result.took.milliseconds,
+            mode: .init(rawValue: result.mode) ?? .mixed, approximateShards: result.approximateShards)
     }
 
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(value)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    static func errorResponse(_ error: RPCError) -> Response {
-        struct ErrorJSON: Encodable {
-            struct Detail: Encodable { var code: String; var message: String }
-            var error: Detail
-        }
-        let status: HTTPResponse.Status = switch error.code {
+    /// The HTTP status of an error code.
+    static func status(of code: Sparrow_V1_Status.Code) -> HTTPResponse.Status {
+        switch code {
         case .invalidArgument, .unknownMethod: .badRequest
         case .unauthenticated: .unauthorized
         case .permissionDenied: .forbidden
@@ -233,10 +121,61 @@ public enum HTTPAPI {
         case .unavailable: .serviceUnavailable
         default: .internalServerError
         }
-        var response = (try? json(ErrorJSON(error: .init(code: error.code.name, message: error.message)), status: status))
-            ?? Response(status: .internalServerError)
-        if status == .tooManyRequests { response.headers[.retryAfter] = "1" }
-        return response
+    }
+
+    /// An error's answer: its status, headers (`Retry-After` on 429) and the `Error` schema's JSON.
+    static func errorParts(_ error: RPCError, status: HTTPResponse.Status? = nil) -> (HTTPResponse.Status, HTTPFields, Data) {
+        let status = status ?? Self.status(of: error.code)
+        let body = Components.Schemas._Error(error: .init(code: error.code.name, message: error.message))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(body)) ?? Data(#"{"error":{"code":"internal","message":"unencodable"}}"#.utf8)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if status == .tooManyRequests { headers[.retryAfter] = "1" }
+        return (status, headers, data)
+    }
+
+    static func errorResponse(_ error: RPCError, status: HTTPResponse.Status? = nil) -> Response {
+        let (status, headers, data) = errorParts(error, status: status)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Turns what the generated server or a handler throws into the `Error` schema's answer: a body
+/// that does not decode (400, naming the field), an `RPCError` (its status), or the runtime's own
+/// refusals (their status).
+struct HTTPErrorMiddleware: ServerMiddleware {
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        do {
+            return try await next(request, body, metadata)
+        } catch let error as ServerError {
+            let (status, headers, data): (HTTPResponse.Status, HTTPFields, Data) = switch error.underlyingError {
+            case let failure as RPCError: HTTPAPI.errorParts(failure)
+            case let failure as DecodingError: HTTPAPI.errorParts(HTTPAPI.invalidBody(failure))
+            default:
+                HTTPAPI.errorParts(
+                    RPCError(error.httpStatus.kind == .clientError ? .invalidArgument : .internal, error.causeDescription), status: error.httpStatus)
+            }
+            return (HTTPResponse(status: status, headerFields: headers), HTTPBody(data))
+        }
+    }
+}
+
+/// Refuses a body past `HTTPAPI.bodyLimit` (413) before anything reads it, and hands the rest on
+/// collected.
+struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var request = request
+        do {
+            _ = try await request.collectBody(upTo: HTTPAPI.bodyLimit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return HTTPAPI.errorResponse(
+                .invalidArgument("the request body exceeds \(HTTPAPI.bodyLimit) bytes"), status: .contentTooLarge)
+        }
+        return try await next(request, context)
     }
 }
 

@@ -3,12 +3,12 @@ import SparrowSecurity
 import SparrowWire
 
 /// API keys on HTTP: `Authorization: Bearer <key>` (or `X-API-Key: <key>`). Every route but
-/// `/healthz` and the console's page `/` (static: its calls to the API carry the key) needs a
-/// key of scope `read`; a missing or bad key gets 401 `unauthenticated`, a
-/// key without the scope 403 `permission_denied`.
+/// `/healthz`, the console's page `/` (static: its calls to the API carry the key) and the API's
+/// description `/v1/openapi.json` needs a key of scope `read`; a missing or bad key gets 401
+/// `unauthenticated`, a key without the scope 403 `permission_denied`.
 struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     let keys: APIKeyVerifier
-    static var openPaths: Set<String> { ["/healthz", "/"] }
+    static var openPaths: Set<String> { ["/healthz", "/", "/v1/openapi.json"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard !Self.openPaths.contains(request.uri.path) else { return try await next(request, context) }

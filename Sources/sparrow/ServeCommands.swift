@@ -135,8 +135,20 @@ struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "The query API: fan out to the shards, merge, report coverage.",
-        subcommands: [CoordinatorServeCommand.self]
+        subcommands: [CoordinatorServeCommand.self, CoordinatorOpenAPICommand.self]
     )
+}
+
+/// `sparrow coordinator openapi`: the HTTP API's OpenAPI document, as `/v1/openapi.json` serves it.
+struct CoordinatorOpenAPICommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "openapi",
+        abstract: "Print the OpenAPI 3.1 document of the coordinator's HTTP API (JSON), as GET /v1/openapi.json serves it."
+    )
+
+    func run() throws {
+        FileHandle.standardOutput.write(try HTTPAPI.documentJSON() + Data("\n".utf8))
+    }
 }
 
 /// `--search-concurrency`: `auto` or a fixed number of searches in progress.
@@ -278,7 +290,7 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
             limits: server.limits, frameLimit: server.frameLimit, logger: logger)
         let rpcPort = rpc.address.port
         let portFile = server.portFile
-        let router = HTTPAPI.router(coordinator: coordinator, keys: keys, gate: rpc.gate, metricsText: metricsText)
+        let router = try HTTPAPI.router(coordinator: coordinator, keys: keys, gate: rpc.gate, metricsText: metricsText)
         let onServerRunning: @Sendable (any Channel) async -> Void = { channel in
             let httpPort = channel.localAddress?.port ?? 0
             do {

@@ -1,4 +1,5 @@
 import Foundation
+import SparrowCoordinator
 import SparrowCore
 import SparrowStorage
 import Testing
@@ -46,9 +47,7 @@ import Testing
         let cHits = c.text.split(separator: "\n").filter { $0.first?.isNumber == true }.map { $0.split(separator: "\t")[3] }.map(String.init)
         #expect(cHits.count == 5)
 
-        let curl = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-X", "POST", "\(http)/v1/search", "-H", "content-type: application/json",
-                                                  "-d", #"{"query": "Protein and gene expression", "k": 5}"#])
-        let reply = try JSONSerialization.jsonObject(with: Data(curl.text.utf8)) as! [String: Any]
+        let reply = try Self.json(http, "/v1/search", body: #"{"query": "Protein and gene expression", "k": 5}"#)
         let httpHits = (reply["hits"] as! [[String: Any]]).map { $0["id"] as! String }
         #expect(httpHits == cHits)
         let query = reply["query"] as! [String: Double]
@@ -61,8 +60,9 @@ import Testing
         let cliHits = cli.text.split(separator: "\n").dropFirst(2).map { $0.split(separator: " ", omittingEmptySubsequences: true)[3] }.map(String.init)
         #expect(cliHits == cHits, "\(cli.text)")
 
-        let bad = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "\(http)/v1/search", "-d", "{\"k\": 3}"])
-        #expect(bad.text == "400")
+        let bad = try Self.status(http, "/v1/search", body: "{\"k\": 3}")
+        #expect(bad == "400")
+        try Self.checkTheSpec(http)
         let metrics = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "\(http)/metrics"])
         #expect(metrics.text.contains("sparrow_rpc_requests_total"), "\(metrics.text.prefix(500))")
         #expect(metrics.text.contains("sparrow_coordinator_shard_duration_seconds"), "per-shard latency histogram")
@@ -90,8 +90,7 @@ import Testing
         #expect(cliApproximate.text.contains("approximate (3 shards approximate)"), "\(cliApproximate.text)")
         for body in [#"{"query": "protein", "mode": "approximate"}"#, #"{"query": "protein", "recall": 0.9}"#,
                      #"{"query": "protein", "mode": "approximate", "recall": 1.5}"#, #"{"query": "protein", "mode": "fast"}"#] {
-            let refused = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "\(http)/v1/search", "-d", body])
-            #expect(refused.text == "400", "\(body)")
+            #expect(try Self.status(http, "/v1/search", body: body) == "400", "\(body)")
         }
         let cluster = try Self.json(http, "/v1/cluster")
         #expect((cluster["shards"] as! [[String: Any]]).map { $0["shard"] as! String } == ["shard-0", "shard-1", "shard-2"])
@@ -113,13 +112,43 @@ import Testing
         #expect(((partialCoverage["failed"] as! [[String: Any]]).first?["shard"] as? String) == "shard-1")
     }
 
+    /// The HTTP API is the one its OpenAPI document describes: the coordinator serves the document
+    /// it was generated from, and refuses what the document does not allow, naming it.
+    static func checkTheSpec(_ http: String) throws {
+        let served = try json(http, "/v1/openapi.json")
+        let built = try JSONSerialization.jsonObject(with: HTTPAPI.documentJSON()) as! [String: Any]
+        #expect(NSDictionary(dictionary: served) == NSDictionary(dictionary: built))
+        #expect(served["openapi"] as? String == "3.1.0")
+        let paths = (served["paths"] as! [String: Any]).keys.sorted()
+        #expect(paths == ["/", "/healthz", "/metrics", "/v1/cluster", "/v1/openapi.json", "/v1/search"])
+        // A field the schema does not have, a body that is not JSON, one past the limit.
+        let unknown = try output(http, "/v1/search", body: #"{"query": "x", "top_k": 3}"#)
+        #expect(unknown.contains("invalid_argument") && unknown.contains("top_k"), "\(unknown)")
+        let form = try LocalTestCluster.run(executable: "/usr/bin/curl", ["-sS", "-X", "POST", http + "/v1/search", "-d", #"{"query": "x"}"#]).text
+        #expect(form.contains("expected: application/json"), "\(form)")
+        let big = FileManager.default.temporaryDirectory.appendingPathComponent("sparrow-big-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: big) }
+        try Data(repeating: 0x20, count: HTTPAPI.bodyLimit + 1).write(to: URL(fileURLWithPath: big))
+        #expect(try status(http, "/v1/search", body: "@" + big) == "413")
+    }
+
+    /// What the coordinator's HTTP API answers (POST of JSON when there is a body; "@file" reads it from a file).
+    static func output(_ base: String, _ path: String, body: String? = nil, writing: [String] = []) throws -> String {
+        var arguments = ["-sS"] + writing + [base + path]
+        if let body { arguments += ["-X", "POST", "-H", "content-type: application/json", "--data-binary", body] }
+        return try LocalTestCluster.run(executable: "/usr/bin/curl", arguments).text
+    }
+
+    /// The HTTP status of that answer.
+    static func status(_ base: String, _ path: String, body: String? = nil) throws -> String {
+        try output(base, path, body: body, writing: ["-o", "/dev/null", "-w", "%{http_code}"])
+    }
+
     /// A JSON object from the coordinator's HTTP API (POST when there is a body).
     static func json(_ base: String, _ path: String, body: String? = nil) throws -> [String: Any] {
-        var arguments = ["-sS", base + path]
-        if let body { arguments += ["-X", "POST", "-H", "content-type: application/json", "-d", body] }
-        let output = try LocalTestCluster.run(executable: "/usr/bin/curl", arguments)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(output.text.utf8)) as? [String: Any] else {
-            throw TestFailure("\(path) answered: \(output.text)")
+        let output = try output(base, path, body: body)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] else {
+            throw TestFailure("\(path) answered: \(output)")
         }
         return object
     }
