@@ -6,14 +6,10 @@ import Synchronization
 /// adaptive concurrency and Netflix's concurrency limits). Time is cut into windows; at the end
 /// of each, its p90 is compared with the floor, a low quantile of the last `memory` windows'
 /// p90s (what searches take when nothing queues):
-/// - above `tolerance` × the floor, work is queueing somewhere: the limit shrinks by a fifth, if
-///   the searches in progress reached what it shrinks to during the window;
+/// - above `tolerance` × the floor, work is queueing somewhere: the limit shrinks by a fifth;
 /// - else, if the limit was reached during the window, it grows by an eighth (at least 1).
 /// So under overload the searches let in keep close to the unloaded latency and the rest are
-/// refused at once, and a limit that nobody reaches does not grow. A cut that would refuse
-/// nothing in use waits: when a slow or dead shard, not the searches let in, makes latency
-/// rise, cutting the limit to the minimum would only refuse the next searches once the shard is
-/// well again (CI saw a lone client refused after a node's restart). Pure.
+/// refused at once, and a limit that nobody reaches does not grow. Pure.
 public struct AdaptiveLimit: Sendable {
     public struct Settings: Sendable, Equatable {
         public var minimum = 2
@@ -32,8 +28,7 @@ public struct AdaptiveLimit: Sendable {
     public private(set) var limit: Int
     private var current = LatencyHistogram()
     private var started: ContinuousClock.Instant
-    /// The most searches in progress during the window.
-    private var peak = 0
+    private var reached = false
     /// The p90 of the last `memory` windows, oldest first.
     private var recent: [Duration] = []
 
@@ -50,11 +45,8 @@ public struct AdaptiveLimit: Sendable {
         return recent.sorted()[recent.count / 20]
     }
 
-    /// Notes that `searches` are in progress now (as one starts or ends).
-    public mutating func noteInProgress(_ searches: Int) { peak = max(peak, searches) }
-
-    /// Notes that a search found the limit reached (it was refused).
-    public mutating func noteReached() { peak = max(peak, limit) }
+    /// Notes that a search found the limit reached (it was refused, or took the last place).
+    public mutating func noteReached() { reached = true }
 
     /// A search done in `latency`; may end the window and move the limit. True when the limit changed.
     @discardableResult
@@ -62,16 +54,15 @@ public struct AdaptiveLimit: Sendable {
         current.record(latency)
         guard now - started >= settings.window, let p90 = current.quantile(0.9) else { return false }
         let before = limit
-        let cut = max(settings.minimum, limit * 4 / 5)
         if let floor, p90 > floor * settings.tolerance {
-            if peak >= cut { limit = cut }
-        } else if peak >= limit {
+            limit = max(settings.minimum, limit * 4 / 5)
+        } else if reached {
             limit = min(settings.maximum, limit + max(1, limit / 8))
         }
         recent.append(p90)
         if recent.count > settings.memory { recent.removeFirst(recent.count - settings.memory) }
         current = LatencyHistogram()
-        peak = 0
+        reached = false
         started = now
         return limit != before
     }
@@ -117,7 +108,7 @@ public final class SearchAdmission: CallAdmission {
                 return (state.inProgress, state.limit)
             }
             state.inProgress += 1
-            state.adaptive?.noteInProgress(state.inProgress)
+            if state.inProgress == state.limit { state.adaptive?.noteReached() }
             return nil
         }
         if let refusedAt {
@@ -133,8 +124,6 @@ public final class SearchAdmission: CallAdmission {
     public func leave(started: ContinuousClock.Instant) {
         let now = ContinuousClock.now
         let changed: Int? = state.withLock { state in
-            // Counted as it ends too: a window's peak includes the searches it did not let in.
-            state.adaptive?.noteInProgress(state.inProgress)
             state.inProgress -= 1
             return state.adaptive?.completed(now - started, now: now) == true ? state.limit : nil
         }

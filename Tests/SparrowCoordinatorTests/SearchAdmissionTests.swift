@@ -61,27 +61,6 @@ import Testing
         #expect(idle.limit == 8)
     }
 
-    /// A dead shard's timeouts and hedges make searches slower while few are in progress: that
-    /// is not queueing of the searches let in, and the limit stays where it was (CI saw it cut to
-    /// 2 while a node was down, and a lone client refused once its finished search still held a
-    /// place). Once searches fill the limit, slowness cuts it as before.
-    @Test func slownessWhileFewSearchesRunLeavesTheLimitAlone() {
-        var limit = AdaptiveLimit()
-        var now = ContinuousClock.now
-        func window(latency: Duration, inProgress: Int) {
-            for n in 0..<20 {
-                limit.noteInProgress(inProgress)
-                limit.completed(latency, now: n == 19 ? now + .milliseconds(100) : now)
-            }
-            now += .milliseconds(100)
-        }
-        for _ in 0..<10 { window(latency: .milliseconds(1), inProgress: 1) }
-        for _ in 0..<30 { window(latency: .milliseconds(40), inProgress: 2) }
-        #expect(limit.limit == 16)
-        for _ in 0..<3 { window(latency: .milliseconds(40), inProgress: 16) }
-        #expect(limit.limit == 7, "16 cut by a fifth three times: 12, 9, 7")
-    }
-
     @Test func pastAFixedLimitSearchesAreRefusedAtOnce() throws {
         let admission = SearchAdmission(.fixed(3))
         let places = try (0..<3).map { _ in try admission.enter() }
