@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "SparrowWire", targets: ["SparrowWire"]),
         .library(name: "SparrowShard", targets: ["SparrowShard"]),
         .library(name: "SparrowCoordinator", targets: ["SparrowCoordinator"]),
+        .library(name: "SparrowClient", targets: ["SparrowClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -115,11 +116,20 @@ let package = Package(
         ),
         .executableTarget(name: "embed-text"),
         .plugin(name: "EmbedOpenAPIDocument", capability: .buildTool(), dependencies: ["embed-text"]),
+        // What the CLI, the tests and the benchmarks share to talk to a cluster: ClusterClient,
+        // the loading of a build (ctl load) and the local cluster launcher (local up).
+        .target(
+            name: "SparrowClient",
+            dependencies: [
+                "SparrowWire", "SparrowCore", "SparrowCoordinator", "SparrowBuilder", "SparrowSecurity", "SparrowStorage",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .executableTarget(
             name: "sparrow",
             dependencies: [
                 "SparrowEncoder", "SparrowBuilder", "SparrowIO", "SparrowStorage", "SparrowWire", "SparrowShard",
-                "SparrowCoordinator", "SparrowSecurity", "SparrowEtcd",
+                "SparrowCoordinator", "SparrowSecurity", "SparrowEtcd", "SparrowClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -140,7 +150,7 @@ let package = Package(
         ]),
         .testTarget(name: "SparrowEtcdTests", dependencies: ["SparrowEtcd"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "SparrowStorage", "SparrowWire", "SparrowCore", "SparrowSecurity", "SparrowCoordinator", "SparrowEtcd", "sparrow",
+            "SparrowStorage", "SparrowWire", "SparrowCore", "SparrowSecurity", "SparrowCoordinator", "SparrowEtcd", "SparrowClient", "sparrow",
             .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),

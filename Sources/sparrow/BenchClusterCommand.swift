@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Synchronization
+import SparrowClient
 import SparrowCore
 import SparrowCoordinator
 import SparrowSecurity
@@ -76,11 +77,11 @@ struct BenchClusterCommand: AsyncParsableCommand {
             for mode in modes {
                 let data = scratch + "/cluster-\(count)-\(mode)"
                 // A fixed bound on searches in progress: the bench measures each number of callers, which an adaptive one would refuse in part.
-                let up = try Self.run(binary, ["local", "up", "--shards", "\(count)", "--data", data, "--vectors", docs, "--search-concurrency", "1024"] + (mode == "tls" ? ["--secure"] : []))
-                guard up.status == 0 else { throw ValidationError("local up failed:\n\(up.text)") }
-                defer { _ = try? Self.run(binary, ["local", "down", "--data", data]) }
-                rows += try await clusterRows(count, local: try JSONDecoder().decode(LocalCluster.self, from: Data(contentsOf: URL(fileURLWithPath: LocalCluster.path(data)))),
-                                              queries: queryVectors, concurrency: concurrency)
+                var launcher = LocalClusterLauncher(shards: count, data: data, binary: binary)
+                (launcher.vectors, launcher.searchConcurrency, launcher.secure) = (docs, "1024", mode == "tls")
+                let local = try launcher.up()
+                defer { _ = try? LocalClusterLauncher.down(data: data) }
+                rows += try await clusterRows(count, local: local, queries: queryVectors, concurrency: concurrency)
             }
         }
         print(report(rows, documents: documents.count, queries: queryVectors.count))
@@ -97,14 +98,11 @@ struct BenchClusterCommand: AsyncParsableCommand {
         let node = try ClusterMap.load(path: local.clusterFile).nodes[0]
         let nodeRoles = ["client": roles["client"]!, "shards": local.processes.filter { $0.name == node.id }.map(\.pid)]
         // Callers as a client would be: a read key over TLS; the wire row as an operator (an admin certificate may ask a node's health).
-        let (callerSecurity, operatorSecurity) = try local.security.map { security in
-            (ClientSecurity(tls: try TLSIdentity(files: TLSFiles(ca: security.ca, certificate: nil, key: nil)), apiKey: security.keys["read"]),
-             ClientSecurity(tls: try TLSIdentity(files: TLSFiles(ca: security.ca, certificate: security.adminCertificate, key: security.adminKey))))
-        } ?? (.none, .none)
+        let operatorSecurity = try local.security.map { ClientSecurity(tls: try TLSIdentity(files: $0.files(PeerIdentity(role: .admin, id: "admin")))) } ?? .none
         var rows = [try await wireRow(shards: count, node: node.address, security: operatorSecurity, roles: nodeRoles)]
         rows[0].system += suffix
         progress(rows.last!)
-        let client = RPCClient(try Endpoint(parsing: local.coordinatorRPC), security: callerSecurity)
+        let client = try local.client(key: .read)
         for callers in concurrency {
             _ = try await remote(client, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
             let before = roles.mapValues(ProcessCPU.seconds(of:))
@@ -177,7 +175,7 @@ struct BenchClusterCommand: AsyncParsableCommand {
         return (times.withLock { $0 }, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
     }
 
-    func remote(_ client: RPCClient, _ queries: [[String: Float]], work: [[Int]]) async throws -> ([Double], Double) {
+    func remote(_ client: ClusterClient, _ queries: [[String: Float]], work: [[Int]]) async throws -> ([Double], Double) {
         let k = k
         let started = DispatchTime.now().uptimeNanoseconds
         let times = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -189,7 +187,7 @@ struct BenchClusterCommand: AsyncParsableCommand {
                         request.vector = .init(queries[index])
                         request.k = UInt32(k)
                         let t = DispatchTime.now().uptimeNanoseconds
-                        let response: Sparrow_V1_QueryResponse = try await client.call(CoordinatorMethod.search, request, timeout: .seconds(30))
+                        let response = try await client.search(request, timeout: .seconds(30))
                         mine.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
                         guard response.coverage.shardsOk == response.coverage.shardsTotal else {
                             throw ValidationError("partial results during the benchmark: \(response.coverage)")
@@ -269,19 +267,6 @@ struct BenchClusterCommand: AsyncParsableCommand {
         let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("\(option) takes positive integers separated by commas") }
         return values.map { $0! }
-    }
-
-    static func run(_ binary: String, _ arguments: [String]) throws -> (status: Int32, text: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
     }
 }
 

@@ -2,9 +2,11 @@ import ArgumentParser
 import Logging
 import Foundation
 import SparrowBuilder
+import SparrowClient
 import SparrowCoordinator
 import SparrowCore
 import SparrowWire
+import Synchronization
 
 struct CtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,89 +44,36 @@ struct CtlLoadCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrorsAsync {
-            let manifest = try BuildManifest.load(buildDirectory: build)
             let client = try target.client()
             defer { Task { await client.close() } }
-            let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
-            let encoder = manifest.encoder.map { encoder in
-                var info = Sparrow_V1_QueryEncoderInfo()
-                info.weighting = encoder.weighting
-                info.tokenizer = encoder.tokenizer
-                info.idf = encoder.idf
-                return info
-            }
-            if let reason = Coordinator.incompatibility(build: encoder, coordinator: cluster.hasEncoder ? cluster.encoder : nil) {
-                throw ValidationError("refused: \(reason)")
-            }
-            let clusterShards = Set(cluster.shards.map(\.shard))
-            guard Set(manifest.shards.map(\.id)) == clusterShards else {
-                throw ValidationError(
-                    "refused: the build has shards [\(manifest.shards.map(\.id).joined(separator: ", "))], the cluster [\(clusterShards.sorted().joined(separator: ", "))]")
-            }
-            let started = ContinuousClock.now
-            let held = try await client.call(CoordinatorMethod.replicaStats, Sparrow_V1_ReplicaStatsRequest(), timeout: .seconds(30), as: Sparrow_V1_ReplicaStatsResponse.self)
-            for shard in manifest.shards {
-                let file = (build as NSString).appendingPathComponent(shard.file)
-                for replica in cluster.shards.first(where: { $0.shard == shard.id })!.replicas {
-                    let stats = held.replicas.first { $0.shard == shard.id && $0.node == replica.node }?.stats
-                    if let stats, stats.buildID == manifest.buildID || stats.preparedBuildID == manifest.buildID { continue }
-                    try await ship(file, shard: shard.id, build: manifest.buildID, to: replica, through: client)
+            let reporters = Mutex<[String: ProgressReporter]>([:])
+            let outcome: BuildLoader.Outcome
+            do {
+                outcome = try await BuildLoader(build: build, chunkBytes: chunkMb << 20).load(through: client) { event in
+                    switch event {
+                    case .uploading(let shard, let node, let sent, let total):
+                        reporters.withLock { reporters in
+                            let label = "load: \(shard) → \(node)"
+                            let reporter = reporters[label] ?? ProgressReporter(label: label, total: total, unit: .bytes)
+                            reporters[label] = reporter
+                            reporter.update(sent)
+                        }
+                    case .restarted(let shard, let node, let reason):
+                        FileHandle.standardError.write(Data("load: \(shard) → \(node): the node no longer has the upload (\(reason)); starting it again\n".utf8))
+                    case .prepared(let shard, let node, let address, let documents, let bytes, let took):
+                        FileHandle.standardError.write(Data(String(
+                            format: "load: %@ → %@ (%@): %llu documents, %.1f MB in %.1f s\n", shard, node, address, documents, Double(bytes) / 1e6, took.seconds).utf8))
+                    }
                 }
+            } catch let refusal as BuildLoader.Refusal {
+                throw ValidationError(refusal.description)
             }
-            var request = Sparrow_V1_ActivateBuildRequest()
-            request.buildID = manifest.buildID
-            request.shards = manifest.shards.map(\.id)
-            if let encoder { request.encoder = encoder }
-            let response = try await client.call(CoordinatorMethod.activateBuild, request, timeout: .seconds(120), as: Sparrow_V1_ActivateBuildResponse.self)
-            for failure in response.notActivated {
+            for failure in outcome.notActivated {
                 FileHandle.standardError.write(Data("warning: \(failure.shard)@\(failure.node) serves the build from its prepared copy: \(failure.reason)\n".utf8))
             }
-            print(String(format: "build %@ serves: %d documents in %d shard(s), epoch %llu (%.1f s)", manifest.buildID, manifest.documents,
-                         manifest.shards.count, response.epoch, (ContinuousClock.now - started).seconds))
+            print(String(format: "build %@ serves: %d documents in %d shard(s), epoch %llu (%.1f s)", outcome.buildID, outcome.documents,
+                         outcome.shards, outcome.epoch, outcome.took.seconds))
         }
-    }
-
-    /// Uploads one bundle to one replica and has the node prepare it, through the coordinator
-    /// (which alone may call a node's bundle methods). An upload that expired on the node
-    /// meanwhile (it answers that its bytes are not there) starts again from the beginning.
-    func ship(_ file: String, shard: String, build: String, to replica: Sparrow_V1_Replica, through client: RPCClient) async throws {
-        guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("\(file): cannot read the bundle") }
-        defer { try? handle.close() }
-        let started = ContinuousClock.now
-        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
-        let progress = ProgressReporter(label: "load: \(shard) → \(replica.node)", total: size, unit: .bytes)
-        var step = Sparrow_V1_StageBundleRequest()
-        step.node = replica.node
-        var upload = Sparrow_V1_UploadBundleRequest()
-        upload.shard = shard
-        upload.buildID = build
-        var checksum: UInt32 = 0
-        var restarts = 0
-        while let chunk = try handle.read(upToCount: max(1, chunkMb) << 20), !chunk.isEmpty {
-            upload.data = chunk
-            step.upload = upload
-            do {
-                let answer = try await client.call(CoordinatorMethod.stageBundle, step, timeout: .seconds(60), as: Sparrow_V1_StageBundleResponse.self)
-                checksum = CRC32C.extend(checksum, chunk)
-                upload.offset = answer.upload.received
-                progress.update(Int(upload.offset))
-            } catch let error as RPCError where error.code == .failedPrecondition && upload.offset > 0 && restarts < 3 {
-                restarts += 1
-                FileHandle.standardError.write(Data("load: \(shard) → \(replica.node): the node no longer has the upload (\(error.message)); starting it again\n".utf8))
-                try handle.seek(toOffset: 0)
-                (upload.offset, checksum) = (0, 0)
-            }
-        }
-        var prepare = Sparrow_V1_PrepareBundleRequest()
-        prepare.shard = shard
-        prepare.buildID = build
-        prepare.size = upload.offset
-        prepare.checksum = checksum
-        step.prepare = prepare
-        let prepared = try await client.call(CoordinatorMethod.stageBundle, step, timeout: .seconds(600), as: Sparrow_V1_StageBundleResponse.self).prepare
-        FileHandle.standardError.write(Data(String(
-            format: "load: %@ → %@ (%@): %llu documents, %.1f MB in %.1f s\n", shard, replica.node, replica.address, prepared.stats.documents,
-            Double(upload.offset) / 1e6, (ContinuousClock.now - started).seconds).utf8))
     }
 }
 
@@ -155,13 +104,13 @@ struct CtlStatusCommand: AsyncParsableCommand {
             guard let coordinator else { return }
             let client = try access.coordinator(coordinator)
             defer { Task { await client.close() } }
-            let cluster = try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10), as: Sparrow_V1_ClusterResponse.self)
+            let cluster = try await client.cluster()
             print("epoch \(cluster.epoch), build \(cluster.buildID.isEmpty ? "(none)" : cluster.buildID)"
                   + (cluster.owner.isEmpty ? "" : "; this coordinator follows \(cluster.owner), which owns the map"))
             for node in cluster.nodes {
                 print("node \(node.node) \(node.address): \(node.state)" + (node.reason.isEmpty ? "" : " (\(node.reason))"))
             }
-            let held = try await client.call(CoordinatorMethod.replicaStats, Sparrow_V1_ReplicaStatsRequest(), timeout: .seconds(30), as: Sparrow_V1_ReplicaStatsResponse.self)
+            let held = try await client.replicaStats()
             print("shard".padding(toLength: 12, withPad: " ", startingAt: 0) + "node".padding(toLength: 12, withPad: " ", startingAt: 0)
                   + "address".padding(toLength: 24, withPad: " ", startingAt: 0) + "documents  bytes on disk  build")
             for shard in cluster.shards {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SparrowBuilder
+import SparrowClient
 import SparrowWire
 import SwiftProtobuf
 
@@ -12,7 +13,7 @@ struct CoordinatorOptions: ParsableArguments {
     @OptionGroup var access: ClientSecurityOptions
 
     /// A client of the coordinator.
-    func client() throws -> RPCClient { try access.coordinator(coordinator) }
+    func client() throws -> ClusterClient { try access.coordinator(coordinator) }
 
     /// Sends one map change and prints its plan and the epoch it ended at. Moves can take long:
     /// the call waits up to a day (the coordinator carries on if this tool goes away).
@@ -22,7 +23,7 @@ struct CoordinatorOptions: ParsableArguments {
         let started = ContinuousClock.now
         let watcher = dryRun ? nil : Task { await Self.showCopies(client) }
         defer { watcher?.cancel() }
-        let response = try await client.call(method, request, timeout: .seconds(86_400), as: Sparrow_V1_MapChangeResponse.self)
+        let response = try await client.changeMap(method, request)
         for move in response.plan {
             print("\(dryRun ? "would move" : "moved") \(move.shard): \(move.from.isEmpty ? "(new replica)" : move.from) → \(move.to.isEmpty ? "(removed)" : move.to)"
                   + String(format: " (%.1f MB)", Double(move.bytes) / 1e6))
@@ -38,15 +39,13 @@ extension CoordinatorOptions {
     /// Prints the progress of the copies the coordinator is making (bytes, MB/s, ETA), asking
     /// it once a second, until cancelled; a copy seen to end gets its line with the total time
     /// (the change's own summary follows the last one).
-    static func showCopies(_ client: RPCClient) async {
+    static func showCopies(_ client: ClusterClient) async {
         var reporters: [String: (reporter: ProgressReporter, total: UInt64)] = [:]
         var wait = Duration.milliseconds(300)
         while !Task.isCancelled {
             try? await Task.sleep(for: wait)
             wait = .seconds(1)
-            guard let cluster = try? await client.call(
-                CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(5), as: Sparrow_V1_ClusterResponse.self
-            ), !Task.isCancelled else { continue }
+            guard let cluster = try? await client.cluster(timeout: .seconds(5)), !Task.isCancelled else { continue }
             let copying = cluster.moves.filter { $0.totalBytes > 0 }
             for move in copying {
                 let reporter = reporters[move.id]?.reporter ?? ProgressReporter(

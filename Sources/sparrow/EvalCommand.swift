@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SparrowClient
 import SparrowBuilder
 import SparrowCore
 import SparrowWire
@@ -62,7 +63,7 @@ struct EvalCommand: AsyncParsableCommand {
                     request.k = depth
                     request.timeoutMs = UInt32(timeout)
                     let started = ContinuousClock.now
-                    let response: Sparrow_V1_QueryResponse = try await client.call(CoordinatorMethod.search, request, timeout: .milliseconds(timeout + 1000))
+                    let response = try await client.search(request, timeout: .milliseconds(timeout + 1000))
                     return (index, response, (ContinuousClock.now - started).milliseconds)
                 }
             }

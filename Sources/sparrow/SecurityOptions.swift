@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import SparrowClient
 import SparrowSecurity
 import SparrowWire
 
@@ -67,8 +68,8 @@ struct ClientSecurityOptions: ParsableArguments {
     }
 
     /// A client of the coordinator at `address`.
-    func coordinator(_ address: String) throws -> RPCClient {
-        RPCClient(try Endpoint(parsing: address), security: try security())
+    func coordinator(_ address: String) throws -> ClusterClient {
+        ClusterClient(try Endpoint(parsing: address), security: try security())
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SparrowClient
 import Hummingbird
 import Logging
 import NIOCore
@@ -372,7 +373,7 @@ struct QueryCommand: AsyncParsableCommand {
         defer { Task { await client.close() } }
         let response: Sparrow_V1_QueryResponse
         do {
-            response = try await client.call(CoordinatorMethod.search, request, timeout: .milliseconds(timeoutMs + 500))
+            response = try await client.search(request, timeout: .milliseconds(timeoutMs + 500))
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure

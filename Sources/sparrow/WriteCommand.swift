@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SparrowClient
 import SparrowStorage
 import SparrowWire
 
@@ -39,20 +40,10 @@ struct WriteCommand: AsyncParsableCommand {
             let records = try vectors.map { try TokenVectorRecord.readAll(path: $0) } ?? []
             var (upserted, deleted) = (0, 0)
             for start in stride(from: 0, to: records.count, by: batch) {
-                var request = Sparrow_V1_WriteRequest()
-                request.upserts = records[start..<min(start + batch, records.count)].map { record in
-                    var document = Sparrow_V1_Document()
-                    document.id = record.id
-                    document.vector = .init(record.vector)
-                    document.fields = .init(record.fields ?? [:])
-                    return document
-                }
-                upserted += Int(try await client.call(CoordinatorMethod.write, request, timeout: .seconds(60), as: Sparrow_V1_WriteResponse.self).upserted)
+                upserted += Int(try await client.write(upserts: Array(records[start..<min(start + batch, records.count)])).upserted)
             }
             if !delete.isEmpty {
-                var request = Sparrow_V1_WriteRequest()
-                request.deletes = delete
-                deleted = Int(try await client.call(CoordinatorMethod.write, request, timeout: .seconds(60), as: Sparrow_V1_WriteResponse.self).deleted)
+                deleted = Int(try await client.write(deletes: delete).deleted)
             }
             print("upserted \(upserted), deleted \(deleted)")
         }

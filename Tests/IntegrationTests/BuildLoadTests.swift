@@ -1,4 +1,5 @@
 import Foundation
+import SparrowClient
 import SparrowWire
 import Testing
 
@@ -55,11 +56,11 @@ import Testing
         return object
     }
 
-    /// Loads `build` into a fresh 3-shard cluster started with `upArguments`, evaluates SciFact
+    /// Loads `build` into a fresh 3-shard cluster whose query encoder `encoder` sets, evaluates SciFact
     /// through it, and compares with an exact brute-force run (ops/bench/exact_eval.py, pure
     /// Python) over the build's own vectors and queries encoded with `queryArguments`.
-    func expectClusterMatchesExactReference(build: String, upArguments: [String], queryArguments: [String]) throws {
-        let cluster = try LocalTestCluster(shards: 3, upArguments, binary: Self.release)
+    func expectClusterMatchesExactReference(build: String, encoder: (inout LocalClusterLauncher) -> Void, queryArguments: [String]) throws {
+        let cluster = try LocalTestCluster(shards: 3, binary: Self.release, configure: encoder)
         defer { cluster.down() }
         _ = try Self.succeed(["ctl", "load", build] + cluster.access)
         let measured = try Self.lastJSON(try Self.succeed([
@@ -81,7 +82,7 @@ import Testing
 
     @Test func scifactWithSpladeMatchesExactBruteForce() throws {
         try expectClusterMatchesExactReference(
-            build: try Self.spladeBuild.get(), upArguments: ["--model", Self.model, "--idf", Self.idf],
+            build: try Self.spladeBuild.get(), encoder: { ($0.model, $0.idf) = (Self.model, Self.idf) },
             queryArguments: ["--model", Self.model, "--idf", Self.idf])
     }
 
@@ -91,7 +92,7 @@ import Testing
             "build", "--corpus", Self.scifact + "/corpus.jsonl.gz", "--model", Self.model, "--weighting", "bm25", "--shards", "3", "--out", build, "--keep-vectors",
         ])
         try expectClusterMatchesExactReference(
-            build: build, upArguments: ["--model", Self.model, "--weighting", "bm25"], queryArguments: ["--model", Self.model])
+            build: build, encoder: { ($0.model, $0.weighting) = (Self.model, "bm25") }, queryArguments: ["--model", Self.model])
     }
 
     @Test func oneThreeAndEightShardsAnswerEveryQueryIdentically() throws {
@@ -100,7 +101,7 @@ import Testing
         for shards in [1, 3, 8] {
             let build = Self.scratch + "/scifact-\(shards)"
             _ = try Self.succeed(["build", "--vectors", vectors, "--model", Self.model, "--idf", Self.idf, "--shards", "\(shards)", "--out", build])
-            let cluster = try LocalTestCluster(shards: shards, ["--model", Self.model, "--idf", Self.idf], binary: Self.release)
+            let cluster = try LocalTestCluster(shards: shards, binary: Self.release) { ($0.model, $0.idf) = (Self.model, Self.idf) }
             defer { cluster.down() }
             _ = try Self.succeed(["ctl", "load", build] + cluster.access)
             let run = build + ".run"
@@ -153,7 +154,7 @@ import Testing
     @Test func loadIsAllOrNothingAndRefusesAnotherEncoder() async throws {
         let build = try Self.spladeBuild.get()
         // A coordinator weighting queries for BM25 refuses an IDF-weighted build, before any upload.
-        let bm25 = try LocalTestCluster(shards: 3, ["--model", Self.model, "--weighting", "bm25"], binary: Self.release)
+        let bm25 = try LocalTestCluster(shards: 3, binary: Self.release) { ($0.model, $0.weighting) = (Self.model, "bm25") }
         let refused = try Self.sparrow(["ctl", "load", build] + bm25.access)
         bm25.down()
         #expect(refused.status != 0)
@@ -164,7 +165,7 @@ import Testing
         let head = try LocalTestCluster.run(executable: "/bin/sh", ["-c", "zcat '\(build)/vectors.jsonl.gz' | head -300"]).text
         try head.write(toFile: Self.scratch + "/small.jsonl", atomically: false, encoding: .utf8)
         _ = try Self.succeed(["build", "--vectors", Self.scratch + "/small.jsonl", "--model", Self.model, "--idf", Self.idf, "--shards", "3", "--out", small])
-        let cluster = try LocalTestCluster(shards: 3, ["--model", Self.model, "--idf", Self.idf], binary: Self.release)
+        let cluster = try LocalTestCluster(shards: 3, binary: Self.release) { ($0.model, $0.idf) = (Self.model, Self.idf) }
         defer { cluster.down() }
         let loaded = try Self.succeed(["ctl", "load", small] + cluster.access)
         // Each upload shows its bytes, rate and total time.

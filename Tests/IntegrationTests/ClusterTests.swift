@@ -246,7 +246,7 @@ import Testing
     @Test func aStalledReplicaCostsAHedgeNotTheDeadline() async throws {
         let records = GeneratedCorpus.documents(2000, vocabulary: Self.vocabulary, seed: 71)
         // A fixed bound on searches in progress: this test measures hedging at 32 callers, which the adaptive bound would refuse in part.
-        let cluster = try LocalTestCluster(records: records, shards: 2, replicas: 2, nodes: 2, options: ["--search-concurrency", "1024"])
+        let cluster = try LocalTestCluster(records: records, shards: 2, replicas: 2, nodes: 2, searchConcurrency: "1024")
         defer { cluster.down() }
         let client = try cluster.client()
         defer { Task { await client.close() } }

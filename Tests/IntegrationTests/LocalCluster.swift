@@ -2,80 +2,63 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import SparrowClient
 import SparrowCoordinator
 import SparrowCore
 import SparrowSecurity
 import SparrowStorage
 import SparrowWire
 
-/// A `sparrow local up` cluster in a scratch directory, stopped (and removed) by `down()`.
-/// Secure by default (`local up --secure`: TLS between every process, API keys): tests talk to
-/// it as an operator would, with the admin certificate, or as its coordinator would.
+/// A local cluster (`LocalClusterLauncher`, what `sparrow local up` runs) in a scratch
+/// directory, stopped (and removed) by `down()`. Secure by default (TLS between every process,
+/// API keys): tests talk to it as an operator would, with the admin certificate, or as its
+/// coordinator would.
 final class LocalTestCluster {
     let data: String
     let map: ClusterMap
     let coordinator: Endpoint
+    /// What the launcher started: processes, addresses, the TLS material and keys.
+    let local: LocalCluster
     /// The coordinator's protobuf/TCP address, host:port (for `--coordinator`).
-    let rpcAddress: String
+    var rpcAddress: String { local.coordinatorRPC }
     /// Process ids by name (node id or "coordinator"), kept current by `restart`.
     private(set) var pids: [String: Int32]
     /// Processes this test started itself (restarts, added nodes), stopped by `down()`.
     private var started: [Process] = []
     /// The TLS material and keys of a secure cluster (nil: plaintext).
-    let security: Security?
-
-    struct Security: Decodable {
-        var ca: String
-        var adminCertificate: String
-        var adminKey: String
-        var keysFile: String
-        var keys: [String: String]
-
-        var directory: String { (ca as NSString).deletingLastPathComponent }
-
-        /// `--tls-*` options naming the certificate of `role`-`id`.
-        func tls(_ role: String, _ id: String) -> [String] {
-            ["--tls-ca", ca, "--tls-cert", "\(directory)/\(role)-\(id).pem", "--tls-key", "\(directory)/\(role)-\(id).key"]
-        }
-
-        func identity(_ role: String, _ id: String) throws -> TLSIdentity {
-            try TLSIdentity(files: TLSFiles(ca: ca, certificate: "\(directory)/\(role)-\(id).pem", key: "\(directory)/\(role)-\(id).key"))
-        }
-    }
+    var security: LocalCluster.Security? { local.security }
 
     static var binary: String { BulkIngestCrashTests.binary }
 
-    /// Starts `shards` shards (× `replicas`) loaded with `records`, on `nodes` processes (default: one per shard),
-    /// with `local up … options`, run under `launcher` (a command and its arguments, such as `taskset -c 0`).
+    /// Starts `shards` shards (× `replicas`) loaded with `records`, on `nodes` processes
+    /// (default: one per shard), each server run under `wrapper` (such as `taskset -c 0`).
     convenience init(
-        records: [TokenVectorRecord], shards: Int, replicas: Int = 1, nodes: Int? = nil, secure: Bool = true, options: [String] = [], launcher: [String] = []
+        records: [TokenVectorRecord], shards: Int, replicas: Int = 1, nodes: Int? = nil, secure: Bool = true, searchConcurrency: String = "auto",
+        wrapper: [String] = []
     ) throws {
         let data = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let vectors = data + "/vectors.jsonl"
         try records.map(\.jsonLine).joined().write(toFile: vectors, atomically: false, encoding: .utf8)
-        try self.init(data: data, shards: shards, ["--replicas", "\(replicas)", "--nodes", "\(nodes ?? shards)", "--vectors", vectors] + options, secure: secure, launcher: launcher)
+        try self.init(data: data, shards: shards, nodes: nodes, secure: secure) { launcher in
+            (launcher.replicas, launcher.vectors, launcher.searchConcurrency, launcher.wrapper) = (replicas, vectors, searchConcurrency, wrapper)
+        }
     }
 
-    /// Starts `shards` shard processes with `local up … arguments` in `data` (a scratch directory by default).
+    /// Starts `shards` shard processes (`nodes`, default one per shard) in `data` (a scratch
+    /// directory by default), the launcher set up by `configure`.
     init(
-        data: String = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)", shards: Int, _ arguments: [String], binary: String = binary,
-        secure: Bool = true, launcher: [String] = []
+        data: String = NSTemporaryDirectory() + "sparrow-cluster-\(UUID().uuidString)", shards: Int, nodes: Int? = nil, binary: String = binary,
+        secure: Bool = true, configure: (inout LocalClusterLauncher) -> Void = { _ in }
     ) throws {
         self.data = data
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let output = try Self.run(executable: launcher.first ?? binary, launcher.dropFirst() + (launcher.isEmpty ? [] : [binary]) + ["local", "up", "--shards", "\(shards)", "--data", data + "/cluster"] + arguments + (secure ? ["--secure"] : []))
-        guard output.status == 0 else { throw TestFailure("local up failed: \(output.text)") }
-        let contents = try Data(contentsOf: URL(fileURLWithPath: data + "/cluster/local.json"))
-        struct Local: Decodable { var security: Security? }
-        security = try JSONDecoder().decode(Local.self, from: contents).security
-        let local = try JSONSerialization.jsonObject(with: contents) as! [String: Any]
-        rpcAddress = local["coordinatorRPC"] as! String
-        coordinator = try Endpoint(parsing: rpcAddress)
-        map = try ClusterMap.load(path: local["clusterFile"] as! String)
-        var pids: [String: Int32] = [:]
-        for process in local["processes"] as! [[String: Any]] { pids[process["name"] as! String] = (process["pid"] as! NSNumber).int32Value }
-        self.pids = pids
+        var launcher = LocalClusterLauncher(shards: shards, nodes: nodes, data: data + "/cluster", binary: binary)
+        launcher.secure = secure
+        configure(&launcher)
+        local = try launcher.up()
+        coordinator = try Endpoint(parsing: local.coordinatorRPC)
+        map = try ClusterMap.load(path: local.clusterFile)
+        pids = Dictionary(uniqueKeysWithValues: local.processes.map { ($0.name, $0.pid) })
     }
 
     /// Addresses of nodes started by `startNode`.
@@ -88,8 +71,7 @@ final class LocalTestCluster {
 
     /// The coordinator's HTTP address (by the name its certificate carries).
     func httpURL() throws -> String {
-        let local = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: data + "/cluster/local.json"))) as! [String: Any]
-        return (local["coordinatorHTTP"] as! String).replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        local.coordinatorHTTP.replacingOccurrences(of: "127.0.0.1", with: "localhost")
     }
 
     /// The sum of the coordinator's metric `name` over its labels, from `/metrics`.
@@ -105,26 +87,27 @@ final class LocalTestCluster {
     /// A client of the coordinator at `endpoint` (this cluster's, or a follower) as the operator.
     func client(of endpoint: Endpoint) throws -> RPCClient {
         guard let security else { return RPCClient(endpoint) }
-        return RPCClient(endpoint, security: ClientSecurity(tls: try security.identity("admin", "admin"), expectedPeer: PeerExpectation(role: .coordinator)))
+        return RPCClient(endpoint, security: ClientSecurity(tls: try identity(security, .admin, "admin"), expectedPeer: PeerExpectation(role: .coordinator)))
     }
 
     /// A client of the coordinator presenting the API key of `scope` (TLS without a client certificate).
-    func client(key scope: String) throws -> RPCClient {
-        guard let security else { return RPCClient(coordinator) }
-        let tls = try TLSIdentity(files: TLSFiles(ca: security.ca, certificate: nil, key: nil))
-        return RPCClient(coordinator, security: ClientSecurity(tls: tls, expectedPeer: PeerExpectation(role: .coordinator), apiKey: security.keys[scope]))
-    }
+    func client(key scope: KeyScope) throws -> RPCClient { try local.client(key: scope).rpc }
 
     /// A client of node `id` that calls it as the cluster's coordinator does.
     func nodeClient(_ id: String) throws -> RPCClient {
         guard let security else { return RPCClient(try node(id)) }
-        return RPCClient(try node(id), security: ClientSecurity(tls: try security.identity("coordinator", "coordinator"), expectedPeer: PeerExpectation(role: .node, id: id)))
+        return RPCClient(try node(id), security: ClientSecurity(tls: try identity(security, .coordinator, "coordinator"), expectedPeer: PeerExpectation(role: .node, id: id)))
     }
 
     /// How an in-process coordinator calls this cluster's nodes: as its coordinator.
     func coordinatorPeers() throws -> ClientSecurity {
         guard let security else { return .none }
-        return ClientSecurity(tls: try security.identity("coordinator", "coordinator"))
+        return ClientSecurity(tls: try identity(security, .coordinator, "coordinator"))
+    }
+
+    /// The TLS identity of the certificate the setup issued to `role`-`id`.
+    func identity(_ security: LocalCluster.Security, _ role: PeerIdentity.Role, _ id: String) throws -> TLSIdentity {
+        try TLSIdentity(files: security.files(PeerIdentity(role: role, id: id)))
     }
 
     /// `--coordinator` and the operator's credentials, for `sparrow ctl` and the other clients.
@@ -134,13 +117,13 @@ final class LocalTestCluster {
     private func secured(_ name: String) throws -> [String] {
         guard let security else { return [] }
         if name.hasPrefix("coordinator") || name == "follower" {
-            return security.tls("coordinator", "coordinator") + ["--api-keys", security.keysFile]
+            return security.tlsArguments(PeerIdentity(role: .coordinator, id: "coordinator")) + ["--api-keys", security.keysFile]
         }
         if !FileManager.default.fileExists(atPath: "\(security.directory)/node-\(name).pem") {
             let issued = try Self.run(["certs", "issue", "--role", "node", "--id", name, "--host", "127.0.0.1", "--ca", security.directory])
             guard issued.status == 0 else { throw TestFailure("certs issue failed: \(issued.text)") }
         }
-        return security.tls("node", name)
+        return security.tlsArguments(PeerIdentity(role: .node, id: name))
     }
 
     /// Starts `name` (a node of the map, or "coordinator") again on its old address, after a
@@ -199,15 +182,9 @@ final class LocalTestCluster {
         process.standardError = process.standardOutput
         try process.run()
         started.append(process)
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if let contents = FileManager.default.contents(atPath: portFile),
-               let ports = try? JSONSerialization.jsonObject(with: contents) as? [String: Int], let port = ports["rpc"] {
-                pids[name] = process.processIdentifier
-                return port
-            }
-            guard process.isRunning else { break }
-            usleep(20_000)
+        if let ports = ServerPorts.wait(portFile, within: 30, running: { process.isRunning }) {
+            pids[name] = process.processIdentifier
+            return ports["rpc"]!
         }
         throw TestFailure("\(name) did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
@@ -218,7 +195,7 @@ final class LocalTestCluster {
             process.terminate()
         }
         for process in started { process.waitUntilExit() }
-        _ = try? Self.run(["local", "down", "--data", data + "/cluster"])
+        _ = try? LocalClusterLauncher.down(data: data + "/cluster")
         try? FileManager.default.removeItem(atPath: data)
     }
 

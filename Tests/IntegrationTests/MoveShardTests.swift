@@ -1,4 +1,5 @@
 import Foundation
+import SparrowClient
 import SparrowCore
 import SparrowStorage
 import SparrowWire
@@ -29,7 +30,7 @@ import Testing
         var request = Sparrow_V1_WriteRequest()
         request.upserts = upserts
         request.deletes = deletes
-        return try await client.call(CoordinatorMethod.write, request, timeout: .seconds(30))
+        return try await ClusterClient(client).write(request, timeout: .seconds(30))
     }
 
     static func search(_ client: RPCClient, _ query: [String: Float], k: Int) async throws -> Sparrow_V1_QueryResponse {
@@ -37,11 +38,11 @@ import Testing
         request.vector = .init(query)
         request.k = UInt32(k)
         request.timeoutMs = 5000
-        return try await client.call(CoordinatorMethod.search, request, timeout: .seconds(10))
+        return try await ClusterClient(client).search(request)
     }
 
     static func cluster(_ client: RPCClient) async throws -> Sparrow_V1_ClusterResponse {
-        try await client.call(CoordinatorMethod.cluster, Sparrow_V1_ClusterRequest(), timeout: .seconds(10))
+        try await ClusterClient(client).cluster()
     }
 
     static func replicas(_ map: Sparrow_V1_ClusterResponse, _ shard: String) -> [String] {

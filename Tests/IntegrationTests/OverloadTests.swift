@@ -98,7 +98,7 @@ import Testing
         let cores = ProcessInfo.processInfo.activeProcessorCount
         try #require(cores >= 2, "needs two cores")
         let cluster = try LocalTestCluster(
-            records: records, shards: 1, secure: false, launcher: ["/usr/bin/taskset", "-c", "0"])
+            records: records, shards: 1, secure: false, wrapper: ["/usr/bin/taskset", "-c", "0"])
         defer { cluster.down() }
         try Self.pin(getpid(), cpus: "1-\(cores - 1)")
         defer { try? Self.pin(getpid(), cpus: "0-\(cores - 1)") }

@@ -35,7 +35,7 @@ import X509
             ("TLS without a certificate", ClientSecurity(tls: anonymous)),
             ("a read key", ClientSecurity(tls: anonymous, apiKey: security.keys["read"])),
             ("a write key", ClientSecurity(tls: anonymous, apiKey: security.keys["write"])),
-            ("a node certificate", ClientSecurity(tls: try security.identity("node", "node-1"))),
+            ("a node certificate", ClientSecurity(tls: try TLSIdentity(files: security.files(PeerIdentity(role: .node, id: "node-1"))))),
             ("another CA's certificate", ClientSecurity(tls: try identity(scratch + "/wrong-ca.pem", scratch + "/wrong-ca.key"))),
             ("an expired certificate", ClientSecurity(tls: try identity(scratch + "/expired.pem", scratch + "/expired.key"))),
             ("a self-signed certificate", ClientSecurity(tls: try identity(scratch + "/self.pem", scratch + "/self.key"))),
@@ -188,7 +188,7 @@ import X509
         let cluster = try LocalTestCluster(records: records, shards: 1)
         defer { cluster.down() }
         let security = try #require(cluster.security)
-        let reader = try cluster.client(key: "read")
+        let reader = try cluster.client(key: .read)
         defer { Task { await reader.close() } }
         #expect(try await search(reader).coverage.shardsOk == 1)
         var write = Sparrow_V1_WriteRequest()
@@ -199,7 +199,7 @@ import X509
         await #expect(throws: RPCError(.permissionDenied, "'sparrow.v1.Coordinator/Write' needs an API key of scope write; key \(Self.keyID(security.keys["read"]!)) has read")) {
             let _: Sparrow_V1_WriteResponse = try await reader.call(CoordinatorMethod.write, write, timeout: .seconds(10))
         }
-        let writer = try cluster.client(key: "write")
+        let writer = try cluster.client(key: .write)
         defer { Task { await writer.close() } }
         let written: Sparrow_V1_WriteResponse = try await writer.call(CoordinatorMethod.write, write, timeout: .seconds(10))
         #expect(written.upserted == 1)
