@@ -6,6 +6,8 @@ import PackageDescription
 // `-Xswiftc -sanitize=fuzzer,address` and runs each for a bounded time on a copy of Corpus/.
 // (Not named `Fuzz`: SwiftPM names a package by its directory, and a checkout named `fuzz`
 // would then be the same package as this one.)
+let libFuzzer: [LinkerSetting] = [.unsafeFlags(["-sanitize=fuzzer,address"])]
+
 let package = Package(
     name: "SparrowFuzz",
     platforms: [.macOS(.v14)],
@@ -32,8 +34,9 @@ let package = Package(
             ]
         ),
         // One executable per target: each keeps its own corpus, and a reproducer names its binary.
-        .executableTarget(name: "fuzz-frames", dependencies: ["FuzzSupport"]),
-        .executableTarget(name: "fuzz-requests", dependencies: ["FuzzSupport"]),
-        .executableTarget(name: "fuzz-http", dependencies: ["FuzzSupport"]),
+        // Each links libFuzzer's runtime (ops/fuzz instruments every module, but links it here only).
+        .executableTarget(name: "fuzz-frames", dependencies: ["FuzzSupport"], linkerSettings: libFuzzer),
+        .executableTarget(name: "fuzz-requests", dependencies: ["FuzzSupport"], linkerSettings: libFuzzer),
+        .executableTarget(name: "fuzz-http", dependencies: ["FuzzSupport"], linkerSettings: libFuzzer),
     ]
 )
