@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import SparrowCoordinator
 import SparrowCore
@@ -58,6 +59,17 @@ import Testing
         var request = Sparrow_V1_QueryRequest()
         request.text = String(repeating: "a", count: QueryLimits.maxTextBytes + 1)
         #expect(throws: RPCError.self) { try SearchQuery(request) }
+    }
+
+    /// The OpenAPI document states the bounds the server enforces (`QueryLimits`), so that a
+    /// client generated from it knows them.
+    @Test func theDocumentStatesTheQueryLimits() throws {
+        let document = try #require(try JSONSerialization.jsonObject(with: HTTPAPI.documentJSON()) as? [String: Any])
+        let schemas = (document["components"] as? [String: Any])?["schemas"] as? [String: Any]
+        let search = try #require((schemas?["SearchRequest"] as? [String: Any])?["properties"] as? [String: [String: Any]])
+        #expect(search["k"]?["maximum"] as? Int == QueryLimits.maxK)
+        #expect(search["vector"]?["maxProperties"] as? Int == QueryLimits.maxTerms)
+        #expect((search["query"]?["description"] as? String)?.contains(QueryLimits.maxTextBytes.formatted(.number.locale(Locale(identifier: "en_US")))) == true)
     }
 
     /// Stored fields cost a call per hit: a search asking for them is bounded in k.
