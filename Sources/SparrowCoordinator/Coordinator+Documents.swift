@@ -15,10 +15,15 @@ extension Coordinator {
                     var request = Sparrow_V1_GetDocumentRequest()
                     request.shard = ranked.shard
                     request.id = ranked.hit.id
-                    let replicas = cluster.shards.first { $0.id == ranked.shard }?.inSync ?? []
-                    for node in replicas where self.downReason(node) == nil {
+                    let replicas = (cluster.shards.first { $0.id == ranked.shard }?.inSync ?? []).filter { self.downReason($0) == nil }
+                    // One budget for all the tries: each replica still to try gets an equal share of
+                    // what is left, so that a stalled first one can neither take it all nor stretch it.
+                    let deadline = ContinuousClock.now + timeout
+                    for (tried, node) in replicas.enumerated() {
+                        let left = deadline - .now
+                        guard left > .zero else { break }
                         if let answer = try? await self.client(node).call(
-                            ShardMethod.getDocument, request, timeout: timeout, as: Sparrow_V1_GetDocumentResponse.self) {
+                            ShardMethod.getDocument, request, timeout: left / (replicas.count - tried), as: Sparrow_V1_GetDocumentResponse.self) {
                             return (index, answer.found ? answer.document.fields.values : nil)
                         }
                     }

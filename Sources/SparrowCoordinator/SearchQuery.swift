@@ -61,6 +61,11 @@ public struct SearchResult: Sendable {
     public struct RankedHit: Sendable, Equatable {
         public var shard: String
         public var hit: Hit
+
+        public init(shard: String, hit: Hit) {
+            self.shard = shard
+            self.hit = hit
+        }
     }
 
     /// A shard no replica answered for, and why (the last replica tried).
