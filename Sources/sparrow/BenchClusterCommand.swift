@@ -21,7 +21,8 @@ struct BenchClusterCommand: AsyncParsableCommand {
         cluster is `sparrow local up` (separate processes on 127.0.0.1) searched through the coordinator's \
         protobuf/TCP API by N concurrent callers. Same query vectors, same k, same run. With \
         `--transports plain,tls` each shard count also runs a `local up --secure` cluster (mutual TLS between \
-        the processes, callers with a read API key over TLS): rows `wire+tls` and `cluster+tls`, and a \
+        the processes, callers with a read API key over TLS), up at the same time as the plaintext one, \
+        the timed passes alternating between the two: rows `wire+tls` and `cluster+tls`, and a \
         `tls_cost` section comparing CPU per query with the plaintext cluster of the same shape.
         """
     )
@@ -46,6 +47,9 @@ struct BenchClusterCommand: AsyncParsableCommand {
 
     @Option(help: "Cluster transports, comma-separated: plain (plaintext on loopback), tls (local up --secure).")
     var transports: String = "plain"
+
+    @Option(help: "Another sparrow binary (e.g. the build before a change): its clusters run beside this binary's, the passes alternating; rows marked @baseline and a baseline_cost section.")
+    var baseline: String?
 
     func run() async throws {
         ServerRuntime.runTasksOnEventLoops()
@@ -74,44 +78,89 @@ struct BenchClusterCommand: AsyncParsableCommand {
         let modes = transports.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !modes.isEmpty, modes.allSatisfy({ ["plain", "tls"].contains($0) }) else { throw ValidationError("--transports takes plain and/or tls") }
         for count in shardCounts {
+            // Every transport's cluster of this shape (and the baseline binary's) is up at once, and
+            // the timed passes alternate between them: a drift of the machine's speed (two cores,
+            // shared with the callers) falls on both sides of a comparison alike.
+            var targets: [Target] = []
+            defer { for target in targets { _ = try? LocalClusterLauncher.down(data: target.data) } }
             for mode in modes {
-                let data = scratch + "/cluster-\(count)-\(mode)"
-                // A fixed bound on searches in progress: the bench measures each number of callers, which an adaptive one would refuse in part.
-                var launcher = LocalClusterLauncher(shards: count, data: data, binary: binary)
-                (launcher.vectors, launcher.searchConcurrency, launcher.secure) = (docs, "1024", mode == "tls")
-                let local = try launcher.up()
-                defer { _ = try? LocalClusterLauncher.down(data: data) }
-                rows += try await clusterRows(count, local: local, queries: queryVectors, concurrency: concurrency)
+                for (build, label) in [(binary, "")] + (baseline.map { [($0, "@baseline")] } ?? []) {
+                    let data = scratch + "/cluster-\(count)-\(mode)" + (label.isEmpty ? "" : "-baseline")
+                    // A fixed bound on searches in progress: the bench measures each number of callers, which an adaptive one would refuse in part.
+                    var launcher = LocalClusterLauncher(shards: count, data: data, binary: build)
+                    (launcher.vectors, launcher.searchConcurrency, launcher.secure) = (docs, "1024", mode == "tls")
+                    let local = try launcher.up()
+                    do {
+                        targets.append(try Target(local: local, data: data, label: label))
+                    } catch {
+                        _ = try? LocalClusterLauncher.down(data: data)
+                        throw error
+                    }
+                }
             }
+            rows += try await clusterRows(count, targets: targets, queries: queryVectors, concurrency: concurrency)
+            for target in targets { await target.client.close() }
         }
         print(report(rows, documents: documents.count, queries: queryVectors.count))
     }
 
-    /// The wire row and the cluster rows of one running cluster (`local` from `local up`).
-    func clusterRows(_ count: Int, local: LocalCluster, queries queryVectors: [[String: Float]], concurrency: [Int]) async throws -> [Row] {
-        let suffix = local.security == nil ? "" : "+tls"
-        let roles: [String: [Int32]] = [
-            "client": [getpid()],
-            "coordinator": local.processes.filter { $0.name == "coordinator" }.map(\.pid),
-            "shards": local.processes.filter { $0.name != "coordinator" }.map(\.pid),
-        ]
-        let node = try ClusterMap.load(path: local.clusterFile).nodes[0]
-        let nodeRoles = ["client": roles["client"]!, "shards": local.processes.filter { $0.name == node.id }.map(\.pid)]
-        // Callers as a client would be: a read key over TLS; the wire row as an operator (an admin certificate may ask a node's health).
-        let operatorSecurity = try local.security.map { ClientSecurity(tls: try TLSIdentity(files: $0.files(PeerIdentity(role: .admin, id: "admin")))) } ?? .none
-        var rows = [try await wireRow(shards: count, node: node.address, security: operatorSecurity, roles: nodeRoles)]
-        rows[0].system += suffix
-        progress(rows.last!)
-        let client = try local.client(key: .read)
-        for callers in concurrency {
-            _ = try await remote(client, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
-            let before = roles.mapValues(ProcessCPU.seconds(of:))
-            let (times, seconds) = try await remote(client, queryVectors, work: Self.schedule(queryVectors.count, callers: callers, passes: passes))
-            let cpu = roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -)
-            rows.append(Row(system: "cluster" + suffix, shards: count, clients: callers, times: times, seconds: seconds, cpu: cpu))
-            progress(rows.last!)
+    /// A running cluster (`local up`) and what the bench measures it with.
+    struct Target {
+        let local: LocalCluster
+        let data: String
+        /// "" for plaintext, "+tls" for `local up --secure`; then "@baseline" for the `--baseline` binary's cluster.
+        let suffix: String
+        /// The processes whose CPU each row counts, by role (client, coordinator, shards).
+        let roles: [String: [Int32]]
+        /// A caller as a client would be: a read key (over TLS when the cluster speaks it).
+        let client: ClusterClient
+
+        init(local: LocalCluster, data: String, label: String) throws {
+            self.local = local
+            self.data = data
+            suffix = (local.security == nil ? "" : "+tls") + label
+            roles = [
+                "client": [getpid()],
+                "coordinator": local.processes.filter { $0.name == "coordinator" }.map(\.pid),
+                "shards": local.processes.filter { $0.name != "coordinator" }.map(\.pid),
+            ]
+            client = try local.client(key: .read)
         }
-        await client.close()
+    }
+
+    /// The wire row of each cluster, then its cluster rows, their timed passes alternating
+    /// between the clusters (all of one shape, one per transport).
+    func clusterRows(_ count: Int, targets: [Target], queries queryVectors: [[String: Float]], concurrency: [Int]) async throws -> [Row] {
+        var rows: [Row] = []
+        for target in targets {
+            let node = try ClusterMap.load(path: target.local.clusterFile).nodes[0]
+            let nodeRoles = ["client": target.roles["client"]!, "shards": target.local.processes.filter { $0.name == node.id }.map(\.pid)]
+            // The wire row as an operator (an admin certificate may ask a node's health).
+            let operatorSecurity = try target.local.security.map {
+                ClientSecurity(tls: try TLSIdentity(files: $0.files(PeerIdentity(role: .admin, id: "admin"))))
+            } ?? .none
+            var row = try await wireRow(shards: count, node: node.address, security: operatorSecurity, roles: nodeRoles)
+            row.system += target.suffix
+            rows.append(row)
+            progress(row)
+        }
+        for callers in concurrency {
+            var measured = targets.map { Row(system: "cluster" + $0.suffix, shards: count, clients: callers, times: [], seconds: 0, cpu: [:]) }
+            for target in targets {
+                _ = try await remote(target.client, queryVectors, work: Self.schedule(min(queryVectors.count, 100), callers: callers, passes: 1))
+            }
+            for _ in 0..<passes {
+                for (index, target) in targets.enumerated() {
+                    let before = target.roles.mapValues(ProcessCPU.seconds(of:))
+                    let (times, seconds) = try await remote(target.client, queryVectors, work: Self.schedule(queryVectors.count, callers: callers, passes: 1))
+                    measured[index].cpu.merge(target.roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -), uniquingKeysWith: +)
+                    measured[index].times += times
+                    measured[index].seconds += seconds
+                }
+            }
+            for row in measured { progress(row) }
+            rows += measured
+        }
         return rows
     }
 
@@ -249,6 +298,17 @@ struct BenchClusterCommand: AsyncParsableCommand {
                 + String(format: "\"cpu_ms_per_query_plain\": %.3f, \"cpu_ms_per_query_tls\": %.3f, \"cpu_ratio\": %.3f, \"qps_ratio\": %.3f}",
                          base.cpuPerQuery, row.cpuPerQuery, row.cpuPerQuery / base.cpuPerQuery, row.qps / base.qps)
         }
+        let current = Dictionary(uniqueKeysWithValues: rows.map { ("\($0.system) \($0.shards)x\($0.clients)", $0) })
+        let baselineCost = rows.filter { $0.system.hasSuffix("@baseline") }.compactMap { old -> String? in
+            let system = String(old.system.dropLast("@baseline".count))
+            guard let new = current["\(system) \(old.shards)x\(old.clients)"] else { return nil }
+            let roles = new.cpu.keys.sorted().map { role in
+                String(format: "\"%@\": [%.3f, %.3f]", role, (old.cpu[role] ?? 0) * 1000 / Double(old.times.count), new.cpu[role]! * 1000 / Double(new.times.count))
+            }
+            return "{\"system\": \"\(system)\", \"shards\": \(old.shards), \"clients\": \(old.clients), \"cpu_ms_per_query_baseline_new\": {\(roles.joined(separator: ", "))}, "
+                + String(format: "\"cpu_ratio\": %.3f, \"qps_ratio\": %.3f, ", new.cpuPerQuery / old.cpuPerQuery, new.qps / old.qps)
+                + "\"p50_ms_baseline_new\": [\(old.latency.p50), \(new.latency.p50)]}"
+        }
         return """
             {"docs": \(documents), "queries": \(queries), "k": \(k), "passes": \(passes), "cores": \(ProcessInfo.processInfo.activeProcessorCount),
              "rows": [
@@ -259,6 +319,9 @@ struct BenchClusterCommand: AsyncParsableCommand {
              ],
              "tls_cost": [
               \(tlsCost.joined(separator: ",\n  "))
+             ],
+             "baseline_cost": [
+              \(baselineCost.joined(separator: ",\n  "))
              ]}
             """
     }
