@@ -60,8 +60,8 @@ public final class RPCServer: Service, Sendable {
             address: Endpoint(host: endpoint.host, port: port), channel: channel, tracker: tracker, gate: gate, logger: logger, drainTimeout: drainTimeout)
     }
 
-    /// Sets up one accepted connection: TLS (with `security.tls`), the connection's guard, the
-    /// frame codec and the calls. Runs on the channel's event loop.
+    /// Sets up one accepted connection: TLS (with `security.tls`), answers coalesced per loop turn
+    /// while several calls are in flight, the connection's guard, the frame codec and the calls. Runs on the channel's event loop.
     static func addHandlers(
         to child: any Channel, service: any RPCService, security: ServerSecurity, limits: ConnectionLimits, frameLimit: Int, gate: WorkGate,
         budget: FrameBudget, tracker: ConnectionTracker, logger: Logger
@@ -72,6 +72,7 @@ public final class RPCServer: Service, Sendable {
         }
         let state = ConnectionState(limits: limits)
         try child.pipeline.syncOperations.addHandlers([
+            FlushCoalescingHandler { state.machine.inFlight > 1 },
             ConnectionGuardHandler(state: state, budget: budget, peer: peer, logger: logger),
             ByteToMessageHandler(EnvelopeDecoder(limit: frameLimit)),
             MessageToByteHandler(EnvelopeEncoder(limit: frameLimit)),
