@@ -23,14 +23,44 @@ public enum ResultMerger {
         }
     }
 
+    /// The top `k` of every shard's hits. Each shard's list comes in rank order (a shard ranks
+    /// its hits as this does), so the lists are merged head to head, k steps of one comparison per
+    /// shard, and only the hits kept are copied; a list out of order is sorted first. One
+    /// document found on two shards (a copy left by a move) with one score ranks by shard, then
+    /// internal id.
     public static func merge(_ results: [ShardResult], k: Int) -> [SearchResult.RankedHit] {
-        let exact = Set(results.filter { !$0.hits.isEmpty }.map(\.scale)).count <= 1
-        let hits = results.flatMap { result in result.hits.map { SearchResult.RankedHit(shard: result.shard, hit: $0) } }
-        return Array(hits.sorted { a, b in
-            if a.hit.id == b.hit.id && (exact ? a.hit.rawScore == b.hit.rawScore : a.hit.score == b.hit.score) {
-                return a.shard != b.shard ? a.shard < b.shard : a.hit.doc < b.hit.doc
+        var scale: Float?
+        var exact = true
+        for result in results where !result.hits.isEmpty {
+            if let scale, scale != result.scale { exact = false }
+            scale = result.scale
+        }
+        let byRawScore = exact
+        let lists = results.map { result in
+            result.hits.indices.dropFirst().allSatisfy { !Hit.ranks(result.hits[$0], before: result.hits[$0 - 1], byRawScore: byRawScore) }
+                ? result.hits : result.hits.sorted { Hit.ranks($0, before: $1, byRawScore: byRawScore) }
+        }
+        var next = [Int](repeating: 0, count: lists.count)
+        var merged: [SearchResult.RankedHit] = []
+        merged.reserveCapacity(min(k, lists.reduce(0) { $0 + $1.count }))
+        while merged.count < k {
+            var best: Int?
+            for shard in lists.indices where next[shard] < lists[shard].count {
+                guard let current = best else {
+                    best = shard
+                    continue
+                }
+                let candidate = lists[shard][next[shard]]
+                let leader = lists[current][next[current]]
+                if Hit.ranks(candidate, before: leader, byRawScore: byRawScore)
+                    || (!Hit.ranks(leader, before: candidate, byRawScore: byRawScore) && (results[shard].shard, candidate.doc) < (results[current].shard, leader.doc)) {
+                    best = shard
+                }
             }
-            return Hit.ranks(a.hit, before: b.hit, byRawScore: exact)
-        }.prefix(k))
+            guard let shard = best else { break }
+            merged.append(SearchResult.RankedHit(shard: results[shard].shard, hit: lists[shard][next[shard]]))
+            next[shard] += 1
+        }
+        return merged
     }
 }

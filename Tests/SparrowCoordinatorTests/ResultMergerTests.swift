@@ -43,4 +43,32 @@ import Testing
         #expect(ResultMerger.merge([], k: 10).isEmpty)
         #expect(ResultMerger.merge([result("s", [hit("a", doc: 0, raw: 1)])], k: 10).map(\.hit.id) == ["a"])
     }
+
+    /// The merge of the shards' lists equals sorting every hit by the rule and keeping k: lists
+    /// with ties, one document on two shards, lists out of order, empty lists, every k.
+    @Test(arguments: 0..<200) func mergingTheListsEqualsSortingEveryHit(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        let scales: [Float] = random.next() % 4 == 0 ? [0.5, 0.25] : [0.5]
+        let shards = (0..<(1 + Int(random.next() % 5))).map { index -> ResultMerger.ShardResult in
+            let scale = scales[Int(random.next() % UInt64(scales.count))]
+            var hits = (0..<Int(random.next() % 12)).map { n in
+                hit("d\(random.next() % 30)", doc: UInt32(n), raw: random.next() % 6, scale: scale)
+            }
+            hits = Dictionary(hits.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }).values.map { $0 }
+            hits.sort { Hit.ranks($0, before: $1, byRawScore: true) }
+            if random.next() % 5 == 0 { hits.shuffle(using: &random) }
+            return result("shard-\(index)", hits, scale: scale)
+        }
+        let exact = Set(shards.filter { !$0.hits.isEmpty }.map(\.scale)).count <= 1
+        let every = shards.flatMap { shard in shard.hits.map { SearchResult.RankedHit(shard: shard.shard, hit: $0) } }
+        let sorted = every.sorted { a, b in
+            if a.hit.id == b.hit.id && (exact ? a.hit.rawScore == b.hit.rawScore : a.hit.score == b.hit.score) {
+                return a.shard != b.shard ? a.shard < b.shard : a.hit.doc < b.hit.doc
+            }
+            return Hit.ranks(a.hit, before: b.hit, byRawScore: exact)
+        }
+        for k in [1, 3, 10, 100] {
+            #expect(ResultMerger.merge(shards, k: k) == Array(sorted.prefix(k)), "seed \(seed), k \(k)")
+        }
+    }
 }
