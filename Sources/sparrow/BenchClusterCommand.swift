@@ -129,21 +129,10 @@ struct BenchClusterCommand: AsyncParsableCommand {
     }
 
     /// The wire row of each cluster, then its cluster rows, their timed passes alternating
-    /// between the clusters (all of one shape, one per transport).
+    /// between the clusters (all of one shape: one per transport, and per build with `--baseline`).
     func clusterRows(_ count: Int, targets: [Target], queries queryVectors: [[String: Float]], concurrency: [Int]) async throws -> [Row] {
-        var rows: [Row] = []
-        for target in targets {
-            let node = try ClusterMap.load(path: target.local.clusterFile).nodes[0]
-            let nodeRoles = ["client": target.roles["client"]!, "shards": target.local.processes.filter { $0.name == node.id }.map(\.pid)]
-            // The wire row as an operator (an admin certificate may ask a node's health).
-            let operatorSecurity = try target.local.security.map {
-                ClientSecurity(tls: try TLSIdentity(files: $0.files(PeerIdentity(role: .admin, id: "admin"))))
-            } ?? .none
-            var row = try await wireRow(shards: count, node: node.address, security: operatorSecurity, roles: nodeRoles)
-            row.system += target.suffix
-            rows.append(row)
-            progress(row)
-        }
+        var rows = try await wireRows(count, targets: targets)
+        rows.forEach(progress)
         for callers in concurrency {
             var measured = targets.map { Row(system: "cluster" + $0.suffix, shards: count, clients: callers, times: [], seconds: 0, cpu: [:]) }
             for target in targets {
@@ -250,26 +239,44 @@ struct BenchClusterCommand: AsyncParsableCommand {
         return (times, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
     }
 
-    /// The wire alone: round trips of a Health call (no search) to one shard node from one
-    /// caller, the floor under each of the cluster's two hops (caller → coordinator → shards).
-    func wireRow(shards: Int, node address: String, security: ClientSecurity, roles: [String: [Int32]]) async throws -> Row {
-        let client = RPCClient(try Endpoint(parsing: address), security: security)
-        func health() async throws {
+    /// The wire alone: round trips of a Health call (no search) to one shard node of each
+    /// cluster from one caller, the floor under each of the cluster's two hops (caller →
+    /// coordinator → shards); 2,000 per cluster, in rounds of 200 alternating between them.
+    func wireRows(_ count: Int, targets: [Target]) async throws -> [Row] {
+        var probes: [(client: RPCClient, roles: [String: [Int32]])] = []
+        for target in targets {
+            let node = try ClusterMap.load(path: target.local.clusterFile).nodes[0]
+            // As an operator: an admin certificate may ask a node's health.
+            let security = try target.local.security.map {
+                ClientSecurity(tls: try TLSIdentity(files: $0.files(PeerIdentity(role: .admin, id: "admin"))))
+            } ?? .none
+            probes.append((
+                RPCClient(try Endpoint(parsing: node.address), security: security),
+                ["client": target.roles["client"]!, "shards": target.local.processes.filter { $0.name == node.id }.map(\.pid)]
+            ))
+        }
+        func health(_ client: RPCClient) async throws {
             let _: Sparrow_V1_HealthResponse = try await client.call(ShardMethod.health, Sparrow_V1_HealthRequest(), timeout: .seconds(30))
         }
-        for _ in 0..<100 { try await health() }
-        var times: [Double] = []
-        let before = roles.mapValues(ProcessCPU.seconds(of:))
-        let started = DispatchTime.now().uptimeNanoseconds
-        for _ in 0..<2000 {
-            let t = DispatchTime.now().uptimeNanoseconds
-            try await health()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+        for probe in probes {
+            for _ in 0..<100 { try await health(probe.client) }
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        let cpu = roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -)
-        await client.close()
-        return Row(system: "wire", shards: shards, clients: 1, times: times, seconds: seconds, cpu: cpu)
+        var rows = targets.map { Row(system: "wire" + $0.suffix, shards: count, clients: 1, times: [], seconds: 0, cpu: [:]) }
+        for _ in 0..<10 {
+            for (index, probe) in probes.enumerated() {
+                let before = probe.roles.mapValues(ProcessCPU.seconds(of:))
+                let started = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<200 {
+                    let t = DispatchTime.now().uptimeNanoseconds
+                    try await health(probe.client)
+                    rows[index].times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                }
+                rows[index].seconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                rows[index].cpu.merge(probe.roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -), uniquingKeysWith: +)
+            }
+        }
+        for probe in probes { await probe.client.close() }
+        return rows
     }
 
     func progress(_ row: Row) {
