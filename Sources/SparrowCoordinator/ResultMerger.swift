@@ -29,13 +29,8 @@ public enum ResultMerger {
     /// document found on two shards (a copy left by a move) with one score ranks by shard, then
     /// internal id.
     public static func merge(_ results: [ShardResult], k: Int) -> [SearchResult.RankedHit] {
-        var scale: Float?
-        var exact = true
-        for result in results where !result.hits.isEmpty {
-            if let scale, scale != result.scale { exact = false }
-            scale = result.scale
-        }
-        let byRawScore = exact
+        let scale = results.first { !$0.hits.isEmpty }?.scale
+        let byRawScore = results.allSatisfy { $0.hits.isEmpty || $0.scale == scale }
         let lists = results.map { result in
             result.hits.indices.dropFirst().allSatisfy { !Hit.ranks(result.hits[$0], before: result.hits[$0 - 1], byRawScore: byRawScore) }
                 ? result.hits : result.hits.sorted { Hit.ranks($0, before: $1, byRawScore: byRawScore) }

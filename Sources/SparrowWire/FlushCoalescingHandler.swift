@@ -8,8 +8,9 @@ import NIOCore
 /// each write it is given as records of its own); without TLS, one system call. A lone call's
 /// answer is flushed at once: putting it off would cost it a task hop and gain nothing.
 ///
-/// Measured with `bench cluster --baseline` (SciFact, 32 callers): 5-10% less CPU per query,
-/// the same queries per second. On the client side (requests of many callers sharing a
+/// Measured with `bench cluster --baseline` (SciFact, 32 callers, 1 and 4 shards, plaintext and
+/// TLS): 4-11% less CPU per query in seven runs of eight (one 10% more), the same queries per
+/// second. On the client side (requests of many callers sharing a
 /// connection) it cost throughput instead: each deferred request waited behind the searches
 /// queued on its loop.
 ///

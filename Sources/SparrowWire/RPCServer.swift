@@ -60,8 +60,9 @@ public final class RPCServer: Service, Sendable {
             address: Endpoint(host: endpoint.host, port: port), channel: channel, tracker: tracker, gate: gate, logger: logger, drainTimeout: drainTimeout)
     }
 
-    /// Sets up one accepted connection: TLS (with `security.tls`), answers coalesced per loop turn
-    /// while several calls are in flight, the connection's guard, the frame codec and the calls. Runs on the channel's event loop.
+    /// Sets up one accepted connection: TLS (with `security.tls`), answers coalesced per loop
+    /// turn while several calls are in flight, the connection's guard, the frame codec and the
+    /// calls. Runs on the channel's event loop.
     static func addHandlers(
         to child: any Channel, service: any RPCService, security: ServerSecurity, limits: ConnectionLimits, frameLimit: Int, gate: WorkGate,
         budget: FrameBudget, tracker: ConnectionTracker, logger: Logger

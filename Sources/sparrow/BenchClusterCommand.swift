@@ -140,11 +140,9 @@ struct BenchClusterCommand: AsyncParsableCommand {
             }
             for _ in 0..<passes {
                 for (index, target) in targets.enumerated() {
-                    let before = target.roles.mapValues(ProcessCPU.seconds(of:))
-                    let (times, seconds) = try await remote(target.client, queryVectors, work: Self.schedule(queryVectors.count, callers: callers, passes: 1))
-                    measured[index].cpu.merge(target.roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -), uniquingKeysWith: +)
-                    measured[index].times += times
-                    measured[index].seconds += seconds
+                    try await measured[index].add(roles: target.roles) {
+                        try await remote(target.client, queryVectors, work: Self.schedule(queryVectors.count, callers: callers, passes: 1)).0
+                    }
                 }
             }
             for row in measured { progress(row) }
@@ -165,6 +163,16 @@ struct BenchClusterCommand: AsyncParsableCommand {
         /// CPU milliseconds per query of every process together.
         var cpuPerQuery: Double { cpu.values.reduce(0, +) * 1000 / Double(times.count) }
         var latency: LatencySummary { LatencySummary(times) }
+
+        /// Adds one timed pass: the latencies `body` returns, its wall time, and the CPU the
+        /// processes of `roles` used meanwhile.
+        mutating func add(roles: [String: [Int32]], _ body: () async throws -> [Double]) async rethrows {
+            let before = roles.mapValues(ProcessCPU.seconds(of:))
+            let started = DispatchTime.now().uptimeNanoseconds
+            times += try await body()
+            seconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            cpu.merge(roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -), uniquingKeysWith: +)
+        }
     }
 
     /// Query indices per caller: caller c takes every `callers`-th query, `passes` times.
@@ -264,15 +272,15 @@ struct BenchClusterCommand: AsyncParsableCommand {
         var rows = targets.map { Row(system: "wire" + $0.suffix, shards: count, clients: 1, times: [], seconds: 0, cpu: [:]) }
         for _ in 0..<10 {
             for (index, probe) in probes.enumerated() {
-                let before = probe.roles.mapValues(ProcessCPU.seconds(of:))
-                let started = DispatchTime.now().uptimeNanoseconds
-                for _ in 0..<200 {
-                    let t = DispatchTime.now().uptimeNanoseconds
-                    try await health(probe.client)
-                    rows[index].times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                try await rows[index].add(roles: probe.roles) {
+                    var times: [Double] = []
+                    for _ in 0..<200 {
+                        let t = DispatchTime.now().uptimeNanoseconds
+                        try await health(probe.client)
+                        times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                    }
+                    return times
                 }
-                rows[index].seconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-                rows[index].cpu.merge(probe.roles.mapValues(ProcessCPU.seconds(of:)).merging(before, uniquingKeysWith: -), uniquingKeysWith: +)
             }
         }
         for probe in probes { await probe.client.close() }
